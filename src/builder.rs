@@ -1,0 +1,471 @@
+//! Configuration: the `Builder`, its defaults, and the resolved `Config` a connection reads.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::body::Body;
+use crate::conn::Connection;
+use crate::error::BoxError;
+use crate::policy::UpgradeDecision;
+
+/// Largest HTTP/1 request head (request line and fields): 64 KiB. Large enough for
+/// big cookies and tokens (a 40 KB header section is seen in the wild), small enough
+/// that a connection's read buffer stays modest. HTTP/2's `max_header_list_size` is
+/// set to the same value so a request gets the same answer on every path.
+pub const DEFAULT_MAX_HEAD_SIZE: usize = 64 * 1024;
+
+/// Most header fields in one HTTP/1 request: 100, like common servers; more is
+/// answered `431`.
+pub const DEFAULT_MAX_HEADERS: usize = 100;
+
+/// Longest HTTP/1 request line: 8 KiB. RFC 9112 §3 recommends supporting at least
+/// 8000 octets; a longer line is answered `414`.
+pub const DEFAULT_MAX_REQUEST_LINE: usize = 8 * 1024;
+
+/// Largest request body read over HTTP/1.1 before an `Upgrade: h2c` switch: 256 KiB.
+/// The body is held in memory until stream 1 is answered, so this bounds memory per
+/// upgrading connection; a larger body is answered over HTTP/1.1 (nothing is lost).
+pub const DEFAULT_MAX_UPGRADE_BODY_SIZE: usize = 256 * 1024;
+
+/// How long a connection may sit between HTTP/1 requests: 60 s, so idle keep-alive
+/// connections do not pin memory forever.
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a client may take to send a whole request head once it started: 30 s,
+/// the slowloris bound.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long to wait for the rest of an HTTP/2 client preface, both when sniffing for
+/// prior knowledge and after a `101`: 10 s. A real client sends its 24 bytes at once.
+pub const DEFAULT_PREFACE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Concurrent HTTP/2 streams a client may open: 200. RFC 9113 §6.5.2 suggests at
+/// least 100; `h2`'s own default is unlimited, which invites floods.
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 200;
+
+/// Streams a client may reset before the server accepted them: 20 (the rapid-reset
+/// defence, CVE-2023-44487); more is a connection error.
+pub const DEFAULT_MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+
+/// Bytes of response data `h2` buffers per stream before the service is pushed back:
+/// 400 KiB, `h2`'s tested default, stated here so it is bounded on purpose.
+pub const DEFAULT_MAX_SEND_BUFFER_SIZE: usize = 400 * 1024;
+
+/// HTTP/2 receive window per stream: 1 MiB, so one upload is not limited to one
+/// 64 KiB window per round trip.
+pub const DEFAULT_INITIAL_STREAM_WINDOW_SIZE: u32 = 1024 * 1024;
+
+/// HTTP/2 receive window for the whole connection: 2 MiB (two full streams in flight).
+pub const DEFAULT_INITIAL_CONNECTION_WINDOW_SIZE: u32 = 2 * 1024 * 1024;
+
+/// Unread HTTP/1 request body the server reads and discards to keep a connection
+/// alive after the service answered without reading it: 64 KiB. Past that it closes.
+pub const DEFAULT_MAX_DRAIN_SIZE: u64 = 64 * 1024;
+
+/// How long [`Builder::serve`] waits for open connections to finish after shutdown
+/// was signalled: 10 s. Connections still open then are closed.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) type Policy = Arc<dyn Fn(&http::request::Parts) -> UpgradeDecision + Send + Sync>;
+
+/// Everything a connection reads, resolved once.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) h2c_upgrade: bool,
+    pub(crate) prior_knowledge: bool,
+    pub(crate) policy: Option<Policy>,
+    pub(crate) max_upgrade_body_size: usize,
+    pub(crate) max_head_size: usize,
+    pub(crate) max_headers: usize,
+    pub(crate) max_request_line: usize,
+    pub(crate) keep_alive_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) preface_timeout: Duration,
+    pub(crate) max_concurrent_streams: u32,
+    pub(crate) max_pending_accept_reset_streams: usize,
+    pub(crate) max_send_buffer_size: usize,
+    pub(crate) initial_stream_window_size: u32,
+    pub(crate) initial_connection_window_size: u32,
+    pub(crate) max_drain_size: u64,
+    pub(crate) drain_timeout: Duration,
+}
+
+impl Config {
+    /// The `h2` server settings of DESIGN §5, all set explicitly.
+    pub(crate) fn h2_builder(&self) -> h2::server::Builder {
+        let mut b = h2::server::Builder::new();
+        b.max_concurrent_streams(self.max_concurrent_streams)
+            .max_header_list_size(u32::try_from(self.max_head_size).unwrap_or(u32::MAX))
+            .max_pending_accept_reset_streams(self.max_pending_accept_reset_streams)
+            .max_send_buffer_size(self.max_send_buffer_size)
+            .initial_window_size(self.initial_stream_window_size)
+            .initial_connection_window_size(self.initial_connection_window_size);
+        b
+    }
+}
+
+/// Configures and starts connections.
+///
+/// Every option has a default in a `DEFAULT_*` constant. A `Builder` is cheap to
+/// clone and can serve any number of connections.
+///
+/// ```no_run
+/// use std::convert::Infallible;
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// let service = tower_service_fn(); // any `Service<Request<Body>>`, e.g. an axum Router
+/// let mut builder = h2c_mux::Builder::new();
+/// builder.max_concurrent_streams(100).prior_knowledge(false);
+/// builder
+///     .serve(listener, service, async { let _ = tokio::signal::ctrl_c().await; })
+///     .await
+/// # }
+/// # fn tower_service_fn() -> h2c_mux::demo::Demo { h2c_mux::demo::Demo::new() }
+/// ```
+#[derive(Clone)]
+pub struct Builder {
+    config: Config,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// A builder with every default: h2c upgrade and prior knowledge on, every limit at
+    /// its `DEFAULT_*` value.
+    ///
+    /// ```
+    /// let builder = h2c_mux::Builder::new();
+    /// # let _ = builder;
+    /// ```
+    pub fn new() -> Builder {
+        Builder {
+            config: Config {
+                h2c_upgrade: true,
+                prior_knowledge: true,
+                policy: None,
+                max_upgrade_body_size: DEFAULT_MAX_UPGRADE_BODY_SIZE,
+                max_head_size: DEFAULT_MAX_HEAD_SIZE,
+                max_headers: DEFAULT_MAX_HEADERS,
+                max_request_line: DEFAULT_MAX_REQUEST_LINE,
+                keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
+                header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+                preface_timeout: DEFAULT_PREFACE_TIMEOUT,
+                max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+                max_pending_accept_reset_streams: DEFAULT_MAX_PENDING_ACCEPT_RESET_STREAMS,
+                max_send_buffer_size: DEFAULT_MAX_SEND_BUFFER_SIZE,
+                initial_stream_window_size: DEFAULT_INITIAL_STREAM_WINDOW_SIZE,
+                initial_connection_window_size: DEFAULT_INITIAL_CONNECTION_WINDOW_SIZE,
+                max_drain_size: DEFAULT_MAX_DRAIN_SIZE,
+                drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            },
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Whether `Upgrade: h2c` requests may switch the connection to HTTP/2
+    /// (default: on). When off, such requests are answered over HTTP/1.1.
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().h2c_upgrade(false);
+    /// ```
+    pub fn h2c_upgrade(&mut self, enabled: bool) -> &mut Self {
+        self.config.h2c_upgrade = enabled;
+        self
+    }
+
+    /// Whether a connection that opens with the HTTP/2 preface is served as HTTP/2
+    /// (default: on). When off, the preface is parsed as HTTP/1 and answered `505`.
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().prior_knowledge(false);
+    /// ```
+    pub fn prior_knowledge(&mut self, enabled: bool) -> &mut Self {
+        self.config.prior_knowledge = enabled;
+        self
+    }
+
+    /// Decides, per request, whether a valid `Upgrade: h2c` request is upgraded.
+    ///
+    /// The policy runs after every protocol check passed and before anything is
+    /// written; it sees the request head. A declined request is answered over HTTP/1.1
+    /// and carries an [`UpgradeDeclined`](crate::UpgradeDeclined) extension with the reason.
+    ///
+    /// ```
+    /// use h2c_mux::UpgradeDecision;
+    ///
+    /// let mut builder = h2c_mux::Builder::new();
+    /// builder.upgrade_policy(|head: &http::request::Parts| {
+    ///     if head.uri.path().starts_with("/legacy/") {
+    ///         UpgradeDecision::decline("legacy endpoints stay on http/1.1")
+    ///     } else {
+    ///         UpgradeDecision::Upgrade
+    ///     }
+    /// });
+    /// ```
+    pub fn upgrade_policy<F>(&mut self, policy: F) -> &mut Self
+    where
+        F: Fn(&http::request::Parts) -> UpgradeDecision + Send + Sync + 'static,
+    {
+        self.config.policy = Some(Arc::new(policy));
+        self
+    }
+
+    /// Largest request body read before an upgrade (default:
+    /// [`DEFAULT_MAX_UPGRADE_BODY_SIZE`]). A larger body is answered over HTTP/1.1.
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().max_upgrade_body_size(1 << 20);
+    /// ```
+    pub fn max_upgrade_body_size(&mut self, bytes: usize) -> &mut Self {
+        self.config.max_upgrade_body_size = bytes;
+        self
+    }
+
+    /// Largest request head, HTTP/1 and HTTP/2 alike (default:
+    /// [`DEFAULT_MAX_HEAD_SIZE`]). HTTP/1 answers `431` past it; HTTP/2 advertises it as
+    /// `SETTINGS_MAX_HEADER_LIST_SIZE`.
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().max_head_size(16 * 1024);
+    /// ```
+    pub fn max_head_size(&mut self, bytes: usize) -> &mut Self {
+        self.config.max_head_size = bytes;
+        self
+    }
+
+    /// Most header fields in an HTTP/1 request (default: [`DEFAULT_MAX_HEADERS`]).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().max_headers(64);
+    /// ```
+    pub fn max_headers(&mut self, count: usize) -> &mut Self {
+        self.config.max_headers = count;
+        self
+    }
+
+    /// Longest HTTP/1 request line (default: [`DEFAULT_MAX_REQUEST_LINE`]).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().max_request_line(4096);
+    /// ```
+    pub fn max_request_line(&mut self, bytes: usize) -> &mut Self {
+        self.config.max_request_line = bytes;
+        self
+    }
+
+    /// How long an HTTP/1 connection may be idle between requests (default:
+    /// [`DEFAULT_KEEP_ALIVE_TIMEOUT`]).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().keep_alive_timeout(std::time::Duration::from_secs(5));
+    /// ```
+    pub fn keep_alive_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.keep_alive_timeout = timeout;
+        self
+    }
+
+    /// How long a client may take to send a request head (default:
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`]).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().header_read_timeout(std::time::Duration::from_secs(10));
+    /// ```
+    pub fn header_read_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for the rest of the HTTP/2 client preface (default:
+    /// [`DEFAULT_PREFACE_TIMEOUT`]).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().preface_timeout(std::time::Duration::from_secs(2));
+    /// ```
+    pub fn preface_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.preface_timeout = timeout;
+        self
+    }
+
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` (default: [`DEFAULT_MAX_CONCURRENT_STREAMS`]).
+    /// Stream 1 of an upgraded connection counts against it.
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().max_concurrent_streams(100);
+    /// ```
+    pub fn max_concurrent_streams(&mut self, max: u32) -> &mut Self {
+        self.config.max_concurrent_streams = max;
+        self
+    }
+
+    /// Streams a client may reset before they are accepted (default:
+    /// [`DEFAULT_MAX_PENDING_ACCEPT_RESET_STREAMS`]).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().max_pending_accept_reset_streams(10);
+    /// ```
+    pub fn max_pending_accept_reset_streams(&mut self, max: usize) -> &mut Self {
+        self.config.max_pending_accept_reset_streams = max;
+        self
+    }
+
+    /// Response bytes buffered per HTTP/2 stream (default:
+    /// [`DEFAULT_MAX_SEND_BUFFER_SIZE`]).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().max_send_buffer_size(64 * 1024);
+    /// ```
+    pub fn max_send_buffer_size(&mut self, bytes: usize) -> &mut Self {
+        self.config.max_send_buffer_size = bytes;
+        self
+    }
+
+    /// HTTP/2 receive window per stream (default:
+    /// [`DEFAULT_INITIAL_STREAM_WINDOW_SIZE`]).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().initial_stream_window_size(65_535);
+    /// ```
+    pub fn initial_stream_window_size(&mut self, bytes: u32) -> &mut Self {
+        self.config.initial_stream_window_size = bytes;
+        self
+    }
+
+    /// HTTP/2 receive window for a connection (default:
+    /// [`DEFAULT_INITIAL_CONNECTION_WINDOW_SIZE`]).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().initial_connection_window_size(1 << 20);
+    /// ```
+    pub fn initial_connection_window_size(&mut self, bytes: u32) -> &mut Self {
+        self.config.initial_connection_window_size = bytes;
+        self
+    }
+
+    /// Unread request body discarded to keep an HTTP/1 connection alive (default:
+    /// [`DEFAULT_MAX_DRAIN_SIZE`]).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().max_drain_size(0); // close instead of draining
+    /// ```
+    pub fn max_drain_size(&mut self, bytes: u64) -> &mut Self {
+        self.config.max_drain_size = bytes;
+        self
+    }
+
+    /// How long [`Builder::serve`] waits for connections after shutdown (default:
+    /// [`DEFAULT_DRAIN_TIMEOUT`]).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().drain_timeout(std::time::Duration::from_secs(30));
+    /// ```
+    pub fn drain_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.drain_timeout = timeout;
+        self
+    }
+
+    /// Serves one connection over any transport.
+    ///
+    /// The returned future drives the connection to its end: HTTP/1.1 with
+    /// keep-alive and pipelining, the h2c upgrade, or HTTP/2 with prior knowledge.
+    /// Call [`Connection::graceful_shutdown`] to finish in-flight work and close.
+    ///
+    /// ```no_run
+    /// # async fn run(stream: tokio::net::TcpStream) {
+    /// let conn = h2c_mux::Builder::new().serve_connection(stream, h2c_mux::demo::Demo::new());
+    /// if let Err(e) = conn.await {
+    ///     eprintln!("connection ended: {e}");
+    /// }
+    /// # }
+    /// ```
+    pub fn serve_connection<I, S, B>(&self, io: I, service: S) -> Connection
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: tower_service::Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Connection::new(io, service, Arc::new(self.config.clone()), None)
+    }
+
+    /// Accepts connections from `listener` until `shutdown` completes, serving each
+    /// on its own task.
+    ///
+    /// Sets `TCP_NODELAY` on every connection (an upgrade writes the `101` and the
+    /// first HTTP/2 frames as one small segment that must not wait on Nagle). When
+    /// `shutdown` completes it stops accepting, asks every connection to shut down
+    /// gracefully, and waits up to the drain timeout for them before closing the rest.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// h2c_mux::Builder::new()
+    ///     .serve(listener, h2c_mux::demo::Demo::new(), async {
+    ///         let _ = tokio::signal::ctrl_c().await;
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
+    pub async fn serve<S, B, F>(
+        &self,
+        listener: tokio::net::TcpListener,
+        service: S,
+        shutdown: F,
+    ) -> std::io::Result<()>
+    where
+        S: tower_service::Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+        F: std::future::Future<Output = ()>,
+    {
+        crate::server::serve(listener, service, Arc::new(self.config.clone()), shutdown).await
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        f.debug_struct("Builder")
+            .field("h2c_upgrade", &c.h2c_upgrade)
+            .field("prior_knowledge", &c.prior_knowledge)
+            .field("upgrade_policy", &c.policy.as_ref().map(|_| "custom"))
+            .field("max_upgrade_body_size", &c.max_upgrade_body_size)
+            .field("max_head_size", &c.max_head_size)
+            .field("max_headers", &c.max_headers)
+            .field("max_request_line", &c.max_request_line)
+            .field("keep_alive_timeout", &c.keep_alive_timeout)
+            .field("header_read_timeout", &c.header_read_timeout)
+            .field("preface_timeout", &c.preface_timeout)
+            .field("max_concurrent_streams", &c.max_concurrent_streams)
+            .field(
+                "max_pending_accept_reset_streams",
+                &c.max_pending_accept_reset_streams,
+            )
+            .field("max_send_buffer_size", &c.max_send_buffer_size)
+            .field("initial_stream_window_size", &c.initial_stream_window_size)
+            .field(
+                "initial_connection_window_size",
+                &c.initial_connection_window_size,
+            )
+            .field("max_drain_size", &c.max_drain_size)
+            .field("drain_timeout", &c.drain_timeout)
+            .finish()
+    }
+}

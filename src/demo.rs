@@ -1,0 +1,256 @@
+//! The demo service served by the `h2c-mux` binary, and used by the tests and
+//! benchmarks.
+//!
+//! | request | response |
+//! |---|---|
+//! | `GET /` (or `HEAD /`) | `200`, `content-type: text/plain`, body `hello world\n` |
+//! | `POST /echo`, `PUT /echo` | `200`, the request body echoed back as it streams in |
+//! | `GET /bytes/N` | `200`, N bytes (N up to 1 GiB, else `400`) of the repeating [`PATTERN`] |
+//! | another path | `404`; another method on a known path: `405` |
+
+use std::convert::Infallible;
+use std::future::{ready, Ready};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body::{Frame, SizeHint};
+
+use crate::body::Body;
+use crate::error::Error;
+
+/// Largest `/bytes/N` answered: 1 GiB.
+pub const MAX_BYTES: u64 = 1 << 30;
+
+/// The bytes `/bytes/N` repeats: byte `i` of a response is `PATTERN[i % 32]`.
+pub const PATTERN: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz012345";
+
+const CHUNK_LEN: usize = 64 * 1024;
+
+static CHUNK: [u8; CHUNK_LEN] = {
+    let mut a = [0u8; CHUNK_LEN];
+    let mut i = 0;
+    while i < CHUNK_LEN {
+        a[i] = PATTERN[i % PATTERN.len()];
+        i += 1;
+    }
+    a
+};
+
+/// The demo service (see the module docs for its routes).
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// h2c_mux::Builder::new()
+///     .serve(listener, h2c_mux::demo::Demo::new(), std::future::pending())
+///     .await
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Demo {
+    _private: (),
+}
+
+impl Demo {
+    /// The demo service.
+    pub fn new() -> Demo {
+        Demo { _private: () }
+    }
+}
+
+impl tower_service::Service<Request<Body>> for Demo {
+    type Response = Response<DemoBody>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<DemoBody>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        ready(Ok(route(req)))
+    }
+}
+
+fn route(req: Request<Body>) -> Response<DemoBody> {
+    let path = req.uri().path();
+    let method = req.method();
+    if path == "/" {
+        if method == Method::GET || method == Method::HEAD {
+            let mut res = Response::new(DemoBody::full(Bytes::from_static(b"hello world\n")));
+            res.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            return res;
+        }
+        return status(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    if path == "/echo" {
+        if method == Method::POST || method == Method::PUT {
+            let mut res = Response::new(DemoBody {
+                kind: Kind::Echo(req.into_body()),
+            });
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            return res;
+        }
+        return status(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    if let Some(n) = path.strip_prefix("/bytes/") {
+        if method != Method::GET && method != Method::HEAD {
+            return status(StatusCode::METHOD_NOT_ALLOWED);
+        }
+        return match n.parse::<u64>() {
+            Ok(n) if n <= MAX_BYTES => {
+                let mut res = Response::new(DemoBody {
+                    kind: Kind::Pattern { sent: 0, len: n },
+                });
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/octet-stream"),
+                );
+                res
+            }
+            _ => status(StatusCode::BAD_REQUEST),
+        };
+    }
+    status(StatusCode::NOT_FOUND)
+}
+
+fn status(code: StatusCode) -> Response<DemoBody> {
+    let text = format!("{}\n", code.canonical_reason().unwrap_or(""));
+    let mut res = Response::new(DemoBody::full(Bytes::from(text)));
+    *res.status_mut() = code;
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    res
+}
+
+/// The response body of [`Demo`].
+#[derive(Debug)]
+pub struct DemoBody {
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Full(Option<Bytes>),
+    Echo(Body),
+    Pattern { sent: u64, len: u64 },
+}
+
+impl DemoBody {
+    fn full(b: Bytes) -> DemoBody {
+        DemoBody {
+            kind: Kind::Full(Some(b)),
+        }
+    }
+}
+
+impl http_body::Body for DemoBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        match &mut self.kind {
+            Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Echo(body) => Pin::new(body).poll_frame(cx),
+            Kind::Pattern { sent, len } => {
+                if *sent >= *len {
+                    return Poll::Ready(None);
+                }
+                // CHUNK_LEN is a multiple of the pattern length, so every chunk
+                // starts where the pattern does.
+                let n = (*len - *sent).min(CHUNK_LEN as u64) as usize;
+                *sent += n as u64;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&CHUNK[..n])))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Full(b) => b.is_none(),
+            Kind::Echo(body) => body.is_end_stream(),
+            Kind::Pattern { sent, len } => sent >= len,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Echo(body) => body.size_hint(),
+            Kind::Pattern { sent, len } => SizeHint::with_exact(len - sent),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body::Body as _;
+
+    fn collect(mut body: DemoBody) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        while let Poll::Ready(Some(Ok(f))) = Pin::new(&mut body).poll_frame(&mut cx) {
+            out.extend_from_slice(&f.into_data().unwrap_or_default());
+        }
+        out
+    }
+
+    fn get(method: Method, path: &str) -> Response<DemoBody> {
+        route(
+            Request::builder()
+                .method(method)
+                .uri(path)
+                .body(Body::empty())
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn routes() {
+        let r = get(Method::GET, "/");
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "text/plain");
+        assert_eq!(collect(r.into_body()), b"hello world\n");
+        assert_eq!(get(Method::DELETE, "/").status(), 405);
+        assert_eq!(get(Method::GET, "/echo").status(), 405);
+        assert_eq!(get(Method::GET, "/nope").status(), 404);
+        assert_eq!(get(Method::GET, "/bytes/x").status(), 400);
+        assert_eq!(
+            get(Method::GET, &format!("/bytes/{}", MAX_BYTES + 1)).status(),
+            400
+        );
+    }
+
+    #[test]
+    fn bytes_follow_the_pattern() {
+        for n in [0u64, 1, 31, 32, 65_535, 65_536, 200_001] {
+            let r = get(Method::GET, &format!("/bytes/{n}"));
+            assert_eq!(r.body().size_hint().exact(), Some(n));
+            let body = collect(r.into_body());
+            assert_eq!(body.len() as u64, n);
+            assert!(body.iter().enumerate().all(|(i, b)| *b == PATTERN[i % 32]));
+        }
+    }
+
+    #[test]
+    fn echo_returns_the_request_body() {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/echo")
+            .body(Body::from(Bytes::from_static(b"abc")))
+            .unwrap();
+        let r = route(req);
+        assert_eq!(r.body().size_hint().exact(), Some(3));
+        assert_eq!(collect(r.into_body()), b"abc");
+    }
+}

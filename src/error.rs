@@ -1,0 +1,197 @@
+//! The crate's one public error type.
+
+use std::fmt;
+
+/// A boxed error from a service, a response body or the transport.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error that ended a connection or a request body.
+///
+/// Errors caused by the peer (a malformed request, a vanished client) are part of
+/// normal operation for a server; they are logged at `debug` and reported here so an
+/// embedder can count them. Use the `is_*` predicates to tell the kinds apart and
+/// [`std::error::Error::source`] for the cause.
+///
+/// ```
+/// # async fn run(conn: h2c_mux::Connection) {
+/// if let Err(e) = conn.await {
+///     if e.is_timeout() {
+///         // a slow or silent peer
+///     }
+/// }
+/// # }
+/// ```
+pub struct Error {
+    kind: Kind,
+    source: Option<BoxError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Reading from or writing to the transport failed.
+    Io,
+    /// The peer sent an HTTP/1 message that could not be parsed or framed.
+    Parse,
+    /// The HTTP/2 connection or a stream failed.
+    H2,
+    /// A wait on the peer took longer than the configured bound.
+    Timeout,
+    /// The peer closed the connection before a message was complete.
+    Incomplete,
+    /// The service returned an error.
+    Service,
+    /// The response body returned an error.
+    Body,
+}
+
+impl Error {
+    pub(crate) fn new(kind: Kind) -> Self {
+        Error { kind, source: None }
+    }
+
+    pub(crate) fn with<E: Into<BoxError>>(mut self, source: E) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    pub(crate) fn io(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            return Error::new(Kind::Timeout).with(e);
+        }
+        Error::new(Kind::Io).with(e)
+    }
+
+    pub(crate) fn h2(e: h2::Error) -> Self {
+        if e.is_io() {
+            if let Some(io) = e.get_io() {
+                if io.kind() == std::io::ErrorKind::TimedOut {
+                    return Error::new(Kind::Timeout).with(e);
+                }
+            }
+        }
+        Error::new(Kind::H2).with(e)
+    }
+
+    /// The transport failed (a reset, a broken pipe).
+    pub fn is_io(&self) -> bool {
+        self.kind == Kind::Io
+    }
+
+    /// The peer sent an HTTP/1 message that could not be parsed or framed; it was
+    /// answered with a 4xx/5xx status where no response had started.
+    pub fn is_parse(&self) -> bool {
+        self.kind == Kind::Parse
+    }
+
+    /// The HTTP/2 connection or stream failed (a protocol error, a reset).
+    pub fn is_h2(&self) -> bool {
+        self.kind == Kind::H2
+    }
+
+    /// A configured time bound ran out while waiting on the peer.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == Kind::Timeout
+    }
+
+    /// The peer closed the connection, or stopped, before a message was complete.
+    pub fn is_incomplete(&self) -> bool {
+        self.kind == Kind::Incomplete
+    }
+
+    /// The service returned an error instead of a response.
+    pub fn is_service(&self) -> bool {
+        self.kind == Kind::Service
+    }
+
+    /// The response body returned an error while it was being sent.
+    pub fn is_body(&self) -> bool {
+        self.kind == Kind::Body
+    }
+
+    /// The h2 reason code, when this error carries one.
+    pub fn h2_reason(&self) -> Option<h2::Reason> {
+        self.source
+            .as_ref()
+            .and_then(|s| s.downcast_ref::<h2::Error>())
+            .and_then(h2::Error::reason)
+    }
+
+    fn description(&self) -> &'static str {
+        match self.kind {
+            Kind::Io => "connection i/o failed",
+            Kind::Parse => "invalid http/1 message",
+            Kind::H2 => "http/2 error",
+            Kind::Timeout => "timed out waiting on the peer",
+            Kind::Incomplete => "message ended early",
+            Kind::Service => "service error",
+            Kind::Body => "response body error",
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind);
+        if let Some(s) = &self.source {
+            d.field("source", s);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(s) => write!(f, "{}: {}", self.description(), s),
+            None => f.write_str(self.description()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|s| &**s as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predicates_match_kind() {
+        let cases = [
+            (Kind::Io, "connection i/o failed"),
+            (Kind::Parse, "invalid http/1 message"),
+            (Kind::H2, "http/2 error"),
+            (Kind::Timeout, "timed out waiting on the peer"),
+            (Kind::Incomplete, "message ended early"),
+            (Kind::Service, "service error"),
+            (Kind::Body, "response body error"),
+        ];
+        for (kind, text) in cases {
+            let e = Error::new(kind);
+            assert_eq!(e.to_string(), text);
+            let flags = [
+                e.is_io(),
+                e.is_parse(),
+                e.is_h2(),
+                e.is_timeout(),
+                e.is_incomplete(),
+                e.is_service(),
+                e.is_body(),
+            ];
+            assert_eq!(flags.iter().filter(|f| **f).count(), 1, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn timed_out_io_is_a_timeout() {
+        let e = Error::io(std::io::Error::new(std::io::ErrorKind::TimedOut, "x"));
+        assert!(e.is_timeout());
+        assert!(std::error::Error::source(&e).is_some());
+    }
+}

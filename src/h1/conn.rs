@@ -1,0 +1,801 @@
+//! The HTTP/1.1 connection: keep-alive, pipelining, streamed request bodies,
+//! `Expect: 100-continue`, and the hand-off of an accepted `Upgrade: h2c` request.
+//!
+//! One request at a time, in order (RFC 9112 §9.3.2): the head is parsed from the
+//! read buffer, the service is called, and while its future and then its response
+//! body are polled, the request body is fed from the socket into the request's
+//! [`Body`] only as fast as the service reads it. Responses to pipelined requests
+//! are batched: the output is flushed when the next head is not already buffered.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{header, HeaderMap, Method, Request, Response, StatusCode, Version};
+use http_body::Frame;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::time::{Instant, Sleep};
+use tracing::{debug, trace, Instrument};
+
+use super::decode::{ChunkedLimits, DecodeError, Decoded, Decoder};
+use super::encode::{self, Framing, Persistence};
+use super::io::WriteBuf;
+use super::parse::{self, BodyLength, Limits, ParseError, RequestHead, UpgradeAsk};
+use crate::body::{self, Body, Sender};
+use crate::builder::Config;
+use crate::conn::Shutdown;
+use crate::error::{Error, Kind};
+use crate::policy::{DeclineReason, Protocol, RemoteAddr, UpgradeDeclined};
+use crate::service::{self, HttpService};
+use crate::upgrade;
+
+/// Free space guaranteed in the read buffer before each socket read: 8 KiB holds a
+/// typical request head in one read.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// Output buffered before the connection stops producing and writes: 64 KiB keeps
+/// a large response streaming without holding more than that per connection.
+const WRITE_HIGH_WATER: usize = 64 * 1024;
+
+/// Body frames handled in one poll before yielding, so one connection streaming a
+/// large response cannot starve the others on its worker thread.
+const MAX_TURNS: usize = 16;
+
+/// Bytes read and discarded after answering with `connection: close`, so the peer
+/// sees the response instead of a reset caused by its unread upload.
+const LINGER_BYTES: usize = 256 * 1024;
+
+/// How long that lingering read may take.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// The `101` of RFC 7540 §3.2, sent in one write with h2's first SETTINGS frame.
+pub(crate) const SWITCHING_PROTOCOLS: &[u8] =
+    b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n";
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// How the HTTP/1 phase of a connection ended.
+pub(crate) enum Outcome<I> {
+    Closed,
+    Upgrade(Box<Handoff<I>>),
+}
+
+/// An accepted upgrade: everything the HTTP/2 phase needs.
+pub(crate) struct Handoff<I> {
+    pub(crate) io: I,
+    /// Bytes read past the upgrade request (the start of the client's preface).
+    pub(crate) leftover: Bytes,
+    /// Synthesized client preface, SETTINGS and stream-1 HEADERS.
+    pub(crate) preamble: Bytes,
+    /// The request body, read over HTTP/1.1 before the switch.
+    pub(crate) body: Bytes,
+    pub(crate) trailers: Option<HeaderMap>,
+    /// The request's Content-Length, restored on stream 1 for the service.
+    pub(crate) content_length: Option<u64>,
+}
+
+pub(crate) struct H1<'a, I, S> {
+    io: I,
+    rbuf: BytesMut,
+    wbuf: WriteBuf,
+    svc: S,
+    cfg: &'a Config,
+    shutdown: &'a Shutdown,
+    peer: Option<SocketAddr>,
+    timer: Pin<Box<Sleep>>,
+}
+
+enum Next {
+    Head(Box<RequestHead>),
+    Bad(ParseError),
+    TimedOut,
+    Closed,
+}
+
+enum Flow {
+    KeepAlive,
+    Close,
+    /// The upgrade is accepted; the transport and read buffer go with it.
+    Upgrade {
+        preamble: Bytes,
+        body: Bytes,
+        trailers: Option<HeaderMap>,
+        content_length: Option<u64>,
+    },
+}
+
+enum UpgradeBody {
+    Complete(Bytes, Option<HeaderMap>),
+    /// Over the bound: what was read so far, to be replayed to the service.
+    TooLarge(Bytes),
+}
+
+impl<'a, I, S> H1<'a, I, S>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send,
+    S: HttpService,
+{
+    pub(crate) fn new(
+        io: I,
+        rbuf: BytesMut,
+        svc: S,
+        cfg: &'a Config,
+        shutdown: &'a Shutdown,
+        peer: Option<SocketAddr>,
+    ) -> Self {
+        H1 {
+            io,
+            rbuf,
+            wbuf: WriteBuf::default(),
+            svc,
+            cfg,
+            shutdown,
+            peer,
+            timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+        }
+    }
+
+    pub(crate) async fn run(mut self) -> Result<Outcome<I>, Error> {
+        loop {
+            let head = match self.next_head().await? {
+                Next::Head(h) => h,
+                Next::Closed => {
+                    self.close().await;
+                    return Ok(Outcome::Closed);
+                }
+                Next::Bad(e) => {
+                    debug!(error = %e, status = e.status().as_u16(), "bad request head");
+                    self.fail(e.status()).await;
+                    return Err(Error::new(Kind::Parse).with(e));
+                }
+                Next::TimedOut => {
+                    debug!("request head timed out");
+                    self.fail(StatusCode::REQUEST_TIMEOUT).await;
+                    return Err(Error::new(Kind::Timeout));
+                }
+            };
+            let span = tracing::debug_span!(
+                "request",
+                method = %head.parts.method,
+                path = %head.parts.uri.path(),
+            );
+            match self.request(*head).instrument(span).await? {
+                Flow::KeepAlive => continue,
+                Flow::Close => {
+                    self.close().await;
+                    return Ok(Outcome::Closed);
+                }
+                Flow::Upgrade {
+                    preamble,
+                    body,
+                    trailers,
+                    content_length,
+                } => {
+                    return Ok(Outcome::Upgrade(Box::new(Handoff {
+                        io: self.io,
+                        leftover: self.rbuf.freeze(),
+                        preamble,
+                        body,
+                        trailers,
+                        content_length,
+                    })));
+                }
+            }
+        }
+    }
+
+    /// Reads until a whole request head is buffered, flushing pending output first.
+    async fn next_head(&mut self) -> Result<Next, Error> {
+        let limits = Limits {
+            max_head_size: self.cfg.max_head_size,
+            max_headers: self.cfg.max_headers,
+            max_request_line: self.cfg.max_request_line,
+        };
+        // Which bound the timer holds: None (unset), Some(false) idle, Some(true) head.
+        let mut armed: Option<bool> = None;
+        poll_fn(|cx| loop {
+            if !self.rbuf.is_empty() {
+                match parse::parse_request(&mut self.rbuf, &limits) {
+                    Ok(Some(h)) => return Poll::Ready(Ok(Next::Head(Box::new(h)))),
+                    Ok(None) => {}
+                    Err(e) => return Poll::Ready(Ok(Next::Bad(e))),
+                }
+            }
+            // The pipelined batch ends here: write what was answered so far.
+            if !self.wbuf.is_empty() {
+                ready!(self.wbuf.poll_flush(&mut self.io, cx)).map_err(Error::io)?;
+            }
+            if self.rbuf.is_empty() && self.shutdown.poll(cx).is_ready() {
+                return Poll::Ready(Ok(Next::Closed));
+            }
+            match poll_read(&mut self.io, cx, &mut self.rbuf) {
+                Poll::Ready(Ok(0)) => {
+                    if !self.rbuf.is_empty() {
+                        debug!(buffered = self.rbuf.len(), "peer closed mid head");
+                    }
+                    return Poll::Ready(Ok(Next::Closed));
+                }
+                Poll::Ready(Ok(_)) => continue,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::io(e))),
+                Poll::Pending => {
+                    // Idle between requests, or slow within one: two bounds.
+                    let partial = !self.rbuf.is_empty();
+                    if armed != Some(partial) {
+                        let wait = if partial {
+                            self.cfg.header_read_timeout
+                        } else {
+                            self.cfg.keep_alive_timeout
+                        };
+                        self.timer.as_mut().reset(Instant::now() + wait);
+                        armed = Some(partial);
+                    }
+                    ready!(self.timer.as_mut().poll(cx));
+                    if partial {
+                        return Poll::Ready(Ok(Next::TimedOut));
+                    }
+                    trace!("keep-alive timeout");
+                    return Poll::Ready(Ok(Next::Closed));
+                }
+            }
+        })
+        .await
+    }
+
+    async fn request(&mut self, head: RequestHead) -> Result<Flow, Error> {
+        let cfg = self.cfg;
+        let mut decoder = match head.body {
+            BodyLength::Length(n) => Decoder::length(n),
+            BodyLength::Chunked => Decoder::chunked(ChunkedLimits::default()),
+        };
+        let mut declined = None;
+        let mut continue_sent = false;
+        let mut prefix = None;
+
+        if head.upgrade != UpgradeAsk::None {
+            match upgrade::prepare(&head, cfg) {
+                Ok(preamble) => {
+                    // RFC 9110 §10.1.1: the client waits for 100 before the body,
+                    // which must be read before the 101 (RFC 7540 §3.2).
+                    if head.expect_continue && !decoder.is_end() {
+                        self.wbuf.flat().extend_from_slice(CONTINUE);
+                        continue_sent = true;
+                    }
+                    match self.read_upgrade_body(&mut decoder).await {
+                        Ok(UpgradeBody::Complete(body, trailers)) => {
+                            poll_fn(|cx| self.wbuf.poll_flush(&mut self.io, cx))
+                                .await
+                                .map_err(Error::io)?;
+                            debug!("switching to h2c");
+                            let content_length = match head.body {
+                                BodyLength::Length(n) => Some(n),
+                                BodyLength::Chunked => None,
+                            };
+                            return Ok(Flow::Upgrade {
+                                preamble,
+                                body,
+                                trailers,
+                                content_length,
+                            });
+                        }
+                        Ok(UpgradeBody::TooLarge(read)) => {
+                            prefix = Some(read);
+                            declined = Some(DeclineReason::BodyTooLarge {
+                                limit: cfg.max_upgrade_body_size,
+                            });
+                        }
+                        Err(e) => {
+                            debug!(error = %e, "upgrade request body failed");
+                            if e.is_parse() {
+                                self.fail(StatusCode::BAD_REQUEST).await;
+                            }
+                            return Err(e);
+                        }
+                    }
+                }
+                Err(reason) => declined = Some(reason),
+            }
+            if let Some(reason) = &declined {
+                debug!(%reason, "h2c upgrade declined");
+            }
+        }
+        self.dispatch(head, decoder, declined, continue_sent, prefix)
+            .await
+            .map(|keep| if keep { Flow::KeepAlive } else { Flow::Close })
+    }
+
+    /// Reads a whole upgrade request body, up to the configured bound.
+    async fn read_upgrade_body(&mut self, decoder: &mut Decoder) -> Result<UpgradeBody, Error> {
+        let limit = self.cfg.max_upgrade_body_size;
+        let mut body = BytesMut::new();
+        let mut trailers = None;
+        loop {
+            let step = poll_fn(|cx| {
+                if !self.wbuf.is_empty() {
+                    ready!(self.wbuf.poll_flush(&mut self.io, cx)).map_err(Error::io)?;
+                }
+                poll_decode(decoder, &mut self.io, &mut self.rbuf, cx)
+            })
+            .await?;
+            match step {
+                Decoded::Data(d) => {
+                    body.extend_from_slice(&d);
+                    if body.len() > limit {
+                        return Ok(UpgradeBody::TooLarge(body.freeze()));
+                    }
+                }
+                Decoded::Trailers(t) => trailers = Some(t),
+                Decoded::End => return Ok(UpgradeBody::Complete(body.freeze(), trailers)),
+            }
+        }
+    }
+
+    /// Serves one request over HTTP/1.1. Returns whether the connection stays open.
+    async fn dispatch(
+        &mut self,
+        head: RequestHead,
+        decoder: Decoder,
+        declined: Option<DeclineReason>,
+        continue_sent: bool,
+        prefix: Option<Bytes>,
+    ) -> Result<bool, Error> {
+        let RequestHead {
+            mut parts,
+            keep_alive: client_keep_alive,
+            expect_continue,
+            ..
+        } = head;
+        let version = parts.version;
+        let is_head = parts.method == Method::HEAD;
+
+        let (mut feeder, body) = if decoder.is_end() && prefix.is_none() {
+            (None, Body::empty())
+        } else {
+            let prefix_len = prefix.as_ref().map_or(0, |p| p.len() as u64);
+            let (tx, rx) = body::channel(decoder.remaining().map(|r| r + prefix_len));
+            let expect = if expect_continue && !continue_sent {
+                Expect::Pending
+            } else {
+                Expect::Done
+            };
+            let feeder = Feeder {
+                tx: Some(tx),
+                decoder,
+                prefix,
+                expect,
+                broken: false,
+            };
+            (Some(feeder), Body::h1(rx))
+        };
+
+        parts.extensions.insert(Protocol::Http1);
+        if let Some(peer) = self.peer {
+            parts.extensions.insert(RemoteAddr(peer));
+        }
+        if let Some(reason) = declined {
+            parts.extensions.insert(UpgradeDeclined { reason });
+        }
+        let req = Request::from_parts(parts, body);
+
+        // The service computes its response while the body streams in.
+        let res = {
+            let H1 {
+                io,
+                rbuf,
+                wbuf,
+                svc,
+                ..
+            } = self;
+            let mut fut = pin!(service::call(svc, req));
+            poll_fn(|cx| {
+                if let Some(f) = feeder.as_mut() {
+                    let _ = f.poll_feed(cx, io, rbuf, wbuf);
+                }
+                fut.as_mut().poll(cx)
+            })
+            .await
+        };
+        match res {
+            Ok(res) => {
+                let keep = client_keep_alive
+                    && !parse::lists_token(res.headers(), header::CONNECTION, "close");
+                self.respond(res, is_head, version, keep, feeder).await
+            }
+            Err(e) => {
+                debug!(error = %e, "service error");
+                let mut res = Response::new(Body::empty());
+                *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                self.respond(res, is_head, version, false, feeder).await
+            }
+        }
+    }
+
+    /// Writes the response, keeps feeding the request body meanwhile, then settles
+    /// what is left of the request body. Returns whether the connection stays open.
+    async fn respond<B>(
+        &mut self,
+        res: Response<B>,
+        is_head: bool,
+        version: Version,
+        mut keep_alive: bool,
+        mut feeder: Option<Feeder>,
+    ) -> Result<bool, Error>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<crate::error::BoxError>,
+    {
+        let (parts, body) = res.into_parts();
+        let status = parts.status;
+        let declared = declared_length(&parts.headers);
+        let no_body = is_head
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        let framing = if no_body {
+            let length = if status == StatusCode::NOT_MODIFIED {
+                declared
+            } else {
+                declared.or(body.size_hint().exact())
+            };
+            Framing::NoBody { length }
+        } else if let Some(n) = declared.or(body.size_hint().exact()) {
+            Framing::Length(n)
+        } else if version == Version::HTTP_11 {
+            Framing::Chunked
+        } else {
+            Framing::Close
+        };
+
+        if self.shutdown.is_triggered() || framing == Framing::Close {
+            keep_alive = false;
+        }
+        if let Some(f) = &feeder {
+            // A body the client was told to hold back (no 100 sent yet) may or may
+            // not follow; the connection cannot be reused safely (RFC 9110 §10.1.1).
+            if f.broken || (f.expect == Expect::Pending && !f.decoder.is_end()) {
+                keep_alive = false;
+            }
+        }
+        let persistence = if !keep_alive {
+            Persistence::Close
+        } else if version == Version::HTTP_10 {
+            Persistence::KeepAlive10
+        } else {
+            Persistence::Default
+        };
+        encode::write_head(
+            self.wbuf.flat(),
+            status,
+            &parts.headers,
+            framing,
+            persistence,
+        );
+        trace!(
+            status = status.as_u16(),
+            ?framing,
+            keep_alive,
+            "response head"
+        );
+
+        if !no_body {
+            let result = self.write_body(body, framing, &mut feeder).await;
+            if let Err(e) = result {
+                // The head is out: no error response can follow. Closing without
+                // the end of the framing tells the client the body is incomplete.
+                debug!(error = %e, "response body failed");
+                self.wbuf.clear();
+                return Err(e);
+            }
+        } else {
+            drop(body);
+        }
+
+        // Settle the rest of the request body.
+        if let Some(mut f) = feeder {
+            f.tx = None;
+            if !f.decoder.is_end() {
+                if f.broken || !keep_alive || f.expect == Expect::Pending {
+                    return Ok(false);
+                }
+                let limit = self.cfg.max_drain_size;
+                let drained = {
+                    let H1 { io, rbuf, .. } = self;
+                    poll_fn(|cx| f.poll_drain(cx, io, rbuf, limit)).await
+                };
+                if !drained {
+                    debug!("unread request body over the drain bound; closing");
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(keep_alive)
+    }
+
+    async fn write_body<B>(
+        &mut self,
+        body: B,
+        framing: Framing,
+        feeder: &mut Option<Feeder>,
+    ) -> Result<(), Error>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<crate::error::BoxError>,
+    {
+        let mut body = pin!(body);
+        let mut sent: u64 = 0;
+        let H1 { io, rbuf, wbuf, .. } = self;
+        poll_fn(|cx| {
+            for _ in 0..MAX_TURNS {
+                if let Some(f) = feeder.as_mut() {
+                    let _ = f.poll_feed(cx, io, rbuf, wbuf);
+                }
+                if wbuf.len() >= WRITE_HIGH_WATER {
+                    ready!(wbuf.poll_flush(io, cx)).map_err(Error::io)?;
+                }
+                let frame = match body.as_mut().poll_frame(cx) {
+                    Poll::Ready(Some(Ok(frame))) => frame,
+                    Poll::Ready(Some(Err(e))) => {
+                        return Poll::Ready(Err(Error::new(Kind::Body).with(e)));
+                    }
+                    Poll::Ready(None) => {
+                        return Poll::Ready(finish_body(wbuf, framing, sent, None));
+                    }
+                    Poll::Pending => {
+                        // Let what is ready reach the client while the body waits.
+                        if !wbuf.is_empty() {
+                            if let Poll::Ready(Err(e)) = wbuf.poll_flush(io, cx) {
+                                return Poll::Ready(Err(Error::io(e)));
+                            }
+                        }
+                        return Poll::Pending;
+                    }
+                };
+                match frame.into_data() {
+                    Ok(data) => {
+                        if data.is_empty() {
+                            continue;
+                        }
+                        sent += data.len() as u64;
+                        match framing {
+                            Framing::Length(n) if sent > n => {
+                                return Poll::Ready(Err(Error::new(Kind::Body)
+                                    .with("response body longer than its content-length")));
+                            }
+                            Framing::Chunked => {
+                                encode::chunk_head(wbuf.flat(), data.len());
+                                wbuf.push(data);
+                                wbuf.flat().extend_from_slice(b"\r\n");
+                            }
+                            _ => wbuf.push(data),
+                        }
+                    }
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            return Poll::Ready(finish_body(wbuf, framing, sent, Some(&trailers)));
+                        }
+                    }
+                }
+            }
+            // Yield after a bounded number of frames (see MAX_TURNS).
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Writes a status-only response with `connection: close` and closes, unless the
+    /// transport is already gone. Nothing of another response may be in flight.
+    async fn fail(&mut self, status: StatusCode) {
+        encode::write_error(self.wbuf.flat(), status);
+        self.close().await;
+    }
+
+    /// Flushes what is buffered, closes the write side, and reads what the client
+    /// still sends for a short, bounded while so the response is not lost to a reset
+    /// (RFC 9112 §9.6).
+    async fn close(&mut self) {
+        let H1 { io, wbuf, rbuf, .. } = self;
+        if poll_fn(|cx| wbuf.poll_flush(io, cx)).await.is_err() {
+            return;
+        }
+        if io.shutdown().await.is_err() {
+            return;
+        }
+        let linger = async {
+            let mut seen = 0;
+            loop {
+                rbuf.clear();
+                match poll_fn(|cx| poll_read(io, cx, rbuf)).await {
+                    Ok(n) if n > 0 && seen < LINGER_BYTES => seen += n,
+                    _ => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER_TIME, linger).await;
+    }
+}
+
+fn finish_body(
+    wbuf: &mut WriteBuf,
+    framing: Framing,
+    sent: u64,
+    trailers: Option<&HeaderMap>,
+) -> Result<(), Error> {
+    match framing {
+        Framing::Chunked => encode::chunked_end(wbuf.flat(), trailers),
+        Framing::Length(n) if sent != n => {
+            return Err(
+                Error::new(Kind::Body).with("response body shorter than its content-length")
+            );
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A single valid Content-Length the service set, if any.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
+    let v = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    v.to_str().ok()?.trim().parse().ok()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// The client waits for `100 Continue` before sending the body.
+    Pending,
+    Done,
+}
+
+/// Moves the request body from the socket into the service's [`Body`], one piece
+/// per request from the service.
+struct Feeder {
+    /// None once the service's body is gone or complete.
+    tx: Option<Sender>,
+    decoder: Decoder,
+    /// Bytes read before the service was called (a declined upgrade's body).
+    prefix: Option<Bytes>,
+    expect: Expect,
+    /// The body's framing failed or the peer vanished mid-body.
+    broken: bool,
+}
+
+impl Feeder {
+    /// Feeds while the service wants more. Ready once there is nothing more to do.
+    fn poll_feed<I: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        io: &mut I,
+        rbuf: &mut BytesMut,
+        wbuf: &mut WriteBuf,
+    ) -> Poll<()> {
+        loop {
+            let Some(tx) = self.tx.as_mut() else {
+                return Poll::Ready(());
+            };
+            match tx.poll_want(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(())) => {
+                    // The service dropped the body: stop reading it.
+                    self.tx = None;
+                    return Poll::Ready(());
+                }
+                Poll::Ready(Ok(())) => {}
+            }
+            if self.expect == Expect::Pending {
+                // RFC 9110 §10.1.1: the service asked for the body; invite it.
+                wbuf.flat().extend_from_slice(CONTINUE);
+                self.expect = Expect::Done;
+            }
+            if !wbuf.is_empty() {
+                match wbuf.poll_flush(io, cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        self.fail(Error::io(e));
+                        return Poll::Ready(());
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            if let Some(p) = self.prefix.take() {
+                tx.send(Frame::data(p));
+                continue;
+            }
+            match poll_decode(&mut self.decoder, io, rbuf, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(Decoded::Data(d))) => tx.send(Frame::data(d)),
+                Poll::Ready(Ok(Decoded::Trailers(t))) => tx.send(Frame::trailers(t)),
+                Poll::Ready(Ok(Decoded::End)) => {
+                    if let Some(tx) = self.tx.take() {
+                        tx.finish();
+                    }
+                    return Poll::Ready(());
+                }
+                Poll::Ready(Err(e)) => {
+                    debug!(error = %e, "request body failed");
+                    self.fail(e);
+                    return Poll::Ready(());
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, e: Error) {
+        self.broken = true;
+        if let Some(tx) = self.tx.take() {
+            tx.abort(e);
+        }
+    }
+
+    /// Reads and discards the rest of the body. Ready(true) when it ended within
+    /// `limit` bytes, Ready(false) when it did not or failed.
+    fn poll_drain<I: AsyncRead + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        io: &mut I,
+        rbuf: &mut BytesMut,
+        limit: u64,
+    ) -> Poll<bool> {
+        if self.decoder.remaining().is_some_and(|r| r > limit) {
+            return Poll::Ready(false);
+        }
+        let mut seen = 0u64;
+        loop {
+            match ready!(poll_decode(&mut self.decoder, io, rbuf, cx)) {
+                Ok(Decoded::Data(d)) => {
+                    seen += d.len() as u64;
+                    if seen > limit {
+                        return Poll::Ready(false);
+                    }
+                }
+                Ok(Decoded::Trailers(_)) => {}
+                Ok(Decoded::End) => return Poll::Ready(true),
+                Err(_) => return Poll::Ready(false),
+            }
+        }
+    }
+}
+
+/// Decodes the next piece of a body, reading from the socket when the buffer holds
+/// too little. The end of the stream before the end of the body is an error.
+fn poll_decode<I: AsyncRead + Unpin>(
+    decoder: &mut Decoder,
+    io: &mut I,
+    rbuf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Decoded, Error>> {
+    loop {
+        match decoder.decode(rbuf) {
+            Ok(Some(d)) => return Poll::Ready(Ok(d)),
+            Ok(None) => {}
+            Err(e) => return Poll::Ready(Err(decode_error(e))),
+        }
+        match ready!(poll_read(io, cx, rbuf)) {
+            Ok(0) => return Poll::Ready(Err(Error::new(Kind::Incomplete))),
+            Ok(_) => {}
+            Err(e) => return Poll::Ready(Err(Error::io(e))),
+        }
+    }
+}
+
+fn decode_error(e: DecodeError) -> Error {
+    Error::new(Kind::Parse).with(e)
+}
+
+/// Reads into the spare capacity of `buf`, growing it by [`READ_CHUNK`] when full.
+pub(crate) fn poll_read<I: AsyncRead + Unpin>(
+    io: &mut I,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+        buf.reserve(READ_CHUNK);
+    }
+    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+}

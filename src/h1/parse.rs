@@ -1,0 +1,614 @@
+//! HTTP/1 request head parsing (RFC 9112 §2-§3, §6; RFC 9110 §7.8, §10.1.1).
+//!
+//! No IO: the parser reads the connection's buffer and returns either "need more
+//! bytes" or the decisions the connection acts on (body framing, keep-alive,
+//! `Expect: 100-continue`, the upgrade request), with the head as `http` types.
+
+use bytes::BytesMut;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
+
+/// Header slots kept on the stack; a larger configured limit falls back to the heap.
+const STACK_HEADERS: usize = 128;
+
+/// The bounds a head must respect.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_head_size: usize,
+    pub(crate) max_headers: usize,
+    pub(crate) max_request_line: usize,
+}
+
+/// How the request body is framed (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyLength {
+    /// Content-Length: n (0 means no body).
+    Length(u64),
+    /// Transfer-Encoding: chunked.
+    Chunked,
+}
+
+/// What the `Upgrade` field asks for, as far as this server cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UpgradeAsk {
+    None,
+    /// The list names `h2c`.
+    H2c,
+    /// The list names `h2` but not `h2c` (HTTP/2 over TLS, RFC 7540 §3.3).
+    H2Tls,
+}
+
+/// A parsed request head and the decisions taken from it.
+#[derive(Debug)]
+pub(crate) struct RequestHead {
+    pub(crate) parts: http::request::Parts,
+    pub(crate) body: BodyLength,
+    /// Whether the client's message allows the connection to stay open afterwards.
+    pub(crate) keep_alive: bool,
+    pub(crate) expect_continue: bool,
+    pub(crate) upgrade: UpgradeAsk,
+    /// `Connection` lists `upgrade`.
+    pub(crate) connection_upgrade: bool,
+    /// `Connection` lists `http2-settings`.
+    pub(crate) connection_settings: bool,
+}
+
+/// Why a head was refused; each maps to exactly one status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParseError {
+    Malformed(&'static str),
+    RequestLineTooLong,
+    HeadTooLarge,
+    TooManyHeaders,
+    UnsupportedVersion,
+    UnsupportedCoding,
+    Expectation,
+}
+
+impl ParseError {
+    /// The one place an HTTP/1 parse error becomes a status.
+    pub(crate) fn status(self) -> StatusCode {
+        match self {
+            ParseError::Malformed(_) => StatusCode::BAD_REQUEST,
+            ParseError::RequestLineTooLong => StatusCode::URI_TOO_LONG,
+            ParseError::HeadTooLarge | ParseError::TooManyHeaders => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
+            ParseError::UnsupportedVersion => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            ParseError::UnsupportedCoding => StatusCode::NOT_IMPLEMENTED,
+            ParseError::Expectation => StatusCode::EXPECTATION_FAILED,
+        }
+    }
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParseError::Malformed(what) => f.write_str(what),
+            ParseError::RequestLineTooLong => f.write_str("request line too long"),
+            ParseError::HeadTooLarge => f.write_str("request head too large"),
+            ParseError::TooManyHeaders => f.write_str("too many header fields"),
+            ParseError::UnsupportedVersion => f.write_str("unsupported http version"),
+            ParseError::UnsupportedCoding => f.write_str("unsupported transfer coding"),
+            ParseError::Expectation => f.write_str("unsupported expectation"),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Parses one request head from the front of `buf`, removing it on success.
+/// `Ok(None)`: the head is not complete yet (and is still within the limits).
+pub(crate) fn parse_request(
+    buf: &mut BytesMut,
+    limits: &Limits,
+) -> Result<Option<RequestHead>, ParseError> {
+    parse_with(buf, limits)
+}
+
+struct Raw {
+    method: Method,
+    target: (usize, usize),
+    version: Version,
+    len: usize,
+}
+
+fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>, ParseError> {
+    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut heap;
+    let slots: &mut [httparse::Header<'_>] = if limits.max_headers <= STACK_HEADERS {
+        &mut stack[..limits.max_headers]
+    } else {
+        heap = vec![httparse::EMPTY_HEADER; limits.max_headers];
+        &mut heap
+    };
+    // RFC 9112 §3: a request line longer than we accept is 414, decided before the
+    // whole head has to arrive.
+    let line_end = buf
+        .iter()
+        .take(limits.max_request_line.saturating_add(1))
+        .position(|&b| b == b'\n');
+    if line_end.is_none() && buf.len() > limits.max_request_line {
+        return Err(ParseError::RequestLineTooLong);
+    }
+
+    let mut fields: Vec<(HeaderName, (usize, usize))> = Vec::new();
+    let raw = {
+        let mut req = httparse::Request::new(slots);
+        let status = match req.parse(buf) {
+            Ok(s) => s,
+            Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
+            Err(httparse::Error::Version) => return Err(ParseError::UnsupportedVersion),
+            Err(httparse::Error::Token) => return Err(ParseError::Malformed("invalid token")),
+            Err(httparse::Error::HeaderName) => {
+                return Err(ParseError::Malformed("invalid header name"))
+            }
+            Err(httparse::Error::HeaderValue) => {
+                return Err(ParseError::Malformed("invalid header value"))
+            }
+            Err(_) => return Err(ParseError::Malformed("malformed request head")),
+        };
+        let len = match status {
+            httparse::Status::Complete(n) => n,
+            httparse::Status::Partial => {
+                if buf.len() >= limits.max_head_size {
+                    return Err(ParseError::HeadTooLarge);
+                }
+                return Ok(None);
+            }
+        };
+        if len > limits.max_head_size {
+            return Err(ParseError::HeadTooLarge);
+        }
+        let base = buf.as_ptr() as usize;
+        let range = |s: &[u8]| {
+            let start = s.as_ptr() as usize - base;
+            (start, start + s.len())
+        };
+        let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
+            .map_err(|_| ParseError::Malformed("invalid method"))?;
+        let target = range(req.path.unwrap_or_default().as_bytes());
+        let version = match req.version {
+            Some(0) => Version::HTTP_10,
+            Some(1) => Version::HTTP_11,
+            _ => return Err(ParseError::UnsupportedVersion),
+        };
+        fields.reserve(req.headers.len());
+        for h in req.headers.iter() {
+            let name = HeaderName::from_bytes(h.name.as_bytes())
+                .map_err(|_| ParseError::Malformed("invalid header name"))?;
+            fields.push((name, range(h.value)));
+        }
+        Raw {
+            method,
+            target,
+            version,
+            len,
+        }
+    };
+
+    let head = buf.split_to(raw.len).freeze();
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for (name, (a, b)) in fields {
+        let value = HeaderValue::from_maybe_shared(head.slice(a..b))
+            .map_err(|_| ParseError::Malformed("invalid header value"))?;
+        headers.append(name, value);
+    }
+    let uri = parse_target(&raw.method, head.slice(raw.target.0..raw.target.1))?;
+
+    let mut builder = http::Request::builder()
+        .method(raw.method)
+        .uri(uri)
+        .version(raw.version);
+    if let Some(h) = builder.headers_mut() {
+        *h = headers;
+    }
+    let (parts, ()) = builder
+        .body(())
+        .map_err(|_| ParseError::Malformed("invalid request"))?
+        .into_parts();
+    decide(parts).map(Some)
+}
+
+/// RFC 9112 §3.2: origin-form, absolute-form, authority-form (CONNECT only) and
+/// asterisk-form (OPTIONS only).
+fn parse_target(method: &Method, target: bytes::Bytes) -> Result<Uri, ParseError> {
+    let asterisk = target.as_ref() == b"*";
+    if asterisk && method != Method::OPTIONS {
+        return Err(ParseError::Malformed("asterisk-form is only for options"));
+    }
+    let uri = Uri::from_maybe_shared(target)
+        .map_err(|_| ParseError::Malformed("invalid request target"))?;
+    if asterisk {
+        return Ok(uri);
+    }
+    let authority_only = uri.scheme().is_none() && uri.authority().is_some();
+    if *method == Method::CONNECT {
+        if !authority_only {
+            return Err(ParseError::Malformed("connect needs authority-form"));
+        }
+    } else if authority_only {
+        return Err(ParseError::Malformed("authority-form is only for connect"));
+    } else if uri.scheme().is_none() && !uri.path().starts_with('/') {
+        return Err(ParseError::Malformed("invalid request target"));
+    }
+    Ok(uri)
+}
+
+/// Splits a field value into its comma-separated list members (RFC 9110 §5.6.1),
+/// trimmed of optional whitespace, skipping empty members.
+pub(crate) fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|&b| b == b',').filter_map(|item| {
+        let item = item.trim_ascii();
+        (!item.is_empty()).then_some(item)
+    })
+}
+
+/// True when any of the `name` fields lists `token` (case-insensitive).
+pub(crate) fn lists_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .any(|v| list(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(token.as_bytes())))
+}
+
+fn decide(parts: http::request::Parts) -> Result<RequestHead, ParseError> {
+    let h = &parts.headers;
+    let http11 = parts.version == Version::HTTP_11;
+
+    // RFC 9112 §3.2: exactly one Host in HTTP/1.1.
+    if http11 && h.get_all(header::HOST).iter().count() != 1 {
+        return Err(ParseError::Malformed("http/1.1 needs exactly one host"));
+    }
+
+    let body = framing(h, http11)?;
+
+    let mut keep_alive = http11;
+    let mut connection_upgrade = false;
+    let mut connection_settings = false;
+    for v in h.get_all(header::CONNECTION) {
+        for t in list(v.as_bytes()) {
+            if t.eq_ignore_ascii_case(b"close") {
+                keep_alive = false;
+            } else if t.eq_ignore_ascii_case(b"keep-alive") && !http11 {
+                // RFC 9112 §9.3: an HTTP/1.0 client asks for persistence this way.
+                keep_alive = true;
+            } else if t.eq_ignore_ascii_case(b"upgrade") {
+                connection_upgrade = true;
+            } else if t.eq_ignore_ascii_case(b"http2-settings") {
+                connection_settings = true;
+            }
+        }
+    }
+    if h.get_all(header::CONNECTION)
+        .iter()
+        .any(|v| list(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close")))
+    {
+        keep_alive = false;
+    }
+
+    // RFC 9110 §10.1.1: 100-continue is the only expectation; an HTTP/1.0 server
+    // ignores Expect.
+    let mut expect_continue = false;
+    if http11 {
+        for v in h.get_all(header::EXPECT) {
+            if v.as_bytes()
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"100-continue")
+            {
+                expect_continue = true;
+            } else {
+                return Err(ParseError::Expectation);
+            }
+        }
+    }
+
+    let mut upgrade = UpgradeAsk::None;
+    for v in h.get_all(header::UPGRADE) {
+        for t in list(v.as_bytes()) {
+            if t.eq_ignore_ascii_case(b"h2c") {
+                upgrade = UpgradeAsk::H2c;
+            } else if t.eq_ignore_ascii_case(b"h2") && upgrade == UpgradeAsk::None {
+                upgrade = UpgradeAsk::H2Tls;
+            }
+        }
+    }
+
+    Ok(RequestHead {
+        parts,
+        body,
+        keep_alive,
+        expect_continue,
+        upgrade,
+        connection_upgrade,
+        connection_settings,
+    })
+}
+
+/// RFC 9112 §6.1-§6.3: the body length, refusing every ambiguous framing.
+fn framing(h: &HeaderMap, http11: bool) -> Result<BodyLength, ParseError> {
+    let mut codings = 0usize;
+    let mut last_chunked = false;
+    let mut chunked_count = 0usize;
+    let mut other = false;
+    for v in h.get_all(header::TRANSFER_ENCODING) {
+        for t in list(v.as_bytes()) {
+            codings += 1;
+            last_chunked = t.eq_ignore_ascii_case(b"chunked");
+            if last_chunked {
+                chunked_count += 1;
+            } else {
+                other = true;
+            }
+        }
+    }
+    let has_te = h.contains_key(header::TRANSFER_ENCODING);
+    let mut length: Option<u64> = None;
+    for v in h.get_all(header::CONTENT_LENGTH) {
+        let mut any = false;
+        for t in list(v.as_bytes()) {
+            any = true;
+            let n = parse_decimal(t).ok_or(ParseError::Malformed("invalid content-length"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(ParseError::Malformed("conflicting content-length"));
+            }
+            length = Some(n);
+        }
+        if !any {
+            return Err(ParseError::Malformed("invalid content-length"));
+        }
+    }
+
+    if has_te {
+        // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty
+        // framing; with Content-Length it is a smuggling attempt (§6.3 item 3).
+        if !http11 {
+            return Err(ParseError::Malformed("transfer-encoding in http/1.0"));
+        }
+        if length.is_some() {
+            return Err(ParseError::Malformed(
+                "transfer-encoding with content-length",
+            ));
+        }
+        if codings == 0 || !last_chunked || chunked_count > 1 {
+            // RFC 9112 §6.3 item 4: a request whose final coding is not chunked
+            // cannot be delimited.
+            return Err(ParseError::Malformed(
+                "transfer-encoding must end in chunked",
+            ));
+        }
+        if other {
+            return Err(ParseError::UnsupportedCoding);
+        }
+        return Ok(BodyLength::Chunked);
+    }
+    Ok(BodyLength::Length(length.unwrap_or(0)))
+}
+
+/// A Content-Length: 1*DIGIT, without overflow.
+fn parse_decimal(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    s.iter().try_fold(0u64, |acc, &b| {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_head_size: 1024,
+        max_headers: 8,
+        max_request_line: 64,
+    };
+
+    fn parse(s: &str) -> Result<Option<RequestHead>, ParseError> {
+        let mut b = BytesMut::from(s);
+        parse_request(&mut b, &LIMITS)
+    }
+
+    fn ok(s: &str) -> RequestHead {
+        match parse(s) {
+            Ok(Some(h)) => h,
+            other => panic!("{s:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn simple_get() {
+        let h = ok("GET /a?b=c HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(h.parts.method, Method::GET);
+        assert_eq!(h.parts.uri, "/a?b=c");
+        assert_eq!(h.parts.version, Version::HTTP_11);
+        assert_eq!(h.parts.headers["host"], "x");
+        assert_eq!(h.body, BodyLength::Length(0));
+        assert!(h.keep_alive);
+        assert!(!h.expect_continue);
+        assert_eq!(h.upgrade, UpgradeAsk::None);
+    }
+
+    #[test]
+    fn leaves_pipelined_bytes() {
+        let mut b = BytesMut::from("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\n");
+        assert!(parse_request(&mut b, &LIMITS).unwrap().is_some());
+        assert_eq!(&b[..], b"GET /2 HTTP/1.1\r\n");
+    }
+
+    #[test]
+    fn partial_needs_more() {
+        for s in [
+            "",
+            "GE",
+            "GET / HTTP/1.1\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\n",
+        ] {
+            assert!(matches!(parse(s), Ok(None)), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn decisions() {
+        let cases: &[(&str, BodyLength, bool, bool)] = &[
+            (
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n",
+                BodyLength::Length(5),
+                true,
+                false,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n",
+                BodyLength::Length(5),
+                true,
+                false,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+                BodyLength::Chunked,
+                true,
+                false,
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                BodyLength::Length(0),
+                false,
+                false,
+            ),
+            (
+                "GET / HTTP/1.0\r\n\r\n",
+                BodyLength::Length(0),
+                false,
+                false,
+            ),
+            (
+                "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+                BodyLength::Length(0),
+                true,
+                false,
+            ),
+            (
+                "PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n",
+                BodyLength::Length(1),
+                true,
+                true,
+            ),
+            // RFC 9110 §10.1.1: HTTP/1.0 Expect is ignored.
+            (
+                "PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+                BodyLength::Length(1),
+                false,
+                false,
+            ),
+        ];
+        for (s, body, ka, expect) in cases {
+            let h = ok(s);
+            assert_eq!(h.body, *body, "{s:?}");
+            assert_eq!(h.keep_alive, *ka, "{s:?}");
+            assert_eq!(h.expect_continue, *expect, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn upgrade_tokens() {
+        let cases = [
+            ("Upgrade: h2c", UpgradeAsk::H2c),
+            ("Upgrade: websocket, H2C", UpgradeAsk::H2c),
+            ("Upgrade: h2", UpgradeAsk::H2Tls),
+            ("Upgrade: h2\r\nUpgrade: h2c", UpgradeAsk::H2c),
+            ("Upgrade: websocket", UpgradeAsk::None),
+        ];
+        for (field, want) in cases {
+            let h = ok(&format!(
+                "GET / HTTP/1.1\r\nHost: x\r\n{field}\r\nConnection: Upgrade, HTTP2-Settings\r\n\r\n"
+            ));
+            assert_eq!(h.upgrade, want, "{field}");
+            assert!(h.connection_upgrade && h.connection_settings);
+        }
+    }
+
+    #[test]
+    fn errors_map_to_statuses() {
+        let long_line = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(80));
+        let big_head = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nA: {}\r\n\r\n",
+            "a".repeat(1100)
+        );
+        let many = format!("GET / HTTP/1.1\r\nHost: x\r\n{}\r\n", "A: b\r\n".repeat(9));
+        let cases: Vec<(String, u16)> = vec![
+            ("GARBAGE\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".into(), 400),
+            ("GET / HTTP/2.0\r\nHost: a\r\n\r\n".into(), 505),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".into(), 501),
+            ("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nExpect: later\r\n\r\n".into(), 417),
+            ("GET * HTTP/1.1\r\nHost: a\r\n\r\n".into(), 400),
+            ("GET a:80 HTTP/1.1\r\nHost: a\r\n\r\n".into(), 400),
+            ("CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nA: \x01\r\n\r\n".into(), 400),
+            (long_line, 414),
+            (big_head, 431),
+            (many, 431),
+        ];
+        for (s, status) in cases {
+            match parse(&s) {
+                Err(e) => assert_eq!(e.status().as_u16(), status, "{s:?}: {e}"),
+                other => panic!("{s:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn target_forms() {
+        assert_eq!(ok("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").parts.uri, "*");
+        assert_eq!(
+            ok("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n").parts.uri,
+            "a:443"
+        );
+        let h = ok("GET http://a:8/p?q HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(h.parts.uri.authority().map(|a| a.as_str()), Some("a:8"));
+    }
+
+    #[test]
+    fn incomplete_huge_head_is_refused_early() {
+        let s = format!("GET / HTTP/1.1\r\nHost: x\r\nA: {}", "a".repeat(1100));
+        assert_eq!(parse(&s).unwrap_err(), ParseError::HeadTooLarge);
+        let s = format!("GET /{}", "a".repeat(100));
+        assert_eq!(parse(&s).unwrap_err(), ParseError::RequestLineTooLong);
+    }
+
+    #[test]
+    fn split_at_every_byte_parses_the_same() {
+        let msg = b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nX: y\r\n\r\nabc";
+        let whole = {
+            let mut b = BytesMut::from(&msg[..]);
+            parse_request(&mut b, &LIMITS).unwrap().unwrap()
+        };
+        for cut in 0..msg.len() {
+            let mut b = BytesMut::from(&msg[..cut]);
+            let first = parse_request(&mut b, &LIMITS).unwrap();
+            let head = match first {
+                Some(h) => h,
+                None => {
+                    b.extend_from_slice(&msg[cut..]);
+                    parse_request(&mut b, &LIMITS).unwrap().unwrap()
+                }
+            };
+            assert_eq!(head.parts.uri, whole.parts.uri);
+            assert_eq!(head.parts.headers, whole.parts.headers);
+            assert_eq!(head.body, whole.body);
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Serving an HTTP/2 connection with `h2`: prior knowledge, or after an upgrade
+//! with stream 1 already carrying the original request.
+//!
+//! Streams are driven inside the connection's task: every ready stream is accepted
+//! before the service futures run, so a burst of requests is answered in one batch
+//! and its responses leave in as few writes as possible.
+
+use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::task::Poll;
+
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use h2::server::SendResponse;
+use h2::{Reason, RecvStream, SendStream};
+use http::{header, HeaderMap, Method, Request, Response, StatusCode};
+use http_body::Body as _;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tracing::{debug, Instrument};
+
+use crate::body::Body;
+use crate::builder::Config;
+use crate::conn::Shutdown;
+use crate::error::{BoxError, Error, Kind};
+use crate::policy::{Protocol, RemoteAddr};
+use crate::service::{self, HttpService};
+
+/// Accept/run rounds in one poll before yielding to other connections.
+const MAX_TURNS: usize = 16;
+
+/// Stream 1 of an upgraded connection: its body was read over HTTP/1.1.
+pub(crate) struct Stream1 {
+    pub(crate) body: Bytes,
+    pub(crate) trailers: Option<HeaderMap>,
+    pub(crate) content_length: Option<u64>,
+}
+
+pub(crate) async fn serve<T, S>(
+    io: T,
+    svc: S,
+    cfg: &Config,
+    protocol: Protocol,
+    mut stream1: Option<Stream1>,
+    shutdown: &Shutdown,
+    peer: Option<SocketAddr>,
+) -> Result<(), Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send,
+    S: HttpService,
+{
+    let mut conn = cfg
+        .h2_builder()
+        .handshake::<T, Bytes>(io)
+        .await
+        .map_err(Error::h2)?;
+    let mut streams = FuturesUnordered::new();
+    let mut closing = false;
+    let mut accepting = true;
+    let mut svc = svc;
+    // Captured as `&mut`, so the future is Send without asking the service to be Sync.
+    let svc = &mut svc;
+
+    poll_fn(move |cx| {
+        if !closing && shutdown.poll(cx).is_ready() {
+            debug!("graceful shutdown: sending goaway");
+            conn.graceful_shutdown();
+            closing = true;
+        }
+        for _ in 0..MAX_TURNS {
+            let mut progressed = false;
+            while accepting {
+                match conn.poll_accept(cx) {
+                    Poll::Ready(Some(Ok((req, respond)))) => {
+                        let first = if u32::from(respond.stream_id()) == 1 {
+                            stream1.take()
+                        } else {
+                            None
+                        };
+                        streams.push(handle(svc.clone(), req, respond, first, protocol, peer));
+                        progressed = true;
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        debug!(error = %e, "http/2 connection error");
+                        return Poll::Ready(Err(Error::h2(e)));
+                    }
+                    Poll::Ready(None) => accepting = false,
+                    Poll::Pending => break,
+                }
+            }
+            // Run the streams; a stream that produced frames wakes this task, and the
+            // next turn's poll_accept writes them.
+            while let Poll::Ready(Some(())) = streams.poll_next_unpin(cx) {
+                progressed = true;
+            }
+            if !accepting && streams.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            if !progressed {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
+
+async fn handle<S: HttpService>(
+    mut svc: S,
+    req: Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    first: Option<Stream1>,
+    protocol: Protocol,
+    peer: Option<SocketAddr>,
+) {
+    let (mut parts, recv) = req.into_parts();
+    let span = tracing::debug_span!(
+        "request",
+        method = %parts.method,
+        path = %parts.uri.path(),
+        stream = u32::from(respond.stream_id()),
+    );
+    let body = match first {
+        Some(s1) => {
+            drop(recv);
+            if let Some(n) = s1.content_length {
+                parts.headers.insert(header::CONTENT_LENGTH, n.into());
+            }
+            Body::buffered(s1.body, s1.trailers)
+        }
+        None => Body::h2(recv),
+    };
+    parts.extensions.insert(protocol);
+    if let Some(p) = peer {
+        parts.extensions.insert(RemoteAddr(p));
+    }
+    let is_head = parts.method == Method::HEAD;
+    let req = Request::from_parts(parts, body);
+    async move {
+        let result = {
+            let mut fut = pin!(service::call(&mut svc, req));
+            poll_fn(|cx| {
+                if let Poll::Ready(r) = respond.poll_reset(cx) {
+                    return Poll::Ready(Err(r.ok()));
+                }
+                fut.as_mut().poll(cx).map(Ok)
+            })
+            .await
+        };
+        let res = match result {
+            Err(reason) => {
+                debug!(?reason, "stream reset before the response");
+                return;
+            }
+            Ok(Ok(res)) => res,
+            Ok(Err(e)) => {
+                debug!(error = %e, "service error");
+                let mut res = Response::new(());
+                *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                let _ = respond.send_response(res, true);
+                return;
+            }
+        };
+        if let Err(e) = send(res, &mut respond, is_head).await {
+            debug!(error = %e, "response failed");
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Connection-specific fields are malformed in HTTP/2 (RFC 9113 §8.2.2).
+fn strip_connection_fields(headers: &mut HeaderMap) {
+    for name in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::HeaderName::from_static("keep-alive"),
+        header::HeaderName::from_static("proxy-connection"),
+    ] {
+        headers.remove(name);
+    }
+}
+
+async fn send<B>(
+    res: Response<B>,
+    respond: &mut SendResponse<Bytes>,
+    is_head: bool,
+) -> Result<(), Error>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let (mut parts, body) = res.into_parts();
+    strip_connection_fields(&mut parts.headers);
+    if !parts.headers.contains_key(header::CONTENT_LENGTH) && !is_head {
+        if let Some(n) = body.size_hint().exact() {
+            parts.headers.insert(header::CONTENT_LENGTH, n.into());
+        }
+    }
+    let end = is_head || body.is_end_stream();
+    let stream = respond
+        .send_response(Response::from_parts(parts, ()), end)
+        .map_err(Error::h2)?;
+    if end {
+        return Ok(());
+    }
+    send_body(stream, body).await
+}
+
+async fn send_body<B>(mut stream: SendStream<Bytes>, body: B) -> Result<(), Error>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let mut body = pin!(body);
+    loop {
+        let frame = poll_fn(|cx| {
+            if let Poll::Ready(r) = stream.poll_reset(cx) {
+                let e = match r {
+                    Ok(reason) => Error::new(Kind::H2).with(h2::Error::from(reason)),
+                    Err(e) => Error::h2(e),
+                };
+                return Poll::Ready(Err(e));
+            }
+            // The error is boxed at once so the future never holds `B::Error`.
+            let frame = std::task::ready!(body.as_mut().poll_frame(cx));
+            Poll::Ready(Ok(frame.map(|r| r.map_err(Into::<BoxError>::into))))
+        })
+        .await?;
+        let frame = match frame {
+            None => {
+                stream.send_data(Bytes::new(), true).map_err(Error::h2)?;
+                return Ok(());
+            }
+            Some(Err(e)) => {
+                stream.send_reset(Reason::INTERNAL_ERROR);
+                return Err(Error::new(Kind::Body).with(e));
+            }
+            Some(Ok(frame)) => frame,
+        };
+        match frame.into_data() {
+            Ok(mut data) => {
+                let end = body.is_end_stream();
+                while !data.is_empty() {
+                    stream.reserve_capacity(data.len());
+                    let granted = match poll_fn(|cx| stream.poll_capacity(cx)).await {
+                        Some(Ok(n)) => n,
+                        Some(Err(e)) => return Err(Error::h2(e)),
+                        None => return Err(Error::new(Kind::H2).with("stream closed")),
+                    };
+                    if granted == 0 {
+                        continue;
+                    }
+                    let chunk = data.split_to(granted.min(data.len()));
+                    stream
+                        .send_data(chunk, end && data.is_empty())
+                        .map_err(Error::h2)?;
+                }
+                if end {
+                    return Ok(());
+                }
+            }
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    return stream.send_trailers(trailers).map_err(Error::h2);
+                }
+            }
+        }
+    }
+}

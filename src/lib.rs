@@ -1,0 +1,133 @@
+//! # h2c-mux
+//!
+//! Serve HTTP/1.1, the cleartext `Upgrade: h2c` switch to HTTP/2 (RFC 7540 §3.2) and
+//! HTTP/2 with prior knowledge (RFC 9113 §3.3) on one port, with any
+//! `tower_service::Service` over `http` types (an axum `Router` as it is).
+//!
+//! ```text
+//! accept(io)
+//!   |
+//!   sniff first bytes --- "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" ---> HTTP/2 (prior knowledge)
+//!   |  (first mismatching byte => HTTP/1; a preface split over many reads is still
+//!   |   found; the wait is bounded)
+//!   v
+//! HTTP/1.1 request loop (keep-alive, pipelining)
+//!   |
+//!   request carries Upgrade: h2c ?
+//!   |-- no / invalid / policy declines --> answered as HTTP/1.1, loop
+//!   |-- yes:
+//!         [Expect: 100-continue => "100 Continue" first]
+//!         read the whole request body (bounded; over the bound => HTTP/1.1)
+//!         "101 Switching Protocols" together with the server's SETTINGS
+//!         stream 1 = the original request, answered by the service
+//!         streams 3, 5, ... = later requests, as plain HTTP/2
+//! ```
+//!
+//! Every check on an upgrade request happens before the `101`: a request with two
+//! `HTTP2-Settings`, a bad base64url value, an out-of-range setting, `Upgrade: h2`
+//! (TLS only), HTTP/1.0, a body over the bound, or a policy that says no is answered
+//! over HTTP/1.1 and the connection stays HTTP/1.1. The request carries an
+//! [`UpgradeDeclined`] extension saying why, and the reason is logged at `debug`.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use std::convert::Infallible;
+//! use http::{Request, Response};
+//! use h2c_mux::{Body, Builder, Protocol};
+//!
+//! #[derive(Clone)]
+//! struct Hello;
+//!
+//! impl tower_service::Service<Request<Body>> for Hello {
+//!     type Response = Response<String>;
+//!     type Error = Infallible;
+//!     type Future = std::future::Ready<Result<Response<String>, Infallible>>;
+//!
+//!     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+//!         std::task::Poll::Ready(Ok(()))
+//!     }
+//!
+//!     fn call(&mut self, req: Request<Body>) -> Self::Future {
+//!         let proto = req.extensions().get::<Protocol>().copied();
+//!         std::future::ready(Ok(Response::new(format!("hello over {proto:?}\n"))))
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     Builder::new()
+//!         .serve(listener, Hello, async { let _ = tokio::signal::ctrl_c().await; })
+//!         .await
+//! }
+//! ```
+//!
+//! An axum `Router` is served the same way: `builder.serve(listener, router, shutdown)`.
+//!
+//! ## Tracing
+//!
+//! Each connection runs in a `connection` span (`peer`, `protocol`: `http/1.1`,
+//! `h2c-upgrade` or `h2-prior-knowledge`), each request in a `request` span
+//! (`method`, `path`, and `stream` for HTTP/2). Peer misbehaviour is logged at
+//! `debug`, never as a server error.
+
+#![deny(missing_docs, missing_debug_implementations)]
+#![forbid(unsafe_code)]
+
+mod body;
+mod builder;
+mod conn;
+pub mod demo;
+mod error;
+mod h1;
+mod h2;
+mod policy;
+mod server;
+mod service;
+mod sniff;
+mod upgrade;
+
+pub use body::Body;
+pub use builder::{
+    Builder, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
+    DEFAULT_INITIAL_CONNECTION_WINDOW_SIZE, DEFAULT_INITIAL_STREAM_WINDOW_SIZE,
+    DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_DRAIN_SIZE,
+    DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_PENDING_ACCEPT_RESET_STREAMS,
+    DEFAULT_MAX_REQUEST_LINE, DEFAULT_MAX_SEND_BUFFER_SIZE, DEFAULT_MAX_UPGRADE_BODY_SIZE,
+    DEFAULT_PREFACE_TIMEOUT,
+};
+pub use conn::Connection;
+pub use error::{BoxError, Error};
+pub use policy::{DeclineReason, Protocol, RemoteAddr, UpgradeDecision, UpgradeDeclined};
+
+/// Serves `service` on `listener` with the default [`Builder`] until `shutdown`
+/// completes.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// h2c_mux::serve(listener, h2c_mux::demo::Demo::new(), async {
+///     let _ = tokio::signal::ctrl_c().await;
+/// })
+/// .await
+/// # }
+/// ```
+pub async fn serve<S, B, F>(
+    listener: tokio::net::TcpListener,
+    service: S,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    S: tower_service::Service<http::Request<Body>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+    F: std::future::Future<Output = ()>,
+{
+    Builder::new().serve(listener, service, shutdown).await
+}

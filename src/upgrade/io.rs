@@ -1,0 +1,508 @@
+//! The transport `h2` sees after a `101`: it makes an upgraded HTTP/1.1 connection
+//! look like a prior-knowledge HTTP/2 connection.
+//!
+//! Read side, in order: the synthesized preamble (client preface, the client's
+//! SETTINGS from `HTTP2-Settings`, stream 1's HEADERS); then the client's own bytes,
+//! with its real 24-byte preface checked and removed (it may arrive split across
+//! reads; a wrong one is a sticky error; a missing one is cut off by a timeout,
+//! since the handshake now completes at once on synthesized bytes).
+//!
+//! Write side, during start-up only:
+//! - the `101` head goes out in the same write as `h2`'s first SETTINGS frame;
+//! - `h2` acknowledges the synthesized SETTINGS, but RFC 7540 §3.2.1 makes the `101`
+//!   that acknowledgement, and curl and nghttp treat the extra ACK as a protocol
+//!   error. The first SETTINGS frame with the ACK flag is dropped, found by parsing
+//!   frame boundaries across any split of the writes;
+//! - until the client's preface is seen, only [`HOLD_BUDGET`] bytes past the
+//!   SETTINGS are written (older curl keeps what arrives with the `101` in a fixed
+//!   32 KiB buffer and fails when more comes). The rest is held, up to
+//!   [`HOLD_LIMIT`]; past that the adapter reads ahead to find the preface.
+//!
+//! Once all of that is done the adapter is a pass-through, vectored writes included.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+use crate::sniff::PREFACE;
+
+/// Output let through before the client's preface arrives: small responses on
+/// stream 1 go out at once, and `101` + SETTINGS + this stays well under the 32 KiB
+/// that curl before 8.1 accepts alongside the `101`.
+pub(crate) const HOLD_BUDGET: usize = 16 * 1024;
+
+/// Output held while waiting for the preface before `h2` is pushed back.
+pub(crate) const HOLD_LIMIT: usize = 256 * 1024;
+
+/// Read size while looking for the preface.
+const AHEAD_CHUNK: usize = 4 * 1024;
+
+const FRAME_HEADER: usize = 9;
+const TYPE_SETTINGS: u8 = 0x4;
+const FLAG_ACK: u8 = 0x1;
+
+pub(crate) struct UpgradeIo<T> {
+    inner: T,
+    passthrough: bool,
+    // read side
+    preamble: Bytes,
+    preface_pos: usize,
+    ahead: BytesMut,
+    deadline: Pin<Box<Sleep>>,
+    failed: Option<(io::ErrorKind, &'static str)>,
+    // write side
+    head: Option<&'static [u8]>,
+    filter: AckFilter,
+    out: BytesMut,
+    /// Bytes of `out` that may still be written before the preface is seen.
+    allowance: usize,
+    /// Output is thrown away: the client is gone or broke the protocol.
+    discard: bool,
+}
+
+impl<T> UpgradeIo<T> {
+    /// `head` is the `101` response; `preamble` what `h2` reads first.
+    pub(crate) fn new(inner: T, head: &'static [u8], preamble: Bytes, timeout: Duration) -> Self {
+        UpgradeIo {
+            inner,
+            passthrough: false,
+            preamble,
+            preface_pos: 0,
+            ahead: BytesMut::new(),
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            failed: None,
+            head: Some(head),
+            filter: AckFilter::default(),
+            out: BytesMut::new(),
+            allowance: 0,
+            discard: false,
+        }
+    }
+
+    fn preface_done(&self) -> bool {
+        self.preface_pos == PREFACE.len()
+    }
+
+    fn fail(&mut self, kind: io::ErrorKind, what: &'static str) -> io::Error {
+        self.failed = Some((kind, what));
+        self.discard = true;
+        self.out = BytesMut::new();
+        io::Error::new(kind, what)
+    }
+
+    fn check_passthrough(&mut self) {
+        self.passthrough = self.preface_done()
+            && self.filter.is_done()
+            && self.out.is_empty()
+            && self.preamble.is_empty()
+            && self.ahead.is_empty()
+            && !self.discard;
+    }
+
+    /// Takes one write from `h2` into `out`.
+    fn stage(&mut self, buf: &[u8]) {
+        if let Some(head) = self.head.take() {
+            // The 101 and h2's first write (its SETTINGS) leave together.
+            self.out.extend_from_slice(head);
+            self.allowance = head.len() + buf.len() + HOLD_BUDGET;
+        }
+        self.filter.feed(buf, &mut self.out);
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> UpgradeIo<T> {
+    /// Writes what may be written of `out`. Ready when nothing more may go now.
+    fn drive_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.out.is_empty() && !self.discard {
+            let n = if self.preface_done() {
+                self.out.len()
+            } else {
+                self.out.len().min(self.allowance)
+            };
+            if n == 0 {
+                break;
+            }
+            let written = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.out[..n]))?;
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.out.advance(written);
+            self.allowance = self.allowance.saturating_sub(written);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Reads until the client's preface is matched. Ready(Ok(true)) on EOF.
+    fn poll_preface(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        while !self.preface_done() {
+            if self.ahead.is_empty() {
+                self.ahead.reserve(AHEAD_CHUNK);
+                match tokio_util::io::poll_read_buf(Pin::new(&mut self.inner), cx, &mut self.ahead)
+                {
+                    Poll::Pending => {
+                        if self.deadline.as_mut().poll(cx).is_ready() {
+                            let e =
+                                self.fail(io::ErrorKind::TimedOut, "no http/2 preface after 101");
+                            return Poll::Ready(Err(e));
+                        }
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Ok(0)) => {
+                        self.discard = true;
+                        self.out = BytesMut::new();
+                        return Poll::Ready(Ok(true));
+                    }
+                    Poll::Ready(Ok(_)) => {}
+                    Poll::Ready(Err(e)) => {
+                        self.discard = true;
+                        self.out = BytesMut::new();
+                        return Poll::Ready(Err(e));
+                    }
+                }
+            }
+            let want = &PREFACE[self.preface_pos..];
+            let n = want.len().min(self.ahead.len());
+            if self.ahead[..n] != want[..n] {
+                let e = self.fail(
+                    io::ErrorKind::InvalidData,
+                    "invalid http/2 preface after 101",
+                );
+                return Poll::Ready(Err(e));
+            }
+            self.ahead.advance(n);
+            self.preface_pos += n;
+        }
+        Poll::Ready(Ok(false))
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for UpgradeIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.passthrough {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        if let Some((kind, what)) = this.failed {
+            return Poll::Ready(Err(io::Error::new(kind, what)));
+        }
+        if !this.preamble.is_empty() {
+            let n = this.preamble.len().min(buf.remaining());
+            buf.put_slice(&this.preamble[..n]);
+            this.preamble.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        // Held output goes out as soon as it may; a Pending here registers for
+        // writability and the next poll continues.
+        if let Poll::Ready(Err(e)) = this.drive_out(cx) {
+            return Poll::Ready(Err(e));
+        }
+        if !this.preface_done() {
+            if ready!(this.poll_preface(cx))? {
+                return Poll::Ready(Ok(()));
+            }
+            if let Poll::Ready(Err(e)) = this.drive_out(cx) {
+                return Poll::Ready(Err(e));
+            }
+        }
+        if !this.ahead.is_empty() {
+            let n = this.ahead.len().min(buf.remaining());
+            buf.put_slice(&this.ahead[..n]);
+            this.ahead.advance(n);
+            this.check_passthrough();
+            return Poll::Ready(Ok(()));
+        }
+        this.check_passthrough();
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UpgradeIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[io::IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if this.passthrough {
+            return Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        }
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if this.discard {
+            // The connection is failing; the read side reports why.
+            return Poll::Ready(Ok(total));
+        }
+        if this.out.len() >= HOLD_LIMIT {
+            ready!(this.drive_out(cx))?;
+            if this.out.len() >= HOLD_LIMIT && !this.preface_done() {
+                // h2 will not read while its writes are pushed back: look for the
+                // preface here.
+                ready!(this.poll_preface(cx))?;
+                ready!(this.drive_out(cx))?;
+            }
+            if this.out.len() >= HOLD_LIMIT {
+                return Poll::Pending;
+            }
+        }
+        for b in bufs {
+            this.stage(b);
+        }
+        if let Poll::Ready(Err(e)) = this.drive_out(cx) {
+            return Poll::Ready(Err(e));
+        }
+        this.check_passthrough();
+        Poll::Ready(Ok(total))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if !this.passthrough {
+            // Held bytes stay held: reporting them as pending would stop h2 from
+            // reading the preface that releases them.
+            ready!(this.drive_out(cx))?;
+        }
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if !this.passthrough && !this.discard && !this.out.is_empty() {
+            if !this.preface_done() {
+                // Bounded by the preface deadline; on EOF or error nothing is held.
+                let _ = ready!(this.poll_preface(cx));
+            }
+            ready!(this.drive_out(cx))?;
+        }
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
+
+/// Removes exactly the first SETTINGS frame with the ACK flag from a stream of
+/// HTTP/2 frames written in arbitrary pieces.
+#[derive(Debug, Default)]
+pub(crate) struct AckFilter {
+    header: [u8; FRAME_HEADER],
+    have: usize,
+    /// Payload bytes of the current frame still to copy.
+    pass: usize,
+    /// Payload bytes of the dropped frame still to skip.
+    skip: usize,
+    dropped: bool,
+}
+
+impl AckFilter {
+    pub(crate) fn is_done(&self) -> bool {
+        self.dropped && self.skip == 0
+    }
+
+    pub(crate) fn feed(&mut self, mut input: &[u8], out: &mut BytesMut) {
+        while !input.is_empty() {
+            if self.pass > 0 {
+                let n = self.pass.min(input.len());
+                out.extend_from_slice(&input[..n]);
+                self.pass -= n;
+                input = &input[n..];
+                continue;
+            }
+            if self.skip > 0 {
+                let n = self.skip.min(input.len());
+                self.skip -= n;
+                input = &input[n..];
+                continue;
+            }
+            if self.dropped {
+                out.extend_from_slice(input);
+                return;
+            }
+            let n = (FRAME_HEADER - self.have).min(input.len());
+            self.header[self.have..self.have + n].copy_from_slice(&input[..n]);
+            self.have += n;
+            input = &input[n..];
+            if self.have < FRAME_HEADER {
+                continue;
+            }
+            self.have = 0;
+            let h = self.header;
+            let len = (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
+            if h[3] == TYPE_SETTINGS && h[4] & FLAG_ACK != 0 {
+                self.dropped = true;
+                self.skip = len;
+            } else {
+                out.extend_from_slice(&h);
+                self.pass = len;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn frame(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len();
+        let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, ty, flags];
+        f.extend_from_slice(&stream.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn server_output() -> (Vec<u8>, Vec<u8>) {
+        let settings = frame(4, 0, 0, &[0, 3, 0, 0, 0, 100]);
+        let ack = frame(4, 1, 0, &[]);
+        let window = frame(8, 0, 0, &[0, 0, 1, 0]);
+        let headers = frame(1, 4, 1, &[0x88]);
+        let data = frame(0, 1, 1, b"hello world\n");
+        let second_ack = frame(4, 1, 0, &[]);
+        let input = [&settings[..], &ack, &window, &headers, &data, &second_ack].concat();
+        let want = [&settings[..], &window, &headers, &data, &second_ack].concat();
+        (input, want)
+    }
+
+    #[test]
+    fn drops_only_the_first_ack_for_every_split() {
+        let (input, want) = server_output();
+        for a in 0..=input.len() {
+            for b in a..=input.len() {
+                let mut f = AckFilter::default();
+                let mut out = BytesMut::new();
+                f.feed(&input[..a], &mut out);
+                f.feed(&input[a..b], &mut out);
+                f.feed(&input[b..], &mut out);
+                assert_eq!(&out[..], &want[..], "split at {a},{b}");
+                assert!(f.is_done());
+            }
+        }
+    }
+
+    #[test]
+    fn one_byte_writes() {
+        let (input, want) = server_output();
+        let mut f = AckFilter::default();
+        let mut out = BytesMut::new();
+        for b in &input {
+            f.feed(std::slice::from_ref(b), &mut out);
+        }
+        assert_eq!(&out[..], &want[..]);
+    }
+
+    #[test]
+    fn settings_with_ack_flag_and_other_flags_is_dropped() {
+        let input = [frame(4, 0x1 | 0x20, 0, &[]), frame(6, 0, 0, &[0; 8])].concat();
+        let mut f = AckFilter::default();
+        let mut out = BytesMut::new();
+        f.feed(&input, &mut out);
+        assert_eq!(&out[..], &frame(6, 0, 0, &[0; 8])[..]);
+    }
+
+    const HEAD: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
+
+    #[tokio::test]
+    async fn first_write_carries_the_101_and_the_preface_is_removed() {
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let mut io = UpgradeIo::new(
+            server,
+            HEAD,
+            Bytes::from_static(b"PRE"),
+            Duration::from_secs(5),
+        );
+        let (mut c_read, mut c_write) = tokio::io::split(client);
+
+        let settings = frame(4, 0, 0, &[]);
+        io.write_all(&settings).await.unwrap();
+        io.flush().await.unwrap();
+        let mut got = vec![0; HEAD.len() + settings.len()];
+        c_read.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, [HEAD, &settings[..]].concat());
+
+        // The preamble is read first.
+        let mut pre = [0u8; 3];
+        io.read_exact(&mut pre).await.unwrap();
+        assert_eq!(&pre, b"PRE");
+
+        // The client's preface arrives split; what follows it is passed on.
+        c_write.write_all(&PREFACE[..5]).await.unwrap();
+        c_write.write_all(&PREFACE[5..]).await.unwrap();
+        c_write.write_all(b"NEXT").await.unwrap();
+        let mut next = [0u8; 4];
+        io.read_exact(&mut next).await.unwrap();
+        assert_eq!(&next, b"NEXT");
+    }
+
+    #[tokio::test]
+    async fn output_past_the_budget_waits_for_the_preface() {
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), Duration::from_secs(5));
+        let (mut c_read, mut c_write) = tokio::io::split(client);
+
+        let settings = frame(4, 0, 0, &[]);
+        io.write_all(&settings).await.unwrap();
+        let big = frame(0, 0, 1, &vec![7u8; 40_000]);
+        io.write_all(&big).await.unwrap();
+        io.flush().await.unwrap();
+
+        // Only the budget got out.
+        let before = HEAD.len() + settings.len() + HOLD_BUDGET;
+        let mut got = vec![0; before];
+        c_read.read_exact(&mut got).await.unwrap();
+        // Everything else is held, not written.
+        assert_eq!(
+            io.out.len(),
+            HEAD.len() + settings.len() + big.len() - before
+        );
+
+        // The preface releases the rest, driven by h2's next read.
+        c_write.write_all(PREFACE).await.unwrap();
+        c_write.write_all(b"X").await.unwrap();
+        let mut x = [0u8; 1];
+        io.read_exact(&mut x).await.unwrap();
+        let mut rest = vec![0; HEAD.len() + settings.len() + big.len() - before];
+        c_read.read_exact(&mut rest).await.unwrap();
+        got.extend_from_slice(&rest);
+        assert_eq!(got, [HEAD, &settings[..], &big[..]].concat());
+    }
+
+    #[tokio::test]
+    async fn a_wrong_preface_is_a_sticky_error() {
+        let (client, server) = tokio::io::duplex(1024);
+        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), Duration::from_secs(5));
+        let (_c_read, mut c_write) = tokio::io::split(client);
+        c_write.write_all(b"PRI * HTTP/1.1\r\n").await.unwrap();
+        let mut b = [0u8; 8];
+        let e = io.read(&mut b).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        let e = io.read(&mut b).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_missing_preface_times_out() {
+        let (_client, server) = tokio::io::duplex(1024);
+        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), Duration::from_secs(3));
+        let mut b = [0u8; 8];
+        let e = io.read(&mut b).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
+}
