@@ -75,6 +75,8 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub mod bench_api;
 mod body;
 mod builder;
 mod conn;
