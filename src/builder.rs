@@ -32,8 +32,8 @@ pub const DEFAULT_MAX_REQUEST_LINE: usize = 8 * 1024;
 /// upgrading connection; a larger body is answered over HTTP/1.1 (nothing is lost).
 pub const DEFAULT_MAX_UPGRADE_BODY_SIZE: usize = 256 * 1024;
 
-/// How long a connection may sit between HTTP/1 requests: 60 s, so idle keep-alive
-/// connections do not pin memory forever.
+/// How long a connection may sit idle (HTTP/1 between requests, HTTP/2 with no open
+/// stream): 60 s, so idle connections do not pin memory forever.
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a client may take to send a whole request head once it started: 30 s,
@@ -67,6 +67,27 @@ pub const DEFAULT_INITIAL_CONNECTION_WINDOW_SIZE: u32 = 2 * 1024 * 1024;
 /// alive after the service answered without reading it: 64 KiB. Past that it closes.
 pub const DEFAULT_MAX_DRAIN_SIZE: u64 = 64 * 1024;
 
+/// How long a request body may go without a byte arriving while the server is
+/// reading it: 30 s. Covers uploads, including an upgrade request's body before the
+/// `101`, so no stage between accept and the first HTTP/2 frame waits unbounded.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Interval between HTTP/2 keep-alive PINGs: 30 s. A peer that vanished without a
+/// FIN (a dead NAT entry, a pulled cable) is found even while streams are open.
+pub const DEFAULT_H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long to wait for the PING's acknowledgement before closing: 20 s.
+pub const DEFAULT_H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Streams the server may reset because of the client's errors before the
+/// connection is closed: 1024 (h2's value, set explicitly), the MadeYouReset
+/// defence (CVE-2025-8671).
+pub const DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
+
+/// Connections [`Builder::serve`] keeps open at once: 20,000. Past it, accepting
+/// pauses (the kernel's backlog holds new ones) so memory stays bounded.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
+
 /// How long [`Builder::serve`] waits for open connections to finish after shutdown
 /// was signalled: 10 s. Connections still open then are closed.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,6 +114,12 @@ pub(crate) struct Config {
     pub(crate) initial_connection_window_size: u32,
     pub(crate) max_drain_size: u64,
     pub(crate) drain_timeout: Duration,
+    pub(crate) body_read_timeout: Duration,
+    pub(crate) max_request_body_size: Option<u64>,
+    pub(crate) h2_keep_alive_interval: Option<Duration>,
+    pub(crate) h2_keep_alive_timeout: Duration,
+    pub(crate) max_local_error_reset_streams: usize,
+    pub(crate) max_connections: usize,
 }
 
 impl Config {
@@ -102,6 +129,7 @@ impl Config {
         b.max_concurrent_streams(self.max_concurrent_streams)
             .max_header_list_size(u32::try_from(self.max_head_size).unwrap_or(u32::MAX))
             .max_pending_accept_reset_streams(self.max_pending_accept_reset_streams)
+            .max_local_error_reset_streams(Some(self.max_local_error_reset_streams))
             .max_send_buffer_size(self.max_send_buffer_size)
             .initial_window_size(self.initial_stream_window_size)
             .initial_connection_window_size(self.initial_connection_window_size);
@@ -167,6 +195,12 @@ impl Builder {
                 initial_connection_window_size: DEFAULT_INITIAL_CONNECTION_WINDOW_SIZE,
                 max_drain_size: DEFAULT_MAX_DRAIN_SIZE,
                 drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+                body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+                max_request_body_size: None,
+                h2_keep_alive_interval: Some(DEFAULT_H2_KEEP_ALIVE_INTERVAL),
+                h2_keep_alive_timeout: DEFAULT_H2_KEEP_ALIVE_TIMEOUT,
+                max_local_error_reset_streams: DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
             },
         }
     }
@@ -267,8 +301,8 @@ impl Builder {
         self
     }
 
-    /// How long an HTTP/1 connection may be idle between requests (default:
-    /// [`DEFAULT_KEEP_ALIVE_TIMEOUT`]).
+    /// How long a connection may be idle (default: [`DEFAULT_KEEP_ALIVE_TIMEOUT`]):
+    /// HTTP/1 between requests, HTTP/2 with no open stream (then GOAWAY).
     ///
     /// ```
     /// h2c_mux::Builder::new().keep_alive_timeout(std::time::Duration::from_secs(5));
@@ -363,6 +397,75 @@ impl Builder {
     /// ```
     pub fn max_drain_size(&mut self, bytes: u64) -> &mut Self {
         self.config.max_drain_size = bytes;
+        self
+    }
+
+    /// How long a request body may go without progress while being read (default:
+    /// [`DEFAULT_BODY_READ_TIMEOUT`]). The body then yields a timeout error and the
+    /// connection is closed.
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().body_read_timeout(std::time::Duration::from_secs(10));
+    /// ```
+    pub fn body_read_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.body_read_timeout = timeout;
+        self
+    }
+
+    /// Largest request body accepted (default: no limit: bodies are streamed, so
+    /// memory does not grow with them). A larger `Content-Length` is answered `413`
+    /// before the service is called; a chunked body that grows past it yields an
+    /// error to the service and the connection is closed.
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().max_request_body_size(Some(10 << 20));
+    /// ```
+    pub fn max_request_body_size(&mut self, bytes: Option<u64>) -> &mut Self {
+        self.config.max_request_body_size = bytes;
+        self
+    }
+
+    /// Interval between HTTP/2 keep-alive PINGs, or `None` for none (default:
+    /// [`DEFAULT_H2_KEEP_ALIVE_INTERVAL`]).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().h2_keep_alive_interval(None);
+    /// ```
+    pub fn h2_keep_alive_interval(&mut self, interval: Option<Duration>) -> &mut Self {
+        self.config.h2_keep_alive_interval = interval;
+        self
+    }
+
+    /// How long a keep-alive PING may go unanswered before the connection is closed
+    /// (default: [`DEFAULT_H2_KEEP_ALIVE_TIMEOUT`]).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().h2_keep_alive_timeout(std::time::Duration::from_secs(5));
+    /// ```
+    pub fn h2_keep_alive_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.h2_keep_alive_timeout = timeout;
+        self
+    }
+
+    /// Streams the server may reset for the client's errors before closing the
+    /// connection (default: [`DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS`]).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().max_local_error_reset_streams(256);
+    /// ```
+    pub fn max_local_error_reset_streams(&mut self, max: usize) -> &mut Self {
+        self.config.max_local_error_reset_streams = max;
+        self
+    }
+
+    /// Connections [`Builder::serve`] keeps open at once (default:
+    /// [`DEFAULT_MAX_CONNECTIONS`]).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().max_connections(1000);
+    /// ```
+    pub fn max_connections(&mut self, max: usize) -> &mut Self {
+        self.config.max_connections = max;
         self
     }
 
@@ -466,6 +569,15 @@ impl fmt::Debug for Builder {
             )
             .field("max_drain_size", &c.max_drain_size)
             .field("drain_timeout", &c.drain_timeout)
+            .field("body_read_timeout", &c.body_read_timeout)
+            .field("max_request_body_size", &c.max_request_body_size)
+            .field("h2_keep_alive_interval", &c.h2_keep_alive_interval)
+            .field("h2_keep_alive_timeout", &c.h2_keep_alive_timeout)
+            .field(
+                "max_local_error_reset_streams",
+                &c.max_local_error_reset_streams,
+            )
+            .field("max_connections", &c.max_connections)
             .finish()
     }
 }

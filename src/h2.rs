@@ -7,8 +7,9 @@
 
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
-use std::pin::pin;
-use std::task::Poll;
+use std::pin::{pin, Pin};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -17,6 +18,7 @@ use h2::{Reason, RecvStream, SendStream};
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, Sleep};
 use tracing::{debug, Instrument};
 
 use crate::body::Body;
@@ -60,6 +62,10 @@ where
     let mut svc = svc;
     // Captured as `&mut`, so the future is Send without asking the service to be Sync.
     let svc = &mut svc;
+    let mut keep_alive = KeepAlive::new(&mut conn, cfg);
+    let idle_timeout = cfg.keep_alive_timeout;
+    let mut idle = Box::pin(tokio::time::sleep(idle_timeout));
+    let mut was_idle = true;
 
     poll_fn(move |cx| {
         if !closing && shutdown.poll(cx).is_ready() {
@@ -97,6 +103,23 @@ where
                 return Poll::Ready(Ok(()));
             }
             if !progressed {
+                // An idle connection (no stream in flight) is closed with GOAWAY.
+                let is_idle = streams.is_empty();
+                if is_idle && !was_idle {
+                    idle.as_mut().reset(Instant::now() + idle_timeout);
+                }
+                was_idle = is_idle;
+                if is_idle && !closing && idle.as_mut().poll(cx).is_ready() {
+                    debug!("idle timeout: sending goaway");
+                    conn.graceful_shutdown();
+                    closing = true;
+                    continue;
+                }
+                if let Poll::Ready(e) = keep_alive.poll(cx) {
+                    debug!("keep-alive ping unanswered; closing");
+                    conn.abrupt_shutdown(Reason::NO_ERROR);
+                    return Poll::Ready(Err(e));
+                }
                 return Poll::Pending;
             }
         }
@@ -104,6 +127,65 @@ where
         Poll::Pending
     })
     .await
+}
+
+/// HTTP/2 keep-alive: a PING every interval; no acknowledgement within the timeout
+/// ends the connection.
+struct KeepAlive {
+    ping: Option<h2::PingPong>,
+    interval: Option<Duration>,
+    timeout: Duration,
+    timer: Pin<Box<Sleep>>,
+    waiting: bool,
+}
+
+impl KeepAlive {
+    fn new<T, B>(conn: &mut h2::server::Connection<T, B>, cfg: &Config) -> Self
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+        B: bytes::Buf,
+    {
+        let interval = cfg.h2_keep_alive_interval;
+        KeepAlive {
+            ping: interval.and_then(|_| conn.ping_pong()),
+            interval,
+            timeout: cfg.h2_keep_alive_timeout,
+            timer: Box::pin(tokio::time::sleep(interval.unwrap_or(Duration::MAX / 4))),
+            waiting: false,
+        }
+    }
+
+    /// Ready with an error when the peer failed to answer a PING in time.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
+        let (Some(ping), Some(interval)) = (self.ping.as_mut(), self.interval) else {
+            return Poll::Pending;
+        };
+        loop {
+            if self.waiting {
+                match ping.poll_pong(cx) {
+                    Poll::Ready(Ok(_)) => {
+                        self.waiting = false;
+                        self.timer.as_mut().reset(Instant::now() + interval);
+                        continue;
+                    }
+                    Poll::Ready(Err(_)) => return Poll::Pending,
+                    Poll::Pending => {}
+                }
+            }
+            ready!(self.timer.as_mut().poll(cx));
+            if self.waiting {
+                return Poll::Ready(
+                    Error::new(Kind::Timeout).with("keep-alive ping not acknowledged"),
+                );
+            }
+            if ping.send_ping(h2::Ping::opaque()).is_err() {
+                // The connection is closing; nothing to watch.
+                return Poll::Pending;
+            }
+            self.waiting = true;
+            self.timer.as_mut().reset(Instant::now() + self.timeout);
+        }
+    }
 }
 
 async fn handle<S: HttpService>(

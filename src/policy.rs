@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::net::IpAddr;
 
 /// How a request reached the server. Every request handed to the service carries
 /// one in its extensions.
@@ -152,3 +153,104 @@ pub struct UpgradeDeclined {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RemoteAddr(pub std::net::SocketAddr);
+
+/// Fields that show a request came through a proxy (RFC 9110 §7.6.3 `Via`, RFC 7239
+/// `Forwarded`, and the de-facto `X-Forwarded-*` / `X-Real-IP`).
+const PROXY_FIELDS: &[&str] = &[
+    "via",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
+/// An upgrade policy that declines `Upgrade: h2c` for requests that came through a
+/// reverse proxy.
+///
+/// **The threat (h2c smuggling):** a reverse proxy that forwards `Upgrade` and
+/// `Connection` verbatim lets a client switch its proxied connection to HTTP/2. The
+/// proxy then sees an opaque tunnel, and every later request on it bypasses the
+/// proxy's routing, access rules and logging. Serving h2c behind such a proxy is
+/// only safe when the upgrade is refused for proxied requests.
+///
+/// A request counts as proxied when it carries `Via`, `Forwarded`,
+/// `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` or `X-Real-IP`, or when
+/// the peer's address (the [`RemoteAddr`] extension, set by
+/// [`Builder::serve`](crate::Builder::serve)) is one of `proxies`. A declined request
+/// is still answered, over HTTP/1.1. Clients that reach the server directly keep
+/// the upgrade, and prior-knowledge HTTP/2 is unaffected (a proxy cannot be talked
+/// into it by a client).
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr};
+///
+/// let mut builder = h2c_mux::Builder::new();
+/// builder.upgrade_policy(h2c_mux::decline_proxied([IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5))]));
+/// ```
+pub fn decline_proxied(
+    proxies: impl IntoIterator<Item = IpAddr>,
+) -> impl Fn(&http::request::Parts) -> UpgradeDecision + Send + Sync + 'static {
+    let proxies: Vec<IpAddr> = proxies.into_iter().collect();
+    move |head: &http::request::Parts| {
+        if let Some(name) = PROXY_FIELDS
+            .iter()
+            .find(|name| head.headers.contains_key(**name))
+        {
+            return UpgradeDecision::Decline(Cow::Owned(format!(
+                "request came through a proxy ({name})"
+            )));
+        }
+        match head.extensions.get::<RemoteAddr>() {
+            Some(RemoteAddr(addr)) if proxies.contains(&addr.ip()) => {
+                UpgradeDecision::decline("peer is a listed proxy")
+            }
+            _ => UpgradeDecision::Upgrade,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    fn head(fields: &[(&str, &str)], peer: Option<[u8; 4]>) -> http::request::Parts {
+        let mut b = http::Request::builder().uri("/");
+        for (k, v) in fields {
+            b = b.header(*k, *v);
+        }
+        let (mut parts, ()) = b.body(()).unwrap().into_parts();
+        if let Some(ip) = peer {
+            parts
+                .extensions
+                .insert(RemoteAddr(SocketAddr::from((ip, 4000))));
+        }
+        parts
+    }
+
+    #[test]
+    fn proxied_requests_are_declined() {
+        let policy = decline_proxied([IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5))]);
+        for name in PROXY_FIELDS {
+            let d = policy(&head(&[(name, "x")], None));
+            assert!(!d.is_upgrade(), "{name}");
+        }
+        assert!(!policy(&head(&[], Some([10, 0, 0, 5]))).is_upgrade());
+        assert!(policy(&head(&[], Some([10, 0, 0, 6]))).is_upgrade());
+        assert!(policy(&head(&[("user-agent", "curl")], None)).is_upgrade());
+    }
+
+    #[test]
+    fn reasons_display() {
+        assert_eq!(
+            DeclineReason::SettingsCount(2).to_string(),
+            "2 http2-settings headers"
+        );
+        assert_eq!(
+            DeclineReason::Policy("no".into()).to_string(),
+            "declined by policy: no"
+        );
+        assert_eq!(Protocol::H2PriorKnowledge.to_string(), "h2-prior-knowledge");
+    }
+}

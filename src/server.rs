@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -31,43 +31,64 @@ where
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = shutdown.as_mut() => break,
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        if is_connection_error(&e) {
-                            debug!(error = %e, "accept: connection error");
-                        } else {
-                            warn!(error = %e, "accept failed; backing off");
-                            tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
-                        }
-                        continue;
-                    }
-                };
-                if let Err(e) = stream.set_nodelay(true) {
-                    debug!(error = %e, "set_nodelay failed");
+    let limit = Arc::new(Semaphore::new(cfg.max_connections));
+    'accept: loop {
+        // A slot first: at the limit, connections wait in the kernel's backlog.
+        let permit = match limit.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                debug!(
+                    max = cfg.max_connections,
+                    "connection limit reached; pausing accept"
+                );
+                tokio::select! {
+                    _ = shutdown.as_mut() => break 'accept,
+                    Some(_) = tasks.join_next(), if !tasks.is_empty() => continue 'accept,
+                    p = limit.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => break 'accept,
+                    },
                 }
-                let conn = Connection::new(stream, svc.clone(), cfg.clone(), Some(peer));
-                let mut stop = stop_rx.clone();
-                tasks.spawn(async move {
-                    let mut conn = std::pin::pin!(conn);
-                    let res = tokio::select! {
-                        res = conn.as_mut() => res,
-                        _ = stop.changed() => {
-                            conn.graceful_shutdown();
-                            conn.await
-                        }
-                    };
-                    if let Err(e) = res {
-                        debug!(error = %e, "connection ended with an error");
-                    }
-                });
             }
+        };
+        let accepted = loop {
+            tokio::select! {
+                _ = shutdown.as_mut() => break 'accept,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                accepted = listener.accept() => break accepted,
+            }
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                if is_connection_error(&e) {
+                    debug!(error = %e, "accept: connection error");
+                } else {
+                    warn!(error = %e, "accept failed; backing off");
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                }
+                continue;
+            }
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            debug!(error = %e, "set_nodelay failed");
         }
+        let conn = Connection::new(stream, svc.clone(), cfg.clone(), Some(peer));
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let mut conn = std::pin::pin!(conn);
+            let res = tokio::select! {
+                res = conn.as_mut() => res,
+                _ = stop.changed() => {
+                    conn.graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = res {
+                debug!(error = %e, "connection ended with an error");
+            }
+        });
     }
     drop(listener);
     let open = tasks.len();

@@ -245,12 +245,24 @@ where
         .await
     }
 
-    async fn request(&mut self, head: RequestHead) -> Result<Flow, Error> {
+    async fn request(&mut self, mut head: RequestHead) -> Result<Flow, Error> {
         let cfg = self.cfg;
-        let mut decoder = match head.body {
+        // Before the upgrade policy runs, so it can see the peer.
+        if let Some(peer) = self.peer {
+            head.parts.extensions.insert(RemoteAddr(peer));
+        }
+        if let (Some(limit), BodyLength::Length(n)) = (cfg.max_request_body_size, head.body) {
+            if n > limit {
+                debug!(length = n, limit, "request body over the limit");
+                self.fail(StatusCode::PAYLOAD_TOO_LARGE).await;
+                return Err(Error::new(Kind::Parse).with("request body too large"));
+            }
+        }
+        let decoder = match head.body {
             BodyLength::Length(n) => Decoder::length(n),
             BodyLength::Chunked => Decoder::chunked(ChunkedLimits::default()),
         };
+        let mut decoder = BodyReader::new(decoder, cfg);
         let mut declined = None;
         let mut continue_sent = false;
         let mut prefix = None;
@@ -308,7 +320,7 @@ where
     }
 
     /// Reads a whole upgrade request body, up to the configured bound.
-    async fn read_upgrade_body(&mut self, decoder: &mut Decoder) -> Result<UpgradeBody, Error> {
+    async fn read_upgrade_body(&mut self, decoder: &mut BodyReader) -> Result<UpgradeBody, Error> {
         let limit = self.cfg.max_upgrade_body_size;
         let mut body = BytesMut::new();
         let mut trailers = None;
@@ -317,7 +329,7 @@ where
                 if !self.wbuf.is_empty() {
                     ready!(self.wbuf.poll_flush(&mut self.io, cx)).map_err(Error::io)?;
                 }
-                poll_decode(decoder, &mut self.io, &mut self.rbuf, cx)
+                decoder.poll_next(&mut self.io, &mut self.rbuf, cx)
             })
             .await?;
             match step {
@@ -337,7 +349,7 @@ where
     async fn dispatch(
         &mut self,
         head: RequestHead,
-        decoder: Decoder,
+        decoder: BodyReader,
         declined: Option<DeclineReason>,
         continue_sent: bool,
         prefix: Option<Bytes>,
@@ -372,9 +384,6 @@ where
         };
 
         parts.extensions.insert(Protocol::Http1);
-        if let Some(peer) = self.peer {
-            parts.extensions.insert(RemoteAddr(peer));
-        }
         if let Some(reason) = declined {
             parts.extensions.insert(UpgradeDeclined { reason });
         }
@@ -658,7 +667,7 @@ enum Expect {
 struct Feeder {
     /// None once the service's body is gone or complete.
     tx: Option<Sender>,
-    decoder: Decoder,
+    decoder: BodyReader,
     /// Bytes read before the service was called (a declined upgrade's body).
     prefix: Option<Bytes>,
     expect: Expect,
@@ -707,7 +716,7 @@ impl Feeder {
                 tx.send(Frame::data(p));
                 continue;
             }
-            match poll_decode(&mut self.decoder, io, rbuf, cx) {
+            match self.decoder.poll_next(io, rbuf, cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(Decoded::Data(d))) => tx.send(Frame::data(d)),
                 Poll::Ready(Ok(Decoded::Trailers(t))) => tx.send(Frame::trailers(t)),
@@ -747,7 +756,7 @@ impl Feeder {
         }
         let mut seen = 0u64;
         loop {
-            match ready!(poll_decode(&mut self.decoder, io, rbuf, cx)) {
+            match ready!(self.decoder.poll_next(io, rbuf, cx)) {
                 Ok(Decoded::Data(d)) => {
                     seen += d.len() as u64;
                     if seen > limit {
@@ -762,24 +771,93 @@ impl Feeder {
     }
 }
 
-/// Decodes the next piece of a body, reading from the socket when the buffer holds
-/// too little. The end of the stream before the end of the body is an error.
-fn poll_decode<I: AsyncRead + Unpin>(
-    decoder: &mut Decoder,
-    io: &mut I,
-    rbuf: &mut BytesMut,
-    cx: &mut Context<'_>,
-) -> Poll<Result<Decoded, Error>> {
-    loop {
-        match decoder.decode(rbuf) {
-            Ok(Some(d)) => return Poll::Ready(Ok(d)),
-            Ok(None) => {}
-            Err(e) => return Poll::Ready(Err(decode_error(e))),
+/// Reads one request body: the decoder, plus the bounds on reading it (progress
+/// timeout, size limit).
+struct BodyReader {
+    decoder: Decoder,
+    timeout: Duration,
+    /// Armed the first time a read has to wait; see `poll_next`.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// Bytes arrived since the timer was last armed.
+    progressed: bool,
+    limit: Option<u64>,
+    seen: u64,
+}
+
+impl BodyReader {
+    fn new(decoder: Decoder, cfg: &Config) -> Self {
+        BodyReader {
+            decoder,
+            timeout: cfg.body_read_timeout,
+            timer: None,
+            progressed: false,
+            limit: cfg.max_request_body_size,
+            seen: 0,
         }
-        match ready!(poll_read(io, cx, rbuf)) {
-            Ok(0) => return Poll::Ready(Err(Error::new(Kind::Incomplete))),
-            Ok(_) => {}
-            Err(e) => return Poll::Ready(Err(Error::io(e))),
+    }
+
+    fn is_end(&self) -> bool {
+        self.decoder.is_end()
+    }
+
+    fn remaining(&self) -> Option<u64> {
+        self.decoder.remaining()
+    }
+
+    /// Decodes the next piece of the body, reading from the socket when the buffer
+    /// holds too little. The end of the stream before the end of the body, a body
+    /// over the limit, and a wait of a whole timeout with no byte arriving are
+    /// errors.
+    fn poll_next<I: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut I,
+        rbuf: &mut BytesMut,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Decoded, Error>> {
+        loop {
+            match self.decoder.decode(rbuf) {
+                Ok(Some(d)) => {
+                    if let Decoded::Data(data) = &d {
+                        self.seen += data.len() as u64;
+                        if self.limit.is_some_and(|l| self.seen > l) {
+                            return Poll::Ready(Err(
+                                Error::new(Kind::Parse).with("request body too large")
+                            ));
+                        }
+                    }
+                    return Poll::Ready(Ok(d));
+                }
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Err(decode_error(e))),
+            }
+            match poll_read(io, cx, rbuf) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(Error::new(Kind::Incomplete))),
+                Poll::Ready(Ok(_)) => self.progressed = true,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::io(e))),
+                Poll::Pending => return self.poll_stall(cx),
+            }
+        }
+    }
+
+    /// The read is waiting. The timer is armed once and re-armed only when it fires
+    /// after some progress, so a flowing body costs no timer work per read; a stalled
+    /// one fails within two timeouts at most.
+    fn poll_stall(&mut self, cx: &mut Context<'_>) -> Poll<Result<Decoded, Error>> {
+        if self.timer.is_none() {
+            self.progressed = false;
+            self.timer = Some(Box::pin(tokio::time::sleep(self.timeout)));
+        }
+        let Some(timer) = self.timer.as_mut() else {
+            return Poll::Pending;
+        };
+        loop {
+            ready!(timer.as_mut().poll(cx));
+            if !self.progressed {
+                debug!("request body stalled");
+                return Poll::Ready(Err(Error::new(Kind::Timeout).with("request body stalled")));
+            }
+            self.progressed = false;
+            timer.as_mut().reset(Instant::now() + self.timeout);
         }
     }
 }

@@ -3,6 +3,12 @@
 //! No IO: the parser reads the connection's buffer and returns either "need more
 //! bytes" or the decisions the connection acts on (body framing, keep-alive,
 //! `Expect: 100-continue`, the upgrade request), with the head as `http` types.
+//!
+//! Line endings: every line of the head must end in CRLF. RFC 9112 §2.2 lets a
+//! recipient accept a bare LF, but a server behind a proxy that reads the same bytes
+//! differently is the classic request-smuggling setup, so a bare LF (or a bare CR,
+//! which httparse already refuses) is answered `400`. The chunked body decoder holds
+//! the same rule.
 
 use bytes::BytesMut;
 use http::header::{self, HeaderName, HeaderValue};
@@ -159,6 +165,9 @@ fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>
         };
         if len > limits.max_head_size {
             return Err(ParseError::HeadTooLarge);
+        }
+        if has_bare_lf(&buf[..len]) {
+            return Err(ParseError::Malformed("bare lf in request head"));
         }
         let base = buf.as_ptr() as usize;
         let range = |s: &[u8]| {
@@ -385,6 +394,13 @@ fn framing(h: &HeaderMap, http11: bool) -> Result<BodyLength, ParseError> {
     Ok(BodyLength::Length(length.unwrap_or(0)))
 }
 
+/// True when a LF is not preceded by CR (leading empty lines included).
+fn has_bare_lf(head: &[u8]) -> bool {
+    head.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+}
+
 /// A Content-Length: 1*DIGIT, without overflow.
 fn parse_decimal(s: &[u8]) -> Option<u64> {
     if s.is_empty() {
@@ -558,6 +574,14 @@ mod tests {
             ("CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n".into(), 400),
             ("GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n".into(), 400),
             ("GET / HTTP/1.1\r\nHost: a\r\nA: \x01\r\n\r\n".into(), 400),
+            // Bare LF, bare CR, obs-fold, space before the colon, NUL.
+            ("GET / HTTP/1.1\nHost: a\n\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\n\r\n".into(), 400),
+            ("\nGET / HTTP/1.1\r\nHost: a\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX : a\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: \0\r\n\r\n".into(), 400),
             (long_line, 414),
             (big_head, 431),
             (many, 431),
