@@ -63,7 +63,7 @@ pub fn head_to_stream1(input: &[u8]) -> Option<bool> {
 /// Content-Length decoder of `length` bytes). Returns the body, the number of
 /// trailer fields and the bytes left after the body, or `Err(())` on a framing error.
 /// `Ok(None)`: the input ended before the body did.
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity, clippy::result_unit_err)]
 pub fn decode_body(
     length: Option<u64>,
     pieces: &[&[u8]],
