@@ -1,5 +1,6 @@
 //! The request body handed to the service: one type whichever protocol carried it.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Frame, SizeHint};
 
-use crate::error::{Error, Kind};
+use crate::error::{BoxError, Error, Kind};
 
 /// The body of a request, streamed as it arrives.
 ///
@@ -182,6 +183,109 @@ impl http_body::Body for Body {
             BodyKind::H1(rx) => rx.size_hint(),
             BodyKind::H2 { .. } => SizeHint::default(),
         }
+    }
+}
+
+/// A response body whose first frames were taken out while the protocol was still
+/// being chosen (a streamed upgrade holds the response until the request body
+/// ends), replayed in front of the rest.
+pub(crate) struct Held<B> {
+    frames: VecDeque<Result<Frame<Bytes>, BoxError>>,
+    held_data: u64,
+    rest: Option<Pin<Box<B>>>,
+}
+
+impl<B> Held<B>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    pub(crate) fn new(rest: Option<B>) -> Self {
+        Held {
+            frames: VecDeque::new(),
+            held_data: 0,
+            rest: rest.map(Box::pin),
+        }
+    }
+
+    /// Bytes of data held.
+    pub(crate) fn held(&self) -> u64 {
+        self.held_data
+    }
+
+    /// Takes one more frame from the rest into the held frames. Ready(true) when a
+    /// frame (or the end, or an error) was taken.
+    pub(crate) fn poll_hold(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        let Some(rest) = self.rest.as_mut() else {
+            return Poll::Ready(false);
+        };
+        match rest.as_mut().poll_frame(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(None) => {
+                self.rest = None;
+                Poll::Ready(true)
+            }
+            Poll::Ready(Some(Ok(f))) => {
+                if let Some(d) = f.data_ref() {
+                    self.held_data += d.len() as u64;
+                }
+                self.frames.push_back(Ok(f));
+                Poll::Ready(true)
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.rest = None;
+                self.frames.push_back(Err(e.into()));
+                Poll::Ready(true)
+            }
+        }
+    }
+}
+
+impl<B> http_body::Body for Held<B>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(f) = self.frames.pop_front() {
+            if let Ok(d) = f
+                .as_ref()
+                .map(|f| f.data_ref().map_or(0, |d| d.len() as u64))
+            {
+                self.held_data -= d;
+            }
+            return Poll::Ready(Some(f));
+        }
+        match self.rest.as_mut() {
+            None => Poll::Ready(None),
+            Some(rest) => rest
+                .as_mut()
+                .poll_frame(cx)
+                .map(|o| o.map(|r| r.map_err(Into::into))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.frames.is_empty() && self.rest.as_ref().is_none_or(|r| r.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let rest = self
+            .rest
+            .as_ref()
+            .map_or(SizeHint::with_exact(0), |r| r.size_hint());
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + self.held_data);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + self.held_data);
+        }
+        hint
     }
 }
 

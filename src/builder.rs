@@ -27,10 +27,16 @@ pub const DEFAULT_MAX_HEADERS: usize = 100;
 /// 8000 octets; a longer line is answered `414`.
 pub const DEFAULT_MAX_REQUEST_LINE: usize = 8 * 1024;
 
-/// Largest request body read over HTTP/1.1 before an `Upgrade: h2c` switch: 256 KiB.
-/// The body is held in memory until stream 1 is answered, so this bounds memory per
-/// upgrading connection; a larger body is answered over HTTP/1.1 (nothing is lost).
+/// Largest upgrade request body buffered when streaming is off
+/// ([`Builder::stream_upgrade_body`]): 256 KiB. The buffered body is held in memory
+/// until stream 1 is answered; a larger one is answered over HTTP/1.1 (nothing is
+/// lost). With streaming on (the default) there is no such cap.
 pub const DEFAULT_MAX_UPGRADE_BODY_SIZE: usize = 256 * 1024;
+
+/// Response bytes held while an upgrade request's body is still arriving: 256 KiB.
+/// The `101` may only follow the last request byte, so a response that starts early
+/// is held until then; one that outgrows this bound is sent over HTTP/1.1 instead.
+pub const DEFAULT_MAX_UPGRADE_RESPONSE_HOLD: usize = 256 * 1024;
 
 /// How long a connection may sit idle (HTTP/1 between requests, HTTP/2 with no open
 /// stream): 60 s, so idle connections do not pin memory forever.
@@ -101,6 +107,8 @@ pub(crate) struct Config {
     pub(crate) prior_knowledge: bool,
     pub(crate) policy: Option<Policy>,
     pub(crate) max_upgrade_body_size: usize,
+    pub(crate) stream_upgrade_body: bool,
+    pub(crate) max_upgrade_response_hold: usize,
     pub(crate) max_head_size: usize,
     pub(crate) max_headers: usize,
     pub(crate) max_request_line: usize,
@@ -182,6 +190,8 @@ impl Builder {
                 prior_knowledge: true,
                 policy: None,
                 max_upgrade_body_size: DEFAULT_MAX_UPGRADE_BODY_SIZE,
+                stream_upgrade_body: true,
+                max_upgrade_response_hold: DEFAULT_MAX_UPGRADE_RESPONSE_HOLD,
                 max_head_size: DEFAULT_MAX_HEAD_SIZE,
                 max_headers: DEFAULT_MAX_HEADERS,
                 max_request_line: DEFAULT_MAX_REQUEST_LINE,
@@ -258,7 +268,45 @@ impl Builder {
         self
     }
 
-    /// Largest request body read before an upgrade (default:
+    /// Whether an upgrade request's body is streamed to the service (default: on).
+    ///
+    /// **On:** a request with a body of any size, `Content-Length` or chunked, is
+    /// upgraded. The service is called at once with a body that streams the HTTP/1.1
+    /// body under backpressure; the `101` is written after the last body byte (RFC
+    /// 7540 §3.2: the client sends the whole request first), and the response goes out
+    /// as stream 1. A response that starts before the body ends is held, up to
+    /// [`max_upgrade_response_hold`](Builder::max_upgrade_response_hold) bytes; one
+    /// that outgrows it, or a service that answers and drops the body, is answered
+    /// over HTTP/1.1 instead, and the connection stays HTTP/1.1. Choose this unless
+    /// the service needs the whole body before it starts.
+    ///
+    /// **Off:** the body is read into memory first, up to
+    /// [`max_upgrade_body_size`](Builder::max_upgrade_body_size), and a larger one is
+    /// answered over HTTP/1.1. Choose this to give the service the whole body at once
+    /// and to keep uploads above the cap on HTTP/1.1.
+    ///
+    /// Either way the client gets exactly one complete response.
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().stream_upgrade_body(false).max_upgrade_body_size(64 * 1024);
+    /// ```
+    pub fn stream_upgrade_body(&mut self, enabled: bool) -> &mut Self {
+        self.config.stream_upgrade_body = enabled;
+        self
+    }
+
+    /// Response bytes held while a streamed upgrade body is still arriving (default:
+    /// [`DEFAULT_MAX_UPGRADE_RESPONSE_HOLD`]).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().max_upgrade_response_hold(1 << 20);
+    /// ```
+    pub fn max_upgrade_response_hold(&mut self, bytes: usize) -> &mut Self {
+        self.config.max_upgrade_response_hold = bytes;
+        self
+    }
+
+    /// Largest upgrade request body buffered when streaming is off (default:
     /// [`DEFAULT_MAX_UPGRADE_BODY_SIZE`]). A larger body is answered over HTTP/1.1.
     ///
     /// ```
@@ -550,6 +598,8 @@ impl fmt::Debug for Builder {
             .field("prior_knowledge", &c.prior_knowledge)
             .field("upgrade_policy", &c.policy.as_ref().map(|_| "custom"))
             .field("max_upgrade_body_size", &c.max_upgrade_body_size)
+            .field("stream_upgrade_body", &c.stream_upgrade_body)
+            .field("max_upgrade_response_hold", &c.max_upgrade_response_hold)
             .field("max_head_size", &c.max_head_size)
             .field("max_headers", &c.max_headers)
             .field("max_request_line", &c.max_request_line)

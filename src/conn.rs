@@ -18,7 +18,6 @@ use tracing::{debug, field, Instrument};
 use crate::builder::Config;
 use crate::error::{Error, Kind};
 use crate::h1::conn::{poll_read, Outcome, H1, SWITCHING_PROTOCOLS};
-use crate::h2::Stream1;
 use crate::policy::Protocol;
 use crate::service::HttpService;
 use crate::sniff::{sniff, Rewind, Sniffed};
@@ -177,17 +176,12 @@ where
                 h.preamble,
                 cfg.preface_timeout,
             );
-            let first = Stream1 {
-                body: h.body,
-                trailers: h.trailers,
-                content_length: h.content_length,
-            };
             crate::h2::serve(
                 io,
                 svc,
                 &cfg,
                 Protocol::H2cUpgrade,
-                Some(first),
+                Some(h.stream1),
                 &shutdown,
                 peer,
             )

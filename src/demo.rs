@@ -6,16 +6,18 @@
 //! | `GET /` (or `HEAD /`) | `200`, `content-type: text/plain`, body `hello world\n` |
 //! | `POST /echo`, `PUT /echo` | `200`, the request body echoed back as it streams in |
 //! | `GET /bytes/N` | `200`, N bytes (N up to 1 GiB, else `400`) of the repeating [`PATTERN`] |
+//! | `POST /sha256`, `PUT /sha256` | `200`, `<hex SHA-256 of the body> <body length>\n`, read as it streams |
 //! | another path | `404`; another method on a known path: `405` |
 
 use std::convert::Infallible;
-use std::future::{ready, Ready};
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body::{Frame, SizeHint};
+use http_body::{Body as _, Frame, SizeHint};
+use sha2::{Digest, Sha256};
 
 use crate::body::Body;
 use crate::error::Error;
@@ -63,14 +65,77 @@ impl Demo {
 impl tower_service::Service<Request<Body>> for Demo {
     type Response = Response<DemoBody>;
     type Error = Infallible;
-    type Future = Ready<Result<Response<DemoBody>, Infallible>>;
+    type Future = DemoFuture;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
-        ready(Ok(route(req)))
+    fn call(&mut self, req: Request<Body>) -> DemoFuture {
+        let path = req.uri().path();
+        if path == "/sha256" && (req.method() == Method::POST || req.method() == Method::PUT) {
+            return DemoFuture {
+                state: State::Digest {
+                    body: req.into_body(),
+                    hasher: Sha256::new(),
+                    len: 0,
+                },
+            };
+        }
+        DemoFuture {
+            state: State::Ready(Some(route(req))),
+        }
+    }
+}
+
+/// The response future of [`Demo`].
+#[derive(Debug)]
+pub struct DemoFuture {
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    Ready(Option<Response<DemoBody>>),
+    Digest {
+        body: Body,
+        hasher: Sha256,
+        len: u64,
+    },
+}
+
+impl Future for DemoFuture {
+    type Output = Result<Response<DemoBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.state {
+            State::Ready(res) => Poll::Ready(Ok(res
+                .take()
+                .unwrap_or_else(|| status(StatusCode::INTERNAL_SERVER_ERROR)))),
+            State::Digest { body, hasher, len } => loop {
+                match std::task::ready!(Pin::new(&mut *body).poll_frame(cx)) {
+                    Some(Ok(frame)) => {
+                        if let Some(d) = frame.data_ref() {
+                            hasher.update(d);
+                            *len += d.len() as u64;
+                        }
+                    }
+                    Some(Err(_)) => return Poll::Ready(Ok(status(StatusCode::BAD_REQUEST))),
+                    None => {
+                        let digest = std::mem::take(hasher).finalize();
+                        let mut text = String::with_capacity(90);
+                        for b in digest {
+                            text.push_str(&format!("{b:02x}"));
+                        }
+                        text.push_str(&format!(" {len}\n"));
+                        let mut res = Response::new(DemoBody::full(Bytes::from(text)));
+                        res.headers_mut()
+                            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+                        return Poll::Ready(Ok(res));
+                    }
+                }
+            },
+        }
     }
 }
 
@@ -97,6 +162,9 @@ fn route(req: Request<Body>) -> Response<DemoBody> {
             );
             return res;
         }
+        return status(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    if path == "/sha256" {
         return status(StatusCode::METHOD_NOT_ALLOWED);
     }
     if let Some(n) = path.strip_prefix("/bytes/") {
@@ -195,6 +263,7 @@ impl http_body::Body for DemoBody {
 mod tests {
     use super::*;
     use http_body::Body as _;
+    use tower_service::Service as _;
 
     fn collect(mut body: DemoBody) -> Vec<u8> {
         let mut out = Vec::new();
@@ -240,6 +309,25 @@ mod tests {
             assert_eq!(body.len() as u64, n);
             assert!(body.iter().enumerate().all(|(i, b)| *b == PATTERN[i % 32]));
         }
+    }
+
+    #[test]
+    fn sha256_digests_the_body() {
+        let req = Request::builder()
+            .method(Method::PUT)
+            .uri("/sha256")
+            .body(Body::from(Bytes::from_static(b"abc")))
+            .unwrap();
+        let mut fut = Demo::new().call(req);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let Poll::Ready(Ok(res)) = Pin::new(&mut fut).poll(&mut cx) else {
+            panic!("the body is in memory: the digest is ready at once");
+        };
+        // FIPS 180-2 test vector for "abc".
+        assert_eq!(
+            collect(res.into_body()),
+            b"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad 3\n"
+        );
     }
 
     #[test]

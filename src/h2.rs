@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 use tracing::{debug, Instrument};
 
-use crate::body::Body;
+use crate::body::{Body, Held};
 use crate::builder::Config;
 use crate::conn::Shutdown;
 use crate::error::{BoxError, Error, Kind};
@@ -31,11 +31,25 @@ use crate::service::{self, HttpService};
 /// Accept/run rounds in one poll before yielding to other connections.
 const MAX_TURNS: usize = 16;
 
-/// Stream 1 of an upgraded connection: its body was read over HTTP/1.1.
-pub(crate) struct Stream1 {
-    pub(crate) body: Bytes,
-    pub(crate) trailers: Option<HeaderMap>,
-    pub(crate) content_length: Option<u64>,
+/// Stream 1 of an upgraded connection: the request arrived over HTTP/1.1.
+pub(crate) enum Stream1<B> {
+    /// The body was read whole before the switch; the service is called when `h2`
+    /// presents stream 1.
+    Buffered {
+        body: Bytes,
+        trailers: Option<HeaderMap>,
+        content_length: Option<u64>,
+    },
+    /// The body was streamed to the service before the switch.
+    Started(Started<B>),
+}
+
+/// A streamed upgrade's answer, as far as it got before the `101`.
+pub(crate) enum Started<B> {
+    /// The service has not answered yet.
+    Pending(Pin<Box<dyn Future<Output = Result<Response<B>, BoxError>> + Send>>),
+    /// The service answered; the start of its body is held.
+    Ready(Response<Held<B>>),
 }
 
 pub(crate) async fn serve<T, S>(
@@ -43,7 +57,7 @@ pub(crate) async fn serve<T, S>(
     svc: S,
     cfg: &Config,
     protocol: Protocol,
-    mut stream1: Option<Stream1>,
+    mut stream1: Option<Stream1<S::ResBody>>,
     shutdown: &Shutdown,
     peer: Option<SocketAddr>,
 ) -> Result<(), Error>
@@ -192,7 +206,7 @@ async fn handle<S: HttpService>(
     mut svc: S,
     req: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
-    first: Option<Stream1>,
+    first: Option<Stream1<S::ResBody>>,
     protocol: Protocol,
     peer: Option<SocketAddr>,
 ) {
@@ -203,13 +217,29 @@ async fn handle<S: HttpService>(
         path = %parts.uri.path(),
         stream = u32::from(respond.stream_id()),
     );
+    let is_head = parts.method == Method::HEAD;
     let body = match first {
-        Some(s1) => {
+        Some(Stream1::Started(started)) => {
             drop(recv);
-            if let Some(n) = s1.content_length {
+            let done = match started {
+                Started::Pending(fut) => answer(fut, &mut respond, is_head).await,
+                Started::Ready(res) => send(res, &mut respond, is_head).await,
+            };
+            if let Err(e) = done {
+                debug!(parent: &span, error = %e, "response failed");
+            }
+            return;
+        }
+        Some(Stream1::Buffered {
+            body,
+            trailers,
+            content_length,
+        }) => {
+            drop(recv);
+            if let Some(n) = content_length {
                 parts.headers.insert(header::CONTENT_LENGTH, n.into());
             }
-            Body::buffered(s1.body, s1.trailers)
+            Body::buffered(body, trailers)
         }
         None => Body::h2(recv),
     };
@@ -217,39 +247,49 @@ async fn handle<S: HttpService>(
     if let Some(p) = peer {
         parts.extensions.insert(RemoteAddr(p));
     }
-    let is_head = parts.method == Method::HEAD;
     let req = Request::from_parts(parts, body);
     async move {
-        let result = {
-            let mut fut = pin!(service::call(&mut svc, req));
-            poll_fn(|cx| {
-                if let Poll::Ready(r) = respond.poll_reset(cx) {
-                    return Poll::Ready(Err(r.ok()));
-                }
-                fut.as_mut().poll(cx).map(Ok)
-            })
-            .await
-        };
-        let res = match result {
-            Err(reason) => {
-                debug!(?reason, "stream reset before the response");
-                return;
-            }
-            Ok(Ok(res)) => res,
-            Ok(Err(e)) => {
-                debug!(error = %e, "service error");
-                let mut res = Response::new(());
-                *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                let _ = respond.send_response(res, true);
-                return;
-            }
-        };
-        if let Err(e) = send(res, &mut respond, is_head).await {
+        if let Err(e) = answer(service::call(&mut svc, req), &mut respond, is_head).await {
             debug!(error = %e, "response failed");
         }
     }
     .instrument(span)
     .await
+}
+
+/// Waits for the service's response (or the client's reset) and sends it.
+async fn answer<F, B>(fut: F, respond: &mut SendResponse<Bytes>, is_head: bool) -> Result<(), Error>
+where
+    F: Future<Output = Result<Response<B>, BoxError>>,
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let result = {
+        let mut fut = pin!(fut);
+        poll_fn(|cx| {
+            if let Poll::Ready(r) = respond.poll_reset(cx) {
+                return Poll::Ready(Err(r.ok()));
+            }
+            fut.as_mut().poll(cx).map(Ok)
+        })
+        .await
+    };
+    match result {
+        Err(reason) => {
+            debug!(?reason, "stream reset before the response");
+            Ok(())
+        }
+        Ok(Ok(res)) => send(res, respond, is_head).await,
+        Ok(Err(e)) => {
+            debug!(error = %e, "service error");
+            let mut res = Response::new(());
+            *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            respond
+                .send_response(res, true)
+                .map(drop)
+                .map_err(Error::h2)
+        }
+    }
 }
 
 /// Connection-specific fields are malformed in HTTP/2 (RFC 9113 §8.2.2).

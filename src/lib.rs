@@ -80,6 +80,7 @@ pub mod bench_api;
 mod body;
 mod builder;
 mod conn;
+#[cfg(feature = "demo")]
 pub mod demo;
 mod error;
 mod h1;
@@ -99,7 +100,7 @@ pub use builder::{
     DEFAULT_MAX_DRAIN_SIZE, DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEAD_SIZE,
     DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS, DEFAULT_MAX_PENDING_ACCEPT_RESET_STREAMS,
     DEFAULT_MAX_REQUEST_LINE, DEFAULT_MAX_SEND_BUFFER_SIZE, DEFAULT_MAX_UPGRADE_BODY_SIZE,
-    DEFAULT_PREFACE_TIMEOUT,
+    DEFAULT_MAX_UPGRADE_RESPONSE_HOLD, DEFAULT_PREFACE_TIMEOUT,
 };
 pub use conn::Connection;
 pub use error::{BoxError, Error};

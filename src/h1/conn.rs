@@ -25,13 +25,14 @@ use super::decode::{ChunkedLimits, DecodeError, Decoded, Decoder};
 use super::encode::{self, Framing, Persistence};
 use super::io::WriteBuf;
 use super::parse::{self, BodyLength, Limits, ParseError, RequestHead, UpgradeAsk};
-use crate::body::{self, Body, Sender};
+use crate::body::{self, Body, Held, Sender};
 use crate::builder::Config;
 use crate::conn::Shutdown;
 use crate::error::{Error, Kind};
+use crate::h2::{Started, Stream1};
 use crate::policy::{DeclineReason, Protocol, RemoteAddr, UpgradeDeclined};
 use crate::service::{self, HttpService};
-use crate::upgrade;
+use crate::upgrade::{self, stream1};
 
 /// Free space guaranteed in the read buffer before each socket read: 8 KiB holds a
 /// typical request head in one read.
@@ -59,23 +60,19 @@ pub(crate) const SWITCHING_PROTOCOLS: &[u8] =
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// How the HTTP/1 phase of a connection ended.
-pub(crate) enum Outcome<I> {
+pub(crate) enum Outcome<I, B> {
     Closed,
-    Upgrade(Box<Handoff<I>>),
+    Upgrade(Box<Handoff<I, B>>),
 }
 
 /// An accepted upgrade: everything the HTTP/2 phase needs.
-pub(crate) struct Handoff<I> {
+pub(crate) struct Handoff<I, B> {
     pub(crate) io: I,
     /// Bytes read past the upgrade request (the start of the client's preface).
     pub(crate) leftover: Bytes,
     /// Synthesized client preface, SETTINGS and stream-1 HEADERS.
     pub(crate) preamble: Bytes,
-    /// The request body, read over HTTP/1.1 before the switch.
-    pub(crate) body: Bytes,
-    pub(crate) trailers: Option<HeaderMap>,
-    /// The request's Content-Length, restored on stream 1 for the service.
-    pub(crate) content_length: Option<u64>,
+    pub(crate) stream1: Stream1<B>,
 }
 
 pub(crate) struct H1<'a, I, S> {
@@ -96,15 +93,13 @@ enum Next {
     Closed,
 }
 
-enum Flow {
+enum Flow<B> {
     KeepAlive,
     Close,
     /// The upgrade is accepted; the transport and read buffer go with it.
     Upgrade {
         preamble: Bytes,
-        body: Bytes,
-        trailers: Option<HeaderMap>,
-        content_length: Option<u64>,
+        stream1: Stream1<B>,
     },
 }
 
@@ -139,7 +134,7 @@ where
         }
     }
 
-    pub(crate) async fn run(mut self) -> Result<Outcome<I>, Error> {
+    pub(crate) async fn run(mut self) -> Result<Outcome<I, S::ResBody>, Error> {
         loop {
             let head = match self.next_head().await? {
                 Next::Head(h) => h,
@@ -169,19 +164,12 @@ where
                     self.close().await;
                     return Ok(Outcome::Closed);
                 }
-                Flow::Upgrade {
-                    preamble,
-                    body,
-                    trailers,
-                    content_length,
-                } => {
+                Flow::Upgrade { preamble, stream1 } => {
                     return Ok(Outcome::Upgrade(Box::new(Handoff {
                         io: self.io,
                         leftover: self.rbuf.freeze(),
                         preamble,
-                        body,
-                        trailers,
-                        content_length,
+                        stream1,
                     })));
                 }
             }
@@ -245,7 +233,7 @@ where
         .await
     }
 
-    async fn request(&mut self, mut head: RequestHead) -> Result<Flow, Error> {
+    async fn request(&mut self, mut head: RequestHead) -> Result<Flow<S::ResBody>, Error> {
         let cfg = self.cfg;
         // Before the upgrade policy runs, so it can see the peer.
         if let Some(peer) = self.peer {
@@ -276,6 +264,9 @@ where
                         self.wbuf.flat().extend_from_slice(CONTINUE);
                         continue_sent = true;
                     }
+                    if cfg.stream_upgrade_body && !decoder.is_end() {
+                        return self.streamed_upgrade(head, decoder, preamble).await;
+                    }
                     match self.read_upgrade_body(&mut decoder).await {
                         Ok(UpgradeBody::Complete(body, trailers)) => {
                             poll_fn(|cx| self.wbuf.poll_flush(&mut self.io, cx))
@@ -288,9 +279,11 @@ where
                             };
                             return Ok(Flow::Upgrade {
                                 preamble,
-                                body,
-                                trailers,
-                                content_length,
+                                stream1: Stream1::Buffered {
+                                    body,
+                                    trailers,
+                                    content_length,
+                                },
                             });
                         }
                         Ok(UpgradeBody::TooLarge(read)) => {
@@ -315,6 +308,117 @@ where
             }
         }
         self.dispatch(head, decoder, declined, continue_sent, prefix)
+            .await
+            .map(|keep| if keep { Flow::KeepAlive } else { Flow::Close })
+    }
+
+    /// An upgrade whose body streams to the service (see
+    /// [`Builder::stream_upgrade_body`](crate::Builder::stream_upgrade_body)).
+    ///
+    /// ```text
+    ///  client body ──HTTP/1.1──> feeder ──> service ──> response held (≤ hold bound)
+    ///  last body byte read: 101, then the held (or still pending) response as stream 1
+    ///  held response over the bound, or body dropped unread: answer over HTTP/1.1
+    /// ```
+    async fn streamed_upgrade(
+        &mut self,
+        mut head: RequestHead,
+        reader: BodyReader,
+        preamble: Bytes,
+    ) -> Result<Flow<S::ResBody>, Error> {
+        let mut view = match stream1::request_view(&head.parts) {
+            Ok(v) => v,
+            Err(e) => {
+                // prepare() encoded the same head, so this is not expected; stay on
+                // HTTP/1.1 rather than guess.
+                let reason = DeclineReason::InvalidRequest(e.to_string());
+                return self
+                    .dispatch(head, reader, Some(reason), true, None)
+                    .await
+                    .map(|keep| if keep { Flow::KeepAlive } else { Flow::Close });
+            }
+        };
+        let is_head = head.parts.method == Method::HEAD;
+        view.extensions = std::mem::take(&mut head.parts.extensions);
+        view.extensions.insert(Protocol::H2cUpgrade);
+        let (tx, rx) = body::channel(reader.remaining());
+        let mut feeder = Feeder {
+            tx: Some(tx),
+            decoder: reader,
+            prefix: None,
+            expect: Expect::Done,
+            broken: false,
+        };
+        let req = Request::from_parts(view, Body::h1(rx));
+        let mut svc = self.svc.clone();
+        let mut fut: Pin<Box<dyn Future<Output = ServiceResult<S::ResBody>> + Send>> =
+            Box::pin(async move { service::call(&mut svc, req).await });
+        let hold = self.cfg.max_upgrade_response_hold as u64;
+        let mut res: Option<Response<Held<S::ResBody>>> = None;
+
+        let switch = {
+            let H1 { io, rbuf, wbuf, .. } = self;
+            poll_fn(|cx| loop {
+                let _ = feeder.poll_feed(cx, io, rbuf, wbuf);
+                if feeder.broken {
+                    return Poll::Ready(false);
+                }
+                if feeder.tx.is_none() {
+                    // Either the whole body was read (switch), or the service dropped
+                    // it unread (it cannot be stream 1's request any more).
+                    return Poll::Ready(feeder.decoder.is_end());
+                }
+                if res.is_none() {
+                    res = Some(match ready!(fut.as_mut().poll(cx)) {
+                        Ok(r) => r.map(|b| Held::new(Some(b))),
+                        Err(e) => server_error(e),
+                    });
+                }
+                let Some(r) = res.as_mut() else {
+                    return Poll::Pending;
+                };
+                if r.body().held() > hold {
+                    return Poll::Ready(false);
+                }
+                match r.body_mut().poll_hold(cx) {
+                    Poll::Ready(true) => continue,
+                    Poll::Ready(false) | Poll::Pending => return Poll::Pending,
+                }
+            })
+            .await
+        };
+
+        if switch {
+            poll_fn(|cx| self.wbuf.poll_flush(&mut self.io, cx))
+                .await
+                .map_err(Error::io)?;
+            debug!("request body complete; switching to h2c");
+            let started = match res {
+                Some(r) => Started::Ready(r),
+                None => Started::Pending(fut),
+            };
+            return Ok(Flow::Upgrade {
+                preamble,
+                stream1: Stream1::Started(started),
+            });
+        }
+
+        debug!("streamed upgrade answered over http/1.1");
+        let res = match res {
+            Some(r) => r,
+            None => {
+                let H1 { io, rbuf, wbuf, .. } = self;
+                poll_fn(|cx| {
+                    let _ = feeder.poll_feed(cx, io, rbuf, wbuf);
+                    fut.as_mut().poll(cx)
+                })
+                .await
+                .map_or_else(server_error, |r| r.map(|b| Held::new(Some(b))))
+            }
+        };
+        let keep =
+            head.keep_alive && !parse::lists_token(res.headers(), header::CONNECTION, "close");
+        self.respond(res, is_head, Version::HTTP_11, keep, Some(feeder))
             .await
             .map(|keep| if keep { Flow::KeepAlive } else { Flow::Close })
     }
@@ -625,6 +729,20 @@ where
         };
         let _ = tokio::time::timeout(LINGER_TIME, linger).await;
     }
+}
+
+type ServiceResult<B> = Result<Response<B>, crate::error::BoxError>;
+
+/// The response for a service that failed: `500`, no body.
+fn server_error<B>(e: crate::error::BoxError) -> Response<Held<B>>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<crate::error::BoxError>,
+{
+    debug!(error = %e, "service error");
+    let mut r = Response::new(Held::new(None));
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    r
 }
 
 fn finish_body(

@@ -74,7 +74,7 @@ pub(crate) fn prepare(head: &RequestHead, cfg: &Config) -> Result<Bytes, Decline
     };
     let payload = settings::decode_http2_settings(value.as_bytes())
         .map_err(|e| DeclineReason::InvalidSettings(e.to_string()))?;
-    if let BodyLength::Length(n) = head.body {
+    if let (false, BodyLength::Length(n)) = (cfg.stream_upgrade_body, head.body) {
         if n > cfg.max_upgrade_body_size as u64 {
             return Err(DeclineReason::BodyTooLarge {
                 limit: cfg.max_upgrade_body_size,
@@ -159,9 +159,18 @@ mod tests {
                 },
             ),
         ];
+        let mut buffered = Builder::new();
+        buffered.stream_upgrade_body(false);
         for (req, want) in cases {
-            assert_eq!(prepare(&head(&req), &cfg()).unwrap_err(), want, "{req:?}");
+            assert_eq!(
+                prepare(&head(&req), buffered.config()).unwrap_err(),
+                want,
+                "{req:?}"
+            );
         }
+        // Streamed bodies have no size cap.
+        let big = format!("{GOOD}Content-Length: 300000\r\n\r\n");
+        assert!(prepare(&head(&big), &cfg()).is_ok());
         let bad = GOOD.replace("AAMAAABkAAQCAAAAAAIAAAAA", "AAMAAAB+") + "\r\n";
         assert!(matches!(
             prepare(&head(&bad), &cfg()),

@@ -150,6 +150,47 @@ pub(crate) fn encode_stream1_headers(
     Ok(())
 }
 
+/// The request as `h2` presents stream 1 when it decodes the HEADERS that
+/// [`encode_stream1_headers`] writes: version HTTP/2, an absolute `http` URI, the
+/// same fields. A streamed upgrade calls the service before `h2` has seen the
+/// request, with this view, so the service sees one shape on every upgrade path.
+/// `content-length` is kept here: the body still arrives with that length.
+pub(crate) fn request_view(
+    parts: &http::request::Parts,
+) -> Result<http::request::Parts, Stream1Error> {
+    let authority = authority(parts)?;
+    let path = path(&parts.uri)?;
+    let uri = http::Uri::builder()
+        .scheme(Scheme::HTTP)
+        .authority(authority)
+        .path_and_query(path)
+        .build()
+        .map_err(|_| Stream1Error::BadPath)?;
+    let mut fields = Vec::with_capacity(parts.headers.len());
+    regular_fields(&parts.headers, &mut fields);
+    let mut headers = http::HeaderMap::with_capacity(fields.len() + 1);
+    for (name, value) in fields {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name),
+            http::HeaderValue::from_bytes(value),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    if let Some(len) = parts.headers.get(header::CONTENT_LENGTH) {
+        headers.insert(header::CONTENT_LENGTH, len.clone());
+    }
+    let (mut view, ()) = http::Request::builder()
+        .method(parts.method.clone())
+        .uri(uri)
+        .version(http::Version::HTTP_2)
+        .body(())
+        .map_err(|_| Stream1Error::BadPath)?
+        .into_parts();
+    view.headers = headers;
+    Ok(view)
+}
+
 /// Picks the `:authority`: RFC 9112 §3.2.3 says an absolute-form target's authority
 /// overrides `Host`; otherwise `Host` is the only source.
 fn authority(parts: &http::request::Parts) -> Result<&str, Stream1Error> {
