@@ -262,7 +262,6 @@ impl http_body::Body for DemoBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body::Body as _;
     use tower_service::Service as _;
 
     fn collect(mut body: DemoBody) -> Vec<u8> {
