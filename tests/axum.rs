@@ -1,0 +1,171 @@
+//! An axum `Router`, served as it is by `Builder::serve`, over HTTP/1.1, the h2c
+//! upgrade and HTTP/2 with prior knowledge.
+
+mod common;
+
+use axum::extract::Path;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use common::{upgrade, upgrade_request, within, H1Conn, Server, CLIENT_SETTINGS};
+use h2c_mux::{Builder, Protocol};
+
+/// Routes with a path parameter and a plain-text body; the handler for `/proto`
+/// reports the protocol extension the server put on the request.
+fn router() -> Router {
+    Router::new()
+        .route("/", get(|| async { "axum root\n" }))
+        .route(
+            "/hello/{name}",
+            get(|Path(name): Path<String>| async move { format!("hello, {name}!\n") }),
+        )
+        .route(
+            "/shout",
+            post(|body: String| async move { (StatusCode::CREATED, body.to_uppercase()) }),
+        )
+        .route(
+            "/proto",
+            get(|req: axum::extract::Request| async move {
+                let proto = req.extensions().get::<Protocol>().copied();
+                format!("{proto:?}")
+            }),
+        )
+        .route(
+            "/headers",
+            get(|headers: HeaderMap| async move {
+                headers
+                    .get("x-probe")
+                    .map(|v| v.to_str().unwrap_or("").to_string())
+                    .unwrap_or_default()
+            }),
+        )
+}
+
+async fn start() -> Server {
+    Server::start(&Builder::new(), router()).await
+}
+
+#[tokio::test]
+async fn axum_router_over_http1() {
+    let server = start().await;
+    let mut conn = H1Conn::connect(server.addr).await;
+
+    conn.send("GET /hello/world HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await;
+    let res = conn.read_response().await;
+    assert_eq!(res.status, 200);
+    assert_eq!(
+        res.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(res.body_str(), "hello, world!\n");
+
+    conn.send("POST /shout HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nquiet now")
+        .await;
+    let res = conn.read_response().await;
+    assert_eq!(res.status, 201);
+    assert_eq!(res.body_str(), "QUIET NOW");
+
+    conn.send("GET /proto HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    assert_eq!(conn.read_response().await.body_str(), "Some(Http1)");
+
+    conn.send("GET /missing HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    assert_eq!(conn.read_response().await.status, 404);
+}
+
+#[tokio::test]
+async fn axum_router_over_h2c_upgrade() {
+    let server = start().await;
+    // The upgrade request's own fields reach the handler on stream 1.
+    let (_, mut h2) = upgrade(
+        server.addr,
+        &upgrade_request("GET", "/headers", "X-Probe: seen on stream 1\r\n", b""),
+    )
+    .await;
+    h2.send_preface(CLIENT_SETTINGS).await;
+    let res = h2.response(1).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body_str(), "seen on stream 1");
+
+    let authority = [(":scheme", "http"), (":authority", "127.0.0.1")];
+    let mut hello = vec![(":method", "GET"), (":path", "/hello/upgrade")];
+    hello.extend_from_slice(&authority);
+    h2.send_headers(3, &hello, true).await;
+    assert_eq!(h2.response(3).await.body_str(), "hello, upgrade!\n");
+
+    let mut post = vec![(":method", "POST"), (":path", "/shout")];
+    post.extend_from_slice(&authority);
+    post.push(("content-type", "text/plain"));
+    h2.send_headers(5, &post, false).await;
+    h2.send_data(5, b"over h2c", true).await;
+    let res = h2.response(5).await;
+    assert_eq!(res.status, 201);
+    assert_eq!(res.body_str(), "OVER H2C");
+
+    let mut proto = vec![(":method", "GET"), (":path", "/proto")];
+    proto.extend_from_slice(&authority);
+    h2.send_headers(7, &proto, true).await;
+    assert_eq!(h2.response(7).await.body_str(), "Some(H2cUpgrade)");
+}
+
+#[tokio::test]
+async fn axum_router_over_prior_knowledge() {
+    let server = start().await;
+    let tcp = within("connect", tokio::net::TcpStream::connect(server.addr))
+        .await
+        .expect("connect");
+    let (client, conn) = within("h2 handshake", h2::client::handshake(tcp))
+        .await
+        .expect("handshake");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+
+    async fn call(
+        client: &h2::client::SendRequest<Bytes>,
+        method: &str,
+        path: &str,
+        body: Option<&'static [u8]>,
+    ) -> (u16, String) {
+        let mut ready = within("ready", client.clone().ready())
+            .await
+            .expect("ready");
+        let req = http::Request::builder()
+            .method(method)
+            .uri(format!("http://127.0.0.1{path}"))
+            .body(())
+            .expect("request");
+        let (res, mut send) = ready.send_request(req, body.is_none()).expect("send");
+        if let Some(b) = body {
+            send.send_data(Bytes::from_static(b), true).expect("data");
+        }
+        let res = within("response", res).await.expect("response");
+        let status = res.status().as_u16();
+        let mut recv = res.into_body();
+        let mut out = Vec::new();
+        while let Some(chunk) = within("body", recv.data()).await {
+            let chunk = chunk.expect("chunk");
+            let _ = recv.flow_control().release_capacity(chunk.len());
+            out.extend_from_slice(&chunk);
+        }
+        (status, String::from_utf8(out).expect("utf-8"))
+    }
+
+    assert_eq!(
+        call(&client, "GET", "/hello/h2", None).await,
+        (200, "hello, h2!\n".to_string())
+    );
+    assert_eq!(
+        call(&client, "POST", "/shout", Some(b"prior knowledge")).await,
+        (201, "PRIOR KNOWLEDGE".to_string())
+    );
+    assert_eq!(
+        call(&client, "GET", "/proto", None).await,
+        (200, "Some(H2PriorKnowledge)".to_string())
+    );
+    assert_eq!(
+        call(&client, "GET", "/", None).await,
+        (200, "axum root\n".to_string())
+    );
+}

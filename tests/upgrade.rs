@@ -1,0 +1,652 @@
+//! The cleartext `Upgrade: h2c` switch (RFC 7540 §3.2), driven byte by byte over
+//! loopback: what the server sends around the `101`, stream 1, the streams after
+//! it, flow control, and every refusal answered over HTTP/1.1.
+
+mod common;
+
+use common::h2raw::{
+    Event, SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_FRAME_SIZE,
+};
+use common::{
+    http2_settings, pattern, recorder, upgrade, upgrade_fields, upgrade_request, H1Conn, Server,
+    CLIENT_SETTINGS,
+};
+use h2c_mux::demo::Demo;
+use h2c_mux::{Builder, DeclineReason, Protocol, UpgradeDecision};
+
+fn root_upgrade() -> Vec<u8> {
+    upgrade_request("GET", "/", "", b"")
+}
+
+#[tokio::test]
+async fn upgrade_get_is_answered_on_stream_1() {
+    let server = Server::demo().await;
+    let (res101, mut h2) = upgrade(server.addr, &root_upgrade()).await;
+    assert!(res101.body.is_empty());
+    h2.send_preface(CLIENT_SETTINGS).await;
+
+    // RFC 7540 §3.5: the server's first frame after the 101 is its SETTINGS.
+    match h2.next_event().await.expect("a frame after the 101") {
+        Event::Settings { ack: false, .. } => {}
+        other => panic!("first frame after the 101 is not SETTINGS: {other:?}"),
+    }
+    h2.send_settings_ack().await;
+
+    let res = h2.response(1).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("content-type"), Some("text/plain"));
+    assert_eq!(res.body_str(), "hello world\n");
+}
+
+#[tokio::test]
+async fn synthesized_settings_are_not_acknowledged() {
+    let server = Server::demo().await;
+    let (_, mut h2) = upgrade(server.addr, &root_upgrade()).await;
+
+    // Send nothing yet: the server has received no SETTINGS frame from us, so it
+    // must not send any SETTINGS ACK (the 101 acknowledges HTTP2-Settings, RFC 7540
+    // §3.2.1). The small response to stream 1 is sent without waiting for us.
+    let mut before = Vec::new();
+    loop {
+        let event = h2.next_event().await.expect("frames before the preface");
+        let done = matches!(
+            event,
+            Event::Headers {
+                stream: 1,
+                end_stream: true,
+                ..
+            } | Event::Data {
+                stream: 1,
+                end_stream: true,
+                ..
+            }
+        );
+        before.push(event);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        matches!(before[0], Event::Settings { ack: false, .. }),
+        "first frame: {:?}",
+        before[0]
+    );
+    let early_acks = before
+        .iter()
+        .filter(|e| matches!(e, Event::Settings { ack: true, .. }))
+        .count();
+    assert_eq!(
+        early_acks, 0,
+        "SETTINGS ACK before our SETTINGS: {before:?}"
+    );
+    let body: Vec<u8> = before
+        .iter()
+        .filter_map(|e| match e {
+            Event::Data {
+                stream: 1, data, ..
+            } => Some(data.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(body, b"hello world\n");
+
+    // Now our SETTINGS, then a PING as a barrier: exactly one ACK comes before the
+    // PING's answer, the one for the SETTINGS we really sent.
+    h2.send_preface(CLIENT_SETTINGS).await;
+    h2.send_ping(*b"barrier1").await;
+    let mut acks = 0;
+    loop {
+        match h2.next_event().await.expect("frames after the preface") {
+            Event::Settings { ack: true, .. } => acks += 1,
+            Event::Ping { ack: true, payload } => {
+                assert_eq!(&payload, b"barrier1");
+                break;
+            }
+            Event::GoAway { code, debug, .. } => {
+                panic!("GOAWAY {code}: {}", String::from_utf8_lossy(&debug))
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(acks, 1, "SETTINGS ACKs after the client's SETTINGS");
+}
+
+#[tokio::test]
+async fn upgrade_head_has_no_data() {
+    let server = Server::demo().await;
+    let (_, mut h2) = upgrade(server.addr, &upgrade_request("HEAD", "/", "", b"")).await;
+    h2.send_preface(CLIENT_SETTINGS).await;
+    let res = h2.response(1).await;
+    assert_eq!(res.status, 200);
+    assert!(
+        res.end_on_headers,
+        "HEAD response HEADERS without END_STREAM"
+    );
+    assert_eq!(res.data_frames, 0);
+    assert!(res.body.is_empty());
+
+    // Nothing else arrives on stream 1 before the answer to a later PING.
+    h2.send_ping(*b"barrier2").await;
+    loop {
+        match h2.next_event().await.expect("PING ACK") {
+            Event::Ping { ack: true, .. } => break,
+            Event::Data { stream: 1, .. } | Event::Headers { stream: 1, .. } => {
+                panic!("more frames on stream 1 after END_STREAM")
+            }
+            Event::Settings { ack: false, .. } => h2.send_settings_ack().await,
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn upgrade_post_with_content_length_is_echoed_on_stream_1() {
+    let (svc, mut seen) = recorder(Demo::new());
+    let server = Server::start(&Builder::new(), svc).await;
+    let body: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    let (_, mut h2) = upgrade(server.addr, &upgrade_request("POST", "/echo", "", &body)).await;
+    h2.send_preface(CLIENT_SETTINGS).await;
+    let res = h2.response(1).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body, body);
+
+    let req = seen.next().await;
+    assert_eq!(req.protocol, Some(Protocol::H2cUpgrade));
+    assert_eq!(req.method, http::Method::POST);
+    assert_eq!(req.path, "/echo");
+    assert_eq!(
+        req.headers.get("content-length").map(|v| v.as_bytes()),
+        Some(b"3000".as_slice()),
+        "the service sees the request's content-length"
+    );
+    assert!(req.headers.get("upgrade").is_none());
+    assert!(req.headers.get("http2-settings").is_none());
+}
+
+#[tokio::test]
+async fn upgrade_post_with_chunked_body_is_echoed_on_stream_1() {
+    let server = Server::demo().await;
+    let mut request = upgrade_request("POST", "/echo", "Transfer-Encoding: chunked\r\n", b"");
+    request.extend_from_slice(b"5\r\nhello\r\n7;ext=1\r\n, world\r\n1\r\n!\r\n0\r\n\r\n");
+    let (_, mut h2) = upgrade(server.addr, &request).await;
+    h2.send_preface(CLIENT_SETTINGS).await;
+    let res = h2.response(1).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body_str(), "hello, world!");
+}
+
+#[tokio::test]
+async fn upgrade_chunked_body_trailers_reach_stream_1() {
+    let server = Server::demo().await;
+    let mut request = upgrade_request(
+        "POST",
+        "/echo",
+        "Transfer-Encoding: chunked\r\nTE: trailers\r\n",
+        b"",
+    );
+    request.extend_from_slice(b"3\r\nabc\r\n0\r\nX-Checksum: 42\r\n\r\n");
+    let (_, mut h2) = upgrade(server.addr, &request).await;
+    h2.send_preface(CLIENT_SETTINGS).await;
+    let res = h2.response(1).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body_str(), "abc");
+    // The echo service returns the request's trailers as its own.
+    assert_eq!(
+        res.trailers,
+        vec![("x-checksum".to_string(), "42".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn upgrade_request_pipelined_after_a_plain_request() {
+    let server = Server::demo().await;
+    let mut conn = H1Conn::connect(server.addr).await;
+    let mut both = b"GET /bytes/4 HTTP/1.1\r\nHost: a\r\n\r\n".to_vec();
+    both.extend_from_slice(&root_upgrade());
+    conn.send(&both).await;
+    let first = conn.read_response().await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.body, pattern(4));
+    let switching = conn.read_head().await;
+    common::assert_switching_protocols(&switching);
+    let (stream, leftover) = conn.into_parts();
+    let mut h2 = common::H2Raw::new(stream, leftover);
+    h2.send_preface(CLIENT_SETTINGS).await;
+    assert_eq!(h2.response(1).await.body_str(), "hello world\n");
+}
+
+#[tokio::test]
+async fn wrong_preface_after_101_closes_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::demo().await;
+    let (_, h2) = upgrade(server.addr, &root_upgrade()).await;
+    let mut tcp = h2.stream;
+    tcp.write_all(b"PRI * HTTP/1.1\r\n\r\nXX\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = [0u8; 4096];
+    loop {
+        match common::within("the server to close", tcp.read(&mut buf)).await {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn upgrade_with_expect_100_continue_sends_100_then_101_after_the_body() {
+    let server = Server::demo().await;
+    let mut conn = H1Conn::connect(server.addr).await;
+    conn.send(upgrade_request(
+        "POST",
+        "/echo",
+        "Expect: 100-continue\r\nContent-Length: 11\r\n",
+        b"",
+    ))
+    .await;
+    let interim = conn.read_head().await;
+    assert_eq!(
+        interim.status, 100,
+        "expected 100 Continue first: {interim:?}"
+    );
+
+    conn.send(b"hello world").await;
+    let switching = conn.read_head().await;
+    common::assert_switching_protocols(&switching);
+
+    let (stream, leftover) = conn.into_parts();
+    let mut h2 = common::H2Raw::new(stream, leftover);
+    h2.send_preface(CLIENT_SETTINGS).await;
+    let res = h2.response(1).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body_str(), "hello world");
+}
+
+#[tokio::test]
+async fn request_on_stream_3_after_upgrade_is_answered() {
+    let (svc, mut seen) = recorder(Demo::new());
+    let server = Server::start(&Builder::new(), svc).await;
+    let (_, mut h2) = upgrade(server.addr, &root_upgrade()).await;
+    h2.send_preface(CLIENT_SETTINGS).await;
+    assert_eq!(h2.response(1).await.body_str(), "hello world\n");
+
+    h2.send_headers(
+        3,
+        &[
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":authority", "127.0.0.1"),
+            (":path", "/echo"),
+        ],
+        false,
+    )
+    .await;
+    h2.send_data(3, b"on stream three", true).await;
+    let res = h2.response(3).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body_str(), "on stream three");
+
+    h2.send_headers(
+        5,
+        &[
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":authority", "127.0.0.1"),
+            (":path", "/bytes/1000"),
+        ],
+        true,
+    )
+    .await;
+    let res = h2.response(5).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body, pattern(1000));
+
+    for path in ["/", "/echo", "/bytes/1000"] {
+        let req = seen.next().await;
+        assert_eq!(req.path, path);
+        assert_eq!(req.protocol, Some(Protocol::H2cUpgrade));
+        assert_eq!(req.declined, None);
+    }
+}
+
+#[tokio::test]
+async fn upgrade_honours_the_initial_window_of_http2_settings() {
+    let server = Server::demo().await;
+    let settings = [
+        (SETTINGS_INITIAL_WINDOW_SIZE, 16_384),
+        (SETTINGS_ENABLE_PUSH, 0),
+    ];
+    let request = format!(
+        "GET /bytes/40000 HTTP/1.1\r\nHost: 127.0.0.1\r\n{}\r\n",
+        upgrade_fields(&settings)
+    );
+    let (_, mut h2) = upgrade(server.addr, request.as_bytes()).await;
+    // An empty SETTINGS changes nothing (RFC 9113 §6.5): the 16 KiB window comes
+    // from HTTP2-Settings alone.
+    h2.send_preface(&[]).await;
+
+    let mut granted: u64 = 16_384;
+    let mut received: u64 = 0;
+    let mut updates = 0;
+    let mut status = None;
+    let mut body = Vec::new();
+    let mut barrier: Option<[u8; 8]> = None;
+    loop {
+        match h2.next_event().await.expect("stream 1 to finish") {
+            Event::Settings { ack: false, .. } => h2.send_settings_ack().await,
+            Event::Headers {
+                stream: 1, fields, ..
+            } => {
+                status = fields
+                    .iter()
+                    .find(|(n, _)| n == ":status")
+                    .map(|(_, v)| v.clone());
+            }
+            Event::Data {
+                stream: 1,
+                data,
+                flow_len,
+                end_stream,
+            } => {
+                received += u64::from(flow_len);
+                assert!(
+                    received <= granted,
+                    "{received} bytes of DATA on stream 1 with a window of {granted}"
+                );
+                body.extend_from_slice(&data);
+                if end_stream {
+                    break;
+                }
+                if received == granted {
+                    // The window is used up. A PING answered before any more DATA
+                    // shows the server waits; only then is more credit given.
+                    let payload = (updates as u64).to_be_bytes();
+                    h2.send_ping(payload).await;
+                    barrier = Some(payload);
+                }
+            }
+            Event::Ping { ack: true, payload } if Some(payload) == barrier => {
+                barrier = None;
+                h2.send_window_update(0, 16_384).await;
+                h2.send_window_update(1, 16_384).await;
+                granted += 16_384;
+                updates += 1;
+            }
+            Event::RstStream { stream, code } => panic!("RST_STREAM {code} on {stream}"),
+            Event::GoAway { code, debug, .. } => {
+                panic!("GOAWAY {code}: {}", String::from_utf8_lossy(&debug))
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(status.as_deref(), Some("200"));
+    assert_eq!(body, pattern(40_000));
+    assert_eq!(updates, 2, "the server waited for each WINDOW_UPDATE");
+}
+
+/// Sends `request` (an upgrade the server must refuse) and checks it is answered
+/// over HTTP/1.1 with `expected_body`, that the service saw `Protocol::Http1` and an
+/// `UpgradeDeclined` accepted by `reason_ok`, and that the connection then serves
+/// a plain HTTP/1.1 request.
+async fn assert_declined(
+    builder: &Builder,
+    request: &[u8],
+    expected_body: &[u8],
+    reason_ok: impl Fn(&DeclineReason) -> bool,
+) {
+    let (svc, mut seen) = recorder(Demo::new());
+    let server = Server::start(builder, svc).await;
+    let mut conn = H1Conn::connect(server.addr).await;
+    conn.send(request).await;
+    let res = conn.read_response().await;
+    assert_eq!(res.status, 200, "{res:?}");
+    assert_eq!(res.version, "HTTP/1.1");
+    assert_eq!(res.body, expected_body);
+    assert!(res.header("upgrade").is_none(), "{res:?}");
+    assert!(!res.connection_has("close"), "{res:?}");
+
+    let req = seen.next().await;
+    assert_eq!(req.protocol, Some(Protocol::Http1));
+    let reason = req.declined.expect("the request carries UpgradeDeclined");
+    assert!(reason_ok(&reason), "unexpected decline reason {reason:?}");
+
+    conn.send("GET /bytes/10 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await;
+    let second = conn.read_response().await;
+    assert_eq!(second.status, 200);
+    assert_eq!(second.body, pattern(10));
+    let req = seen.next().await;
+    assert_eq!(req.protocol, Some(Protocol::Http1));
+    assert_eq!(req.declined, None);
+}
+
+const HELLO: &[u8] = b"hello world\n";
+
+#[tokio::test]
+async fn two_http2_settings_fields_are_declined() {
+    let request = upgrade_request("GET", "/", "HTTP2-Settings: AAMAAABk\r\n", b"");
+    assert_declined(&Builder::new(), &request, HELLO, |r| {
+        *r == DeclineReason::SettingsCount(2)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn missing_http2_settings_is_declined() {
+    let request =
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\r\n";
+    assert_declined(&Builder::new(), request.as_bytes(), HELLO, |r| {
+        *r == DeclineReason::SettingsCount(0)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn http2_settings_that_is_not_base64url_is_declined() {
+    // '+' and '/' belong to standard base64, not to base64url.
+    let request = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+                   Upgrade: h2c\r\nHTTP2-Settings: AAMAAAB+AAQA/wAA\r\n\r\n";
+    assert_declined(&Builder::new(), request.as_bytes(), HELLO, |r| {
+        matches!(r, DeclineReason::InvalidSettings(_))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn http2_settings_with_enable_push_2_is_declined() {
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+         Upgrade: h2c\r\nHTTP2-Settings: {}\r\n\r\n",
+        http2_settings(&[(SETTINGS_ENABLE_PUSH, 2)])
+    );
+    assert_declined(&Builder::new(), request.as_bytes(), HELLO, |r| {
+        matches!(r, DeclineReason::InvalidSettings(_))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn http2_settings_with_out_of_range_values_are_declined() {
+    for (name, payload) in [
+        (
+            "INITIAL_WINDOW_SIZE 2^31",
+            http2_settings(&[(SETTINGS_INITIAL_WINDOW_SIZE, 1 << 31)]),
+        ),
+        (
+            "MAX_FRAME_SIZE 16383",
+            http2_settings(&[(SETTINGS_MAX_FRAME_SIZE, 16_383)]),
+        ),
+        (
+            "MAX_FRAME_SIZE 2^24",
+            http2_settings(&[(SETTINGS_MAX_FRAME_SIZE, 1 << 24)]),
+        ),
+        // Four bytes: not a whole number of 6-byte settings.
+        ("payload of 4 bytes", common::base64url(&[0, 3, 0, 0])),
+    ] {
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+             Upgrade: h2c\r\nHTTP2-Settings: {payload}\r\n\r\n"
+        );
+        // Printed before the case, so a failure's captured output names it.
+        eprintln!("case: {name}");
+        assert_declined(&Builder::new(), request.as_bytes(), HELLO, |r| {
+            matches!(r, DeclineReason::InvalidSettings(_))
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn http2_settings_empty_or_with_unknown_ids_upgrade() {
+    let server = Server::demo().await;
+    // RFC 9113 §6.5.2: an unknown setting is ignored; an empty payload is valid.
+    for value in [
+        String::new(),
+        http2_settings(&[(0x00ff, 7), (0x4242, u32::MAX)]),
+    ] {
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+             Upgrade: h2c\r\nHTTP2-Settings: {value}\r\n\r\n"
+        );
+        let (_, mut h2) = upgrade(server.addr, request.as_bytes()).await;
+        h2.send_preface(CLIENT_SETTINGS).await;
+        assert_eq!(h2.response(1).await.body_str(), "hello world\n");
+    }
+}
+
+#[tokio::test]
+async fn connection_without_the_http2_settings_token_is_declined() {
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\
+         HTTP2-Settings: {}\r\n\r\n",
+        http2_settings(CLIENT_SETTINGS)
+    );
+    assert_declined(&Builder::new(), request.as_bytes(), HELLO, |r| {
+        *r == DeclineReason::ConnectionTokens
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn upgrade_token_h2_is_declined_in_cleartext() {
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+         Upgrade: h2\r\nHTTP2-Settings: {}\r\n\r\n",
+        http2_settings(CLIENT_SETTINGS)
+    );
+    assert_declined(&Builder::new(), request.as_bytes(), HELLO, |r| {
+        *r == DeclineReason::TlsToken
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn upgrade_in_http10_is_declined() {
+    let request = format!(
+        "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive, Upgrade, HTTP2-Settings\r\n\
+         Upgrade: h2c\r\nHTTP2-Settings: {}\r\n\r\n",
+        http2_settings(CLIENT_SETTINGS)
+    );
+    assert_declined(&Builder::new(), request.as_bytes(), HELLO, |r| {
+        *r == DeclineReason::Http10
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn upgrade_body_over_the_bound_is_declined_content_length() {
+    let mut builder = Builder::new();
+    builder.max_upgrade_body_size(16);
+    let body: Vec<u8> = (0..100u8).collect();
+    let request = upgrade_request("POST", "/echo", "", &body);
+    assert_declined(&builder, &request, &body, |r| {
+        *r == DeclineReason::BodyTooLarge { limit: 16 }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn upgrade_body_over_the_bound_is_declined_chunked() {
+    let mut builder = Builder::new();
+    builder.max_upgrade_body_size(16);
+    let body: Vec<u8> = (b'a'..=b'z').cycle().take(100).collect();
+    let mut request = upgrade_request("POST", "/echo", "Transfer-Encoding: chunked\r\n", b"");
+    for chunk in body.chunks(10) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    // The whole body reaches the service, including what was read before the bound.
+    assert_declined(&builder, &request, &body, |r| {
+        *r == DeclineReason::BodyTooLarge { limit: 16 }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn upgrade_declined_by_policy() {
+    let mut builder = Builder::new();
+    builder.upgrade_policy(|head: &http::request::Parts| {
+        if head.uri.path() == "/" {
+            UpgradeDecision::decline("root stays on http/1.1")
+        } else {
+            UpgradeDecision::Upgrade
+        }
+    });
+    assert_declined(&builder, &root_upgrade(), HELLO, |r| {
+        *r == DeclineReason::Policy("root stays on http/1.1".into())
+    })
+    .await;
+
+    // The same policy lets another path upgrade.
+    let server = Server::start(&builder, Demo::new()).await;
+    let (_, mut h2) = upgrade(server.addr, &upgrade_request("GET", "/bytes/7", "", b"")).await;
+    h2.send_preface(CLIENT_SETTINGS).await;
+    assert_eq!(h2.response(1).await.body, pattern(7));
+}
+
+#[tokio::test]
+async fn decline_proxied_policy_sees_forwarding_fields_and_the_peer_address() {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    let mut builder = Builder::new();
+    builder.upgrade_policy(h2c_mux::decline_proxied(Vec::<IpAddr>::new()));
+    let forwarded = upgrade_request("GET", "/", "X-Forwarded-For: 203.0.113.7\r\n", b"");
+    assert_declined(
+        &builder,
+        &forwarded,
+        HELLO,
+        |r| matches!(r, DeclineReason::Policy(why) if why.contains("x-forwarded-for")),
+    )
+    .await;
+    // A direct client still upgrades.
+    let server = Server::start(&builder, Demo::new()).await;
+    let (_, mut h2) = upgrade(server.addr, &root_upgrade()).await;
+    h2.send_preface(CLIENT_SETTINGS).await;
+    assert_eq!(h2.response(1).await.body_str(), "hello world\n");
+
+    // The policy sees the peer's address: loopback listed as a proxy is declined.
+    let mut builder = Builder::new();
+    builder.upgrade_policy(h2c_mux::decline_proxied([IpAddr::V4(Ipv4Addr::LOCALHOST)]));
+    assert_declined(
+        &builder,
+        &root_upgrade(),
+        HELLO,
+        |r| matches!(r, DeclineReason::Policy(why) if why.contains("listed proxy")),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn upgrade_disabled_is_answered_over_http1() {
+    let mut builder = Builder::new();
+    builder.h2c_upgrade(false);
+    assert_declined(&builder, &root_upgrade(), HELLO, |r| {
+        *r == DeclineReason::Disabled
+    })
+    .await;
+}
