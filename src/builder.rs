@@ -17,85 +17,165 @@ use crate::policy::UpgradeDecision;
 /// big cookies and tokens (a 40 KB header section is seen in the wild), small enough
 /// that a connection's read buffer stays modest. HTTP/2's `max_header_list_size` is
 /// set to the same value so a request gets the same answer on every path.
+///
+/// ```
+/// h2c_mux::Builder::new().max_head_size(h2c_mux::DEFAULT_MAX_HEAD_SIZE / 2);
+/// ```
 pub const DEFAULT_MAX_HEAD_SIZE: usize = 64 * 1024;
 
 /// Most header fields in one HTTP/1 request: 100, like common servers; more is
 /// answered `431`.
+///
+/// ```
+/// h2c_mux::Builder::new().max_headers(h2c_mux::DEFAULT_MAX_HEADERS / 2);
+/// ```
 pub const DEFAULT_MAX_HEADERS: usize = 100;
 
 /// Longest HTTP/1 request line: 8 KiB. RFC 9112 §3 recommends supporting at least
 /// 8000 octets; a longer line is answered `414`.
+///
+/// ```
+/// h2c_mux::Builder::new().max_request_line(h2c_mux::DEFAULT_MAX_REQUEST_LINE / 2);
+/// ```
 pub const DEFAULT_MAX_REQUEST_LINE: usize = 8 * 1024;
 
 /// Largest upgrade request body buffered when streaming is off
 /// ([`Builder::stream_upgrade_body`]): 256 KiB. The buffered body is held in memory
 /// until stream 1 is answered; a larger one is answered over HTTP/1.1 (nothing is
 /// lost). With streaming on (the default) there is no such cap.
+///
+/// ```
+/// h2c_mux::Builder::new().max_upgrade_body_size(h2c_mux::DEFAULT_MAX_UPGRADE_BODY_SIZE * 4);
+/// ```
 pub const DEFAULT_MAX_UPGRADE_BODY_SIZE: usize = 256 * 1024;
 
 /// Response bytes held while an upgrade request's body is still arriving: 256 KiB.
 /// The `101` may only follow the last request byte, so a response that starts early
 /// is held until then; one that outgrows this bound is sent over HTTP/1.1 instead.
+///
+/// ```
+/// h2c_mux::Builder::new().max_upgrade_response_hold(h2c_mux::DEFAULT_MAX_UPGRADE_RESPONSE_HOLD * 4);
+/// ```
 pub const DEFAULT_MAX_UPGRADE_RESPONSE_HOLD: usize = 256 * 1024;
 
 /// How long a connection may sit idle (HTTP/1 between requests, HTTP/2 with no open
 /// stream): 60 s, so idle connections do not pin memory forever.
+///
+/// ```
+/// h2c_mux::Builder::new().keep_alive_timeout(h2c_mux::DEFAULT_KEEP_ALIVE_TIMEOUT / 2);
+/// ```
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a client may take to send a whole request head once it started: 30 s,
 /// the slowloris bound.
+///
+/// ```
+/// h2c_mux::Builder::new().header_read_timeout(h2c_mux::DEFAULT_HEADER_READ_TIMEOUT / 2);
+/// ```
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long to wait for the rest of an HTTP/2 client preface, both when sniffing for
 /// prior knowledge and after a `101`: 10 s. A real client sends its 24 bytes at once.
+///
+/// ```
+/// h2c_mux::Builder::new().preface_timeout(h2c_mux::DEFAULT_PREFACE_TIMEOUT / 2);
+/// ```
 pub const DEFAULT_PREFACE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Concurrent HTTP/2 streams a client may open: 200. RFC 9113 §6.5.2 suggests at
 /// least 100; `h2`'s own default is unlimited, which invites floods.
+///
+/// ```
+/// h2c_mux::Builder::new().max_concurrent_streams(h2c_mux::DEFAULT_MAX_CONCURRENT_STREAMS / 2);
+/// ```
 pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 200;
 
 /// Streams a client may reset before the server accepted them: 20 (the rapid-reset
 /// defence, CVE-2023-44487); more is a connection error.
+///
+/// ```
+/// h2c_mux::Builder::new().max_pending_accept_reset_streams(h2c_mux::DEFAULT_MAX_PENDING_ACCEPT_RESET_STREAMS / 2);
+/// ```
 pub const DEFAULT_MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
 
 /// Bytes of response data `h2` buffers per stream before the service is pushed back:
 /// 400 KiB, `h2`'s tested default, stated here so it is bounded on purpose.
+///
+/// ```
+/// h2c_mux::Builder::new().max_send_buffer_size(h2c_mux::DEFAULT_MAX_SEND_BUFFER_SIZE / 2);
+/// ```
 pub const DEFAULT_MAX_SEND_BUFFER_SIZE: usize = 400 * 1024;
 
 /// HTTP/2 receive window per stream: 1 MiB, so one upload is not limited to one
 /// 64 KiB window per round trip.
+///
+/// ```
+/// h2c_mux::Builder::new().initial_stream_window_size(h2c_mux::DEFAULT_INITIAL_STREAM_WINDOW_SIZE * 2);
+/// ```
 pub const DEFAULT_INITIAL_STREAM_WINDOW_SIZE: u32 = 1024 * 1024;
 
 /// HTTP/2 receive window for the whole connection: 2 MiB (two full streams in flight).
+///
+/// ```
+/// h2c_mux::Builder::new().initial_connection_window_size(h2c_mux::DEFAULT_INITIAL_CONNECTION_WINDOW_SIZE * 2);
+/// ```
 pub const DEFAULT_INITIAL_CONNECTION_WINDOW_SIZE: u32 = 2 * 1024 * 1024;
 
 /// Unread HTTP/1 request body the server reads and discards to keep a connection
 /// alive after the service answered without reading it: 64 KiB. Past that it closes.
+///
+/// ```
+/// h2c_mux::Builder::new().max_drain_size(h2c_mux::DEFAULT_MAX_DRAIN_SIZE * 4);
+/// ```
 pub const DEFAULT_MAX_DRAIN_SIZE: u64 = 64 * 1024;
 
 /// How long a request body may go without a byte arriving while the server is
 /// reading it: 30 s. Covers uploads, including an upgrade request's body before the
 /// `101`, so no stage between accept and the first HTTP/2 frame waits unbounded.
+///
+/// ```
+/// h2c_mux::Builder::new().body_read_timeout(h2c_mux::DEFAULT_BODY_READ_TIMEOUT / 2);
+/// ```
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Interval between HTTP/2 keep-alive PINGs: 30 s. A peer that vanished without a
 /// FIN (a dead NAT entry, a pulled cable) is found even while streams are open.
+///
+/// ```
+/// h2c_mux::Builder::new().h2_keep_alive_interval(Some(h2c_mux::DEFAULT_H2_KEEP_ALIVE_INTERVAL * 2));
+/// ```
 pub const DEFAULT_H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// How long to wait for the PING's acknowledgement before closing: 20 s.
+///
+/// ```
+/// h2c_mux::Builder::new().h2_keep_alive_timeout(h2c_mux::DEFAULT_H2_KEEP_ALIVE_TIMEOUT / 2);
+/// ```
 pub const DEFAULT_H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Streams the server may reset because of the client's errors before the
 /// connection is closed: 1024 (h2's value, set explicitly), the MadeYouReset
 /// defence (CVE-2025-8671).
+///
+/// ```
+/// h2c_mux::Builder::new().max_local_error_reset_streams(h2c_mux::DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS / 4);
+/// ```
 pub const DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 
 /// Connections [`Builder::serve`] keeps open at once: 20,000. Past it, accepting
 /// pauses (the kernel's backlog holds new ones) so memory stays bounded.
+///
+/// ```
+/// h2c_mux::Builder::new().max_connections(h2c_mux::DEFAULT_MAX_CONNECTIONS / 2);
+/// ```
 pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
 
 /// How long [`Builder::serve`] waits for open connections to finish after shutdown
 /// was signalled: 10 s. Connections still open then are closed.
+///
+/// ```
+/// h2c_mux::Builder::new().drain_timeout(h2c_mux::DEFAULT_DRAIN_TIMEOUT * 3);
+/// ```
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) type Policy = Arc<dyn Fn(&http::request::Parts) -> UpgradeDecision + Send + Sync>;

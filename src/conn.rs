@@ -105,6 +105,14 @@ impl Connection {
     /// (with `connection: close`), then the connection closes; an idle one closes at
     /// once. HTTP/2: GOAWAY is sent, open streams finish, then it closes. Keep
     /// polling the connection until it completes.
+    ///
+    /// ```no_run
+    /// # async fn run(stream: tokio::net::TcpStream) {
+    /// let conn = h2c_mux::Builder::new().serve_connection(stream, h2c_mux::demo::Demo::new());
+    /// conn.graceful_shutdown(); // finishes what is in flight, then closes
+    /// let _ = conn.await;
+    /// # }
+    /// ```
     pub fn graceful_shutdown(&self) {
         self.shutdown.trigger();
     }

@@ -23,9 +23,18 @@ use crate::body::Body;
 use crate::error::Error;
 
 /// Largest `/bytes/N` answered: 1 GiB.
+///
+/// ```
+/// assert_eq!(h2c_mux::demo::MAX_BYTES, 1 << 30);
+/// ```
 pub const MAX_BYTES: u64 = 1 << 30;
 
 /// The bytes `/bytes/N` repeats: byte `i` of a response is `PATTERN[i % 32]`.
+///
+/// ```
+/// let expected: Vec<u8> = (0..100).map(|i| h2c_mux::demo::PATTERN[i % 32]).collect();
+/// # assert_eq!(expected.len(), 100);
+/// ```
 pub const PATTERN: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz012345";
 
 const CHUNK_LEN: usize = 64 * 1024;
@@ -57,6 +66,11 @@ pub struct Demo {
 
 impl Demo {
     /// The demo service.
+    ///
+    /// ```
+    /// let demo = h2c_mux::demo::Demo::new();
+    /// # let _ = demo;
+    /// ```
     pub fn new() -> Demo {
         Demo { _private: () }
     }
@@ -89,6 +103,16 @@ impl tower_service::Service<Request<Body>> for Demo {
 }
 
 /// The response future of [`Demo`].
+///
+/// ```
+/// use tower_service::Service;
+///
+/// # async fn run() {
+/// let req = http::Request::get("/").body(h2c_mux::Body::empty()).unwrap();
+/// let res = h2c_mux::demo::Demo::new().call(req).await.unwrap();
+/// assert_eq!(res.status(), 200);
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct DemoFuture {
     state: State,
@@ -198,6 +222,17 @@ fn status(code: StatusCode) -> Response<DemoBody> {
 }
 
 /// The response body of [`Demo`].
+///
+/// ```
+/// use http_body::Body as _;
+/// use tower_service::Service;
+///
+/// # async fn run() {
+/// let req = http::Request::get("/bytes/10").body(h2c_mux::Body::empty()).unwrap();
+/// let res = h2c_mux::demo::Demo::new().call(req).await.unwrap();
+/// assert_eq!(res.body().size_hint().exact(), Some(10));
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct DemoBody {
     kind: Kind,

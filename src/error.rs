@@ -3,6 +3,11 @@
 use std::fmt;
 
 /// A boxed error from a service, a response body or the transport.
+///
+/// ```
+/// let e: h2c_mux::BoxError = "service unavailable".into();
+/// assert_eq!(e.to_string(), "service unavailable");
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// An error that ended a connection or a request body.
@@ -73,42 +78,90 @@ impl Error {
     }
 
     /// The transport failed (a reset, a broken pipe).
+    ///
+    /// ```
+    /// fn count(e: &h2c_mux::Error) -> bool {
+    ///     e.is_io()
+    /// }
+    /// ```
     pub fn is_io(&self) -> bool {
         self.kind == Kind::Io
     }
 
     /// The peer sent an HTTP/1 message that could not be parsed or framed; it was
     /// answered with a 4xx/5xx status where no response had started.
+    ///
+    /// ```
+    /// fn count(e: &h2c_mux::Error) -> bool {
+    ///     e.is_parse()
+    /// }
+    /// ```
     pub fn is_parse(&self) -> bool {
         self.kind == Kind::Parse
     }
 
     /// The HTTP/2 connection or stream failed (a protocol error, a reset).
+    ///
+    /// ```
+    /// fn count(e: &h2c_mux::Error) -> bool {
+    ///     e.is_h2()
+    /// }
+    /// ```
     pub fn is_h2(&self) -> bool {
         self.kind == Kind::H2
     }
 
     /// A configured time bound ran out while waiting on the peer.
+    ///
+    /// ```
+    /// fn count(e: &h2c_mux::Error) -> bool {
+    ///     e.is_timeout()
+    /// }
+    /// ```
     pub fn is_timeout(&self) -> bool {
         self.kind == Kind::Timeout
     }
 
     /// The peer closed the connection, or stopped, before a message was complete.
+    ///
+    /// ```
+    /// fn count(e: &h2c_mux::Error) -> bool {
+    ///     e.is_incomplete()
+    /// }
+    /// ```
     pub fn is_incomplete(&self) -> bool {
         self.kind == Kind::Incomplete
     }
 
     /// The service returned an error instead of a response.
+    ///
+    /// ```
+    /// fn count(e: &h2c_mux::Error) -> bool {
+    ///     e.is_service()
+    /// }
+    /// ```
     pub fn is_service(&self) -> bool {
         self.kind == Kind::Service
     }
 
     /// The response body returned an error while it was being sent.
+    ///
+    /// ```
+    /// fn count(e: &h2c_mux::Error) -> bool {
+    ///     e.is_body()
+    /// }
+    /// ```
     pub fn is_body(&self) -> bool {
         self.kind == Kind::Body
     }
 
     /// The h2 reason code, when this error carries one.
+    ///
+    /// ```
+    /// fn flooded(e: &h2c_mux::Error) -> bool {
+    ///     e.h2_reason() == Some(h2::Reason::ENHANCE_YOUR_CALM)
+    /// }
+    /// ```
     pub fn h2_reason(&self) -> Option<h2::Reason> {
         self.source
             .as_ref()

@@ -63,11 +63,20 @@ pub enum UpgradeDecision {
 
 impl UpgradeDecision {
     /// Declines with a reason that is logged and handed to the service.
+    ///
+    /// ```
+    /// let d = h2c_mux::UpgradeDecision::decline(format!("tenant {} is on http/1.1", 7));
+    /// assert!(matches!(d, h2c_mux::UpgradeDecision::Decline(_)));
+    /// ```
     pub fn decline(reason: impl Into<Cow<'static, str>>) -> Self {
         UpgradeDecision::Decline(reason.into())
     }
 
     /// True for [`UpgradeDecision::Upgrade`].
+    ///
+    /// ```
+    /// assert!(h2c_mux::UpgradeDecision::Upgrade.is_upgrade());
+    /// ```
     pub fn is_upgrade(&self) -> bool {
         matches!(self, UpgradeDecision::Upgrade)
     }
@@ -77,6 +86,17 @@ impl UpgradeDecision {
 ///
 /// The request handed to the service carries an [`UpgradeDeclined`] with this reason
 /// in its extensions; the reason is also logged at `debug`.
+///
+/// ```
+/// use h2c_mux::{DeclineReason, UpgradeDeclined};
+///
+/// fn was_too_big(req: &http::Request<h2c_mux::Body>) -> bool {
+///     matches!(
+///         req.extensions().get::<UpgradeDeclined>(),
+///         Some(UpgradeDeclined { reason: DeclineReason::BodyTooLarge { .. } })
+///     )
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DeclineReason {
