@@ -1,5 +1,6 @@
 //! Interoperability with the real curl (`/usr/bin/curl`, nghttp2 inside): the h2c
 //! upgrade, connection reuse on stream 3, prior knowledge, and HTTP/1.1 keep-alive.
+#![cfg(feature = "demo")] // the demo service is behind the `demo` feature (on by default)
 
 mod common;
 
@@ -118,16 +119,38 @@ async fn curl_http11_two_urls_reuse_the_connection() {
     );
 }
 
+/// Writes `body` to a fresh file for `--data-binary @file`.
+fn body_file(name: &str, body: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("h2c-mux-curl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join(name);
+    std::fs::write(&file, body).expect("write body file");
+    file
+}
+
+#[tokio::test]
+async fn curl_http2_upgrade_large_post_to_sha256() {
+    // Over 1 MiB: curl sends `Expect: 100-continue` and streams the body before
+    // the 101.
+    let server = Server::demo().await;
+    let body = pattern(3_000_000);
+    let file = body_file("upgrade-sha256-body", &body);
+    let data = format!("@{}", file.display());
+    let out = curl(&["--http2", "--data-binary", &data, &url(&server, "/sha256")]).await;
+    let _ = std::fs::remove_file(&file);
+    let want = format!("{} {}\n", common::sha256::sha256_hex(&body), body.len());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    assert!(out.stderr.contains("< HTTP/1.1 101"), "{}", out.stderr);
+    assert!(out.stderr.contains("< HTTP/2 200"), "{}", out.stderr);
+}
+
 #[tokio::test]
 #[ignore = "bug: 100 Continue is written after the final response head when the service answers before reading the body (src/h1/conn.rs Feeder::poll_feed)"]
 async fn curl_http11_large_post_echo() {
     // curl asks `Expect: 100-continue` for bodies over 1 MiB.
     let server = Server::demo().await;
     let body: Vec<u8> = pattern(2_000_000);
-    let dir = std::env::temp_dir().join(format!("h2c-mux-curl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join("large-post-body");
-    std::fs::write(&file, &body).expect("write body file");
+    let file = body_file("large-post-body", &body);
     let data = format!("@{}", file.display());
     let out = curl(&["--http1.1", "--data-binary", &data, &url(&server, "/echo")]).await;
     let _ = std::fs::remove_file(&file);

@@ -1,15 +1,11 @@
 //! HTTP/1.x over loopback with a raw client: keep-alive, pipelining, bodies,
 //! HTTP/1.0, the `Date` field, refused requests and `Expect: 100-continue`.
+#![cfg(feature = "demo")] // the demo service is behind the `demo` feature (on by default)
 
 mod common;
 
-use std::convert::Infallible;
-use std::task::{Context, Poll};
-
-use bytes::Bytes;
-use common::{pattern, within, H1Conn, Server};
-use h2c_mux::{Body, Builder};
-use http::{Request, Response};
+use common::{pattern, within, H1Conn, IgnoreBody, Server};
+use h2c_mux::Builder;
 use tokio::io::AsyncWriteExt;
 
 const GET_ROOT: &str = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
@@ -312,27 +308,6 @@ async fn requests_carry_protocol_and_remote_address() {
     assert_eq!(req.remote, Some(local));
     assert_eq!(req.declined, None);
     assert_eq!(req.version, http::Version::HTTP_11);
-}
-
-/// Answers `ignored\n` without reading the request body.
-#[derive(Debug, Clone)]
-struct IgnoreBody;
-
-impl tower_service::Service<Request<Body>> for IgnoreBody {
-    type Response = Response<http_body_util::Full<Bytes>>;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
-        drop(req);
-        std::future::ready(Ok(Response::new(http_body_util::Full::new(
-            Bytes::from_static(b"ignored\n"),
-        ))))
-    }
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! HTTP/2 with prior knowledge (RFC 9113 §3.3): the `h2` client, a preface that
 //! trickles in, and what happens when prior knowledge is off or the preface stops.
+#![cfg(feature = "demo")] // the demo service is behind the `demo` feature (on by default)
 
 mod common;
 

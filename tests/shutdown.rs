@@ -10,6 +10,7 @@
 //! event seen after `Fired` proves the connection has started its shutdown before
 //! the gate opens. (The tests run on the current-thread runtime, where no other
 //! task runs between those two steps of `serve`.)
+#![cfg(feature = "demo")] // the demo service is behind the `demo` feature (on by default)
 
 mod common;
 

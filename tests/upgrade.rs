@@ -1,6 +1,7 @@
 //! The cleartext `Upgrade: h2c` switch (RFC 7540 §3.2), driven byte by byte over
 //! loopback: what the server sends around the `101`, stream 1, the streams after
 //! it, flow control, and every refusal answered over HTTP/1.1.
+#![cfg(feature = "demo")] // the demo service is behind the `demo` feature (on by default)
 
 mod common;
 
@@ -238,31 +239,180 @@ async fn wrong_preface_after_101_closes_the_connection() {
 
 #[tokio::test]
 async fn upgrade_with_expect_100_continue_sends_100_then_101_after_the_body() {
-    let server = Server::demo().await;
-    let mut conn = H1Conn::connect(server.addr).await;
-    conn.send(upgrade_request(
-        "POST",
-        "/echo",
-        "Expect: 100-continue\r\nContent-Length: 11\r\n",
-        b"",
-    ))
-    .await;
-    let interim = conn.read_head().await;
+    for streamed in [true, false] {
+        let mut builder = Builder::new();
+        builder.stream_upgrade_body(streamed);
+        let server = Server::start(&builder, Demo::new()).await;
+        let mut conn = H1Conn::connect(server.addr).await;
+        conn.send(upgrade_request(
+            "POST",
+            "/echo",
+            "Expect: 100-continue\r\nContent-Length: 11\r\n",
+            b"",
+        ))
+        .await;
+        let interim = conn.read_head().await;
+        assert_eq!(
+            interim.status, 100,
+            "expected 100 Continue first (streamed: {streamed}): {interim:?}"
+        );
+
+        conn.send(b"hello world").await;
+        let switching = conn.read_head().await;
+        common::assert_switching_protocols(&switching);
+
+        let (stream, leftover) = conn.into_parts();
+        let mut h2 = common::H2Raw::new(stream, leftover);
+        h2.send_preface(CLIENT_SETTINGS).await;
+        let res = h2.response(1).await;
+        assert_eq!(res.status, 200);
+        assert_eq!(res.body_str(), "hello world", "streamed: {streamed}");
+    }
+}
+
+#[tokio::test]
+async fn buffered_upgrade_post_is_echoed_on_stream_1() {
+    let mut builder = Builder::new();
+    builder.stream_upgrade_body(false);
+    let (svc, mut seen) = recorder(Demo::new());
+    let server = Server::start(&builder, svc).await;
+
+    let body: Vec<u8> = (0..5000u32).map(|i| (i % 241) as u8).collect();
+    let (_, mut h2) = upgrade(server.addr, &upgrade_request("POST", "/echo", "", &body)).await;
+    h2.send_preface(CLIENT_SETTINGS).await;
+    assert_eq!(h2.response(1).await.body, body);
+    let req = seen.next().await;
+    assert_eq!(req.protocol, Some(Protocol::H2cUpgrade));
     assert_eq!(
-        interim.status, 100,
-        "expected 100 Continue first: {interim:?}"
+        req.headers.get("content-length").map(|v| v.as_bytes()),
+        Some(b"5000".as_slice())
     );
 
-    conn.send(b"hello world").await;
-    let switching = conn.read_head().await;
-    common::assert_switching_protocols(&switching);
+    let mut chunked = upgrade_request("POST", "/echo", "Transfer-Encoding: chunked\r\n", b"");
+    chunked.extend_from_slice(b"6\r\nchunks\r\n5\r\n, too\r\n0\r\n\r\n");
+    let (_, mut h2) = upgrade(server.addr, &chunked).await;
+    h2.send_preface(CLIENT_SETTINGS).await;
+    assert_eq!(h2.response(1).await.body_str(), "chunks, too");
+}
 
-    let (stream, leftover) = conn.into_parts();
+/// `<hex sha-256> <length>\n`, what the demo's `/sha256` answers for `body`.
+fn digest_line(body: &[u8]) -> String {
+    format!("{} {}\n", common::sha256::sha256_hex(body), body.len())
+}
+
+#[tokio::test]
+async fn streamed_upgrade_of_a_large_body_switches_after_the_body() {
+    let server = Server::demo().await;
+    let body = pattern(1 << 20);
+    let head = upgrade_request(
+        "POST",
+        "/sha256",
+        &format!("Content-Length: {}\r\n", body.len()),
+        b"",
+    );
+    let sending = common::send_with_body(server.addr, &head, body.clone()).await;
+    common::assert_switching_protocols(&sending.head);
+    // Every body byte was read as HTTP/1.1 before the switch: whatever followed
+    // would have been taken for the HTTP/2 preface.
+    let (stream, leftover) = sending.into_conn().await.into_parts();
     let mut h2 = common::H2Raw::new(stream, leftover);
     h2.send_preface(CLIENT_SETTINGS).await;
     let res = h2.response(1).await;
     assert_eq!(res.status, 200);
-    assert_eq!(res.body_str(), "hello world");
+    assert_eq!(res.body_str(), digest_line(&body));
+}
+
+#[tokio::test]
+async fn streamed_upgrade_of_a_large_chunked_body_switches_after_the_body() {
+    let server = Server::demo().await;
+    let body: Vec<u8> = (0..(3 << 19)).map(|i: u32| (i % 253) as u8).collect();
+    let head = upgrade_request("POST", "/sha256", "Transfer-Encoding: chunked\r\n", b"");
+    let mut framed = Vec::new();
+    for chunk in body.chunks(40_000) {
+        framed.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        framed.extend_from_slice(chunk);
+        framed.extend_from_slice(b"\r\n");
+    }
+    framed.extend_from_slice(b"0\r\n\r\n");
+    let sending = common::send_with_body(server.addr, &head, framed).await;
+    common::assert_switching_protocols(&sending.head);
+    let (stream, leftover) = sending.into_conn().await.into_parts();
+    let mut h2 = common::H2Raw::new(stream, leftover);
+    h2.send_preface(CLIENT_SETTINGS).await;
+    let res = h2.response(1).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body_str(), digest_line(&body));
+}
+
+#[tokio::test]
+async fn streamed_upgrade_echo_within_the_hold_is_answered_on_stream_1() {
+    let server = Server::demo().await;
+    let body = pattern(100_000);
+    let head = upgrade_request(
+        "POST",
+        "/echo",
+        &format!("Content-Length: {}\r\n", body.len()),
+        b"",
+    );
+    let sending = common::send_with_body(server.addr, &head, body.clone()).await;
+    common::assert_switching_protocols(&sending.head);
+    let (stream, leftover) = sending.into_conn().await.into_parts();
+    let mut h2 = common::H2Raw::new(stream, leftover);
+    h2.send_preface(CLIENT_SETTINGS).await;
+    let res = h2.response(1).await;
+    assert_eq!(res.status, 200);
+    assert!(res.body == body, "echo differs ({} bytes)", res.body.len());
+}
+
+#[tokio::test]
+async fn streamed_upgrade_echo_over_the_hold_is_answered_over_http1() {
+    let mut builder = Builder::new();
+    builder.max_upgrade_response_hold(1024);
+    let server = Server::start(&builder, Demo::new()).await;
+    let body = pattern(64 * 1024);
+    let head = upgrade_request(
+        "POST",
+        "/echo",
+        &format!("Content-Length: {}\r\n", body.len()),
+        b"",
+    );
+    let mut sending = common::send_with_body(server.addr, &head, body.clone()).await;
+    // The echo outgrew what may be held before the 101: it goes out over HTTP/1.1,
+    // complete, and the connection stays HTTP/1.1.
+    assert_eq!(sending.head.status, 200, "{:?}", sending.head);
+    assert!(sending.head.header("upgrade").is_none());
+    let first = sending.head.clone();
+    let res = sending.reader.read_body(first, false).await;
+    assert!(res.body == body, "echo differs ({} bytes)", res.body.len());
+    let mut conn = sending.into_conn().await;
+    conn.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    let next = conn.read_response().await;
+    assert_eq!(next.status, 200);
+    assert_eq!(next.body_str(), "hello world\n");
+}
+
+#[tokio::test]
+async fn streamed_upgrade_whose_body_is_not_read_is_answered_over_http1() {
+    let server = Server::start(&Builder::new(), common::IgnoreBody).await;
+    let body = pattern(10_000);
+    let head = upgrade_request(
+        "POST",
+        "/upload",
+        &format!("Content-Length: {}\r\n", body.len()),
+        b"",
+    );
+    let mut sending = common::send_with_body(server.addr, &head, body).await;
+    // Stream 1's request can no longer be whole: the answer stays on HTTP/1.1.
+    assert_eq!(sending.head.status, 200, "{:?}", sending.head);
+    let first = sending.head.clone();
+    let res = sending.reader.read_body(first, false).await;
+    assert_eq!(res.body_str(), "ignored\n");
+    // The unread body was skipped, and the connection serves the next request.
+    let mut conn = sending.into_conn().await;
+    conn.send("GET /next HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    let next = conn.read_response().await;
+    assert_eq!(next.status, 200);
+    assert_eq!(next.body_str(), "ignored\n");
 }
 
 #[tokio::test]
@@ -557,9 +707,9 @@ async fn upgrade_in_http10_is_declined() {
 }
 
 #[tokio::test]
-async fn upgrade_body_over_the_bound_is_declined_content_length() {
+async fn buffered_upgrade_body_over_the_bound_is_declined_content_length() {
     let mut builder = Builder::new();
-    builder.max_upgrade_body_size(16);
+    builder.stream_upgrade_body(false).max_upgrade_body_size(16);
     let body: Vec<u8> = (0..100u8).collect();
     let request = upgrade_request("POST", "/echo", "", &body);
     assert_declined(&builder, &request, &body, |r| {
@@ -569,9 +719,9 @@ async fn upgrade_body_over_the_bound_is_declined_content_length() {
 }
 
 #[tokio::test]
-async fn upgrade_body_over_the_bound_is_declined_chunked() {
+async fn buffered_upgrade_body_over_the_bound_is_declined_chunked() {
     let mut builder = Builder::new();
-    builder.max_upgrade_body_size(16);
+    builder.stream_upgrade_body(false).max_upgrade_body_size(16);
     let body: Vec<u8> = (b'a'..=b'z').cycle().take(100).collect();
     let mut request = upgrade_request("POST", "/echo", "Transfer-Encoding: chunked\r\n", b"");
     for chunk in body.chunks(10) {

@@ -184,7 +184,12 @@ impl<S: AsyncRead + Unpin> H1Conn<S> {
 
     /// Reads one response; `head_request` says the request was HEAD (no body).
     pub async fn read_response_to(&mut self, head_request: bool) -> H1Response {
-        let mut res = self.read_head().await;
+        let head = self.read_head().await;
+        self.read_body(head, head_request).await
+    }
+
+    /// Reads the body that belongs to `res`, a head read with [`H1Conn::read_head`].
+    pub async fn read_body(&mut self, mut res: H1Response, head_request: bool) -> H1Response {
         let no_body = head_request
             || (100..200).contains(&res.status)
             || res.status == 204

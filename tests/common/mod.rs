@@ -9,6 +9,7 @@
 pub mod h1;
 pub mod h2raw;
 pub mod hpack;
+pub mod sha256;
 
 use std::future::Future;
 use std::io;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use h2c_mux::{Body, BoxError, Builder, DeclineReason, Protocol, RemoteAddr, UpgradeDeclined};
 use http::{HeaderMap, Method, Request, Response, Version};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -67,6 +69,7 @@ impl Server {
     }
 
     /// The demo service with the default builder.
+    #[cfg(feature = "demo")]
     pub async fn demo() -> Server {
         Server::start(&Builder::new(), h2c_mux::demo::Demo::new()).await
     }
@@ -185,6 +188,27 @@ impl Requests {
     }
 }
 
+/// Answers `200 ignored\n` at once, dropping the request body unread.
+#[derive(Debug, Clone)]
+pub struct IgnoreBody;
+
+impl tower_service::Service<Request<Body>> for IgnoreBody {
+    type Response = Response<http_body_util::Full<Bytes>>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        drop(req);
+        std::future::ready(Ok(Response::new(http_body_util::Full::new(
+            Bytes::from_static(b"ignored\n"),
+        ))))
+    }
+}
+
 /// base64url without padding (RFC 4648 §5), as `HTTP2-Settings` carries it.
 pub fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -252,6 +276,49 @@ pub async fn upgrade(addr: SocketAddr, request: &[u8]) -> (H1Response, H2Raw) {
     (res, H2Raw::new(stream, leftover))
 }
 
+/// A request whose body is still being written by its own task while the first
+/// response head is read (see [`send_with_body`]).
+pub struct Sending {
+    /// The first response head.
+    pub head: H1Response,
+    /// The read half, positioned right after `head`.
+    pub reader: H1Conn<OwnedReadHalf>,
+    writer: JoinHandle<OwnedWriteHalf>,
+}
+
+impl Sending {
+    /// Waits for the whole request to be written and makes the connection whole.
+    pub async fn into_conn(self) -> H1Conn {
+        let wr = within("the request body to be written", self.writer)
+            .await
+            .expect("writer task");
+        let (rd, buf) = self.reader.into_parts();
+        let stream = rd.reunite(wr).expect("halves of one socket");
+        H1Conn::from_parts(stream, buf)
+    }
+}
+
+/// Connects and sends `head` then `body`, written on their own task while the first
+/// response head is read, so a server that reads (or answers) as the body streams
+/// cannot deadlock the test.
+pub async fn send_with_body(addr: SocketAddr, head: &[u8], body: Vec<u8>) -> Sending {
+    let (mut reader, mut wr) = H1Conn::connect(addr).await.into_split();
+    let mut all = head.to_vec();
+    all.extend_from_slice(&body);
+    let writer = tokio::spawn(async move {
+        tokio::io::AsyncWriteExt::write_all(&mut wr, &all)
+            .await
+            .expect("write request and body");
+        wr
+    });
+    let head = reader.read_head().await;
+    Sending {
+        head,
+        reader,
+        writer,
+    }
+}
+
 /// Asserts a `101` switching to h2c (RFC 7540 §3.2).
 pub fn assert_switching_protocols(res: &H1Response) {
     assert_eq!(res.status, 101, "expected 101, got {res:?}");
@@ -268,6 +335,7 @@ pub fn assert_switching_protocols(res: &H1Response) {
 }
 
 /// The bytes `/bytes/N` of the demo answers: `demo::PATTERN` repeated.
+#[cfg(feature = "demo")]
 pub fn pattern(n: usize) -> Vec<u8> {
     h2c_mux::demo::PATTERN
         .iter()

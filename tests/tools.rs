@@ -1,8 +1,11 @@
-//! The HPACK decoder the other tests rely on, checked against RFC 7541 Appendix C.
+//! The hand-written tools the other tests rely on, checked against their
+//! specifications: the HPACK decoder (RFC 7541 Appendix C) and SHA-256 (FIPS 180-4
+//! test vectors).
 
 mod common;
 
 use common::hpack::{self, huffman_encode, Decoder};
+use common::sha256::sha256_hex;
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
@@ -171,4 +174,24 @@ fn huffman_round_trip_of_every_byte() {
     block.extend_from_slice(&encoded);
     let decoded = Decoder::default().decode_bytes(&block).expect("huffman");
     assert_eq!(decoded, vec![(b"x".to_vec(), all)]);
+}
+
+#[test]
+fn sha256_test_vectors() {
+    assert_eq!(
+        sha256_hex(b""),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    assert_eq!(
+        sha256_hex(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        sha256_hex(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+    );
+    assert_eq!(
+        sha256_hex(&vec![b'a'; 1_000_000]),
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+    );
 }
