@@ -356,6 +356,12 @@ impl Sender {
         Poll::Pending
     }
 
+    /// True when the service is waiting for the next piece of the body.
+    pub(crate) fn is_wanted(&self) -> bool {
+        let s = lock(&self.shared);
+        s.want && s.item.is_none() && !s.rx_gone
+    }
+
     /// Puts one frame in the slot. Call only after `poll_want` was ready.
     pub(crate) fn send(&mut self, frame: Frame<Bytes>) {
         self.put(Ok(frame));

@@ -316,10 +316,17 @@ where
 {
     let (mut parts, body) = res.into_parts();
     strip_connection_fields(&mut parts.headers);
-    if !parts.headers.contains_key(header::CONTENT_LENGTH) && !is_head {
+    // As over HTTP/1.1: the length when known (HEAD included: RFC 9110 §9.3.2), and
+    // a Date (RFC 9110 §6.6.1).
+    if !parts.headers.contains_key(header::CONTENT_LENGTH) {
         if let Some(n) = body.size_hint().exact() {
             parts.headers.insert(header::CONTENT_LENGTH, n.into());
         }
+    }
+    if !parts.headers.contains_key(header::DATE) {
+        parts
+            .headers
+            .insert(header::DATE, crate::h1::encode::date_value());
     }
     let end = is_head || body.is_end_stream();
     let stream = respond

@@ -18,7 +18,11 @@ use std::net::IpAddr;
 pub enum Protocol {
     /// Plain HTTP/1.0 or HTTP/1.1.
     Http1,
-    /// HTTP/2 reached through `Upgrade: h2c` (RFC 7540 §3.2).
+    /// HTTP/2 reached through `Upgrade: h2c` (RFC 7540 §3.2): stream 1 (the
+    /// upgrade request itself) and every later stream. With a streamed upgrade body
+    /// the service sees stream 1 before the `101`; if its answer then has to go out
+    /// over HTTP/1.1 (see [`Builder::stream_upgrade_body`](crate::Builder::stream_upgrade_body)),
+    /// that request still says `H2cUpgrade` and the connection stays HTTP/1.1.
     H2cUpgrade,
     /// HTTP/2 with prior knowledge: the client opened with the preface (RFC 9113 §3.3).
     H2PriorKnowledge,

@@ -145,7 +145,6 @@ async fn curl_http2_upgrade_large_post_to_sha256() {
 }
 
 #[tokio::test]
-#[ignore = "bug: 100 Continue is written after the final response head when the service answers before reading the body (src/h1/conn.rs Feeder::poll_feed)"]
 async fn curl_http11_large_post_echo() {
     // curl asks `Expect: 100-continue` for bodies over 1 MiB.
     let server = Server::demo().await;

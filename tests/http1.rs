@@ -245,7 +245,6 @@ async fn unsupported_expectation_is_answered_417() {
 }
 
 #[tokio::test]
-#[ignore = "bug: 100 Continue is written after the final response head when the service answers before reading the body (src/h1/conn.rs Feeder::poll_feed)"]
 async fn expect_100_continue_gets_100_then_the_response() {
     let server = Server::demo().await;
     let mut conn = H1Conn::connect(server.addr).await;

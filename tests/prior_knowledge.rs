@@ -176,7 +176,6 @@ async fn partial_preface_then_eof_closes_cleanly_without_a_response() {
 }
 
 #[tokio::test]
-#[ignore = "bug: HTTP/2 responses carry no Date field, HTTP/1.1 ones do (src/h2.rs send)"]
 async fn prior_knowledge_responses_carry_a_date() {
     // RFC 9110 §6.6.1: an origin server with a clock MUST send Date in 2xx-4xx
     // responses; the HTTP/1.1 path does.

@@ -540,7 +540,9 @@ where
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<crate::error::BoxError>,
     {
-        let (parts, body) = res.into_parts();
+        let (mut parts, body) = res.into_parts();
+        // Carries the request's version to `respond_with` (the wire is HTTP/1.1).
+        parts.version = version;
         let status = parts.status;
         let declared = declared_length(&parts.headers);
         let no_body = is_head
@@ -565,16 +567,62 @@ where
         if self.shutdown.is_triggered() || framing == Framing::Close {
             keep_alive = false;
         }
+        // RFC 9110 §10.1.1: a client that sent `Expect: 100-continue` holds its body
+        // back until it sees a 100 or a final status, and no 100 may follow the final
+        // head. If the body has not been asked for yet, poll the response body once:
+        // when that asks for the request body (an echo), the 100 goes out ahead of the
+        // head; otherwise the body is refused.
+        let awaiting = feeder
+            .as_ref()
+            .is_some_and(|f| f.expect == Expect::Pending && !f.decoder.is_end());
+        if awaiting && !no_body {
+            let mut held = Held::new(Some(body));
+            poll_fn(|cx| {
+                let _ = held.poll_hold(cx);
+                Poll::Ready(())
+            })
+            .await;
+            if let Some(f) = feeder.as_mut() {
+                f.settle_expect(&mut self.wbuf);
+            }
+            return self
+                .respond_with(parts, held, framing, keep_alive, feeder)
+                .await;
+        }
+        if let Some(f) = feeder.as_mut() {
+            f.settle_expect(&mut self.wbuf);
+        }
+        self.respond_with(parts, body, framing, keep_alive, feeder)
+            .await
+    }
+
+    /// Writes the head and body once the framing is settled, then settles what is
+    /// left of the request body.
+    async fn respond_with<B>(
+        &mut self,
+        parts: http::response::Parts,
+        body: B,
+        framing: Framing,
+        mut keep_alive: bool,
+        mut feeder: Option<Feeder>,
+    ) -> Result<bool, Error>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<crate::error::BoxError>,
+    {
+        let status = parts.status;
+        let version_10 = parts.version == Version::HTTP_10;
+        let no_body = matches!(framing, Framing::NoBody { .. });
         if let Some(f) = &feeder {
-            // A body the client was told to hold back (no 100 sent yet) may or may
-            // not follow; the connection cannot be reused safely (RFC 9110 §10.1.1).
-            if f.broken || (f.expect == Expect::Pending && !f.decoder.is_end()) {
+            // A refused body may or may not follow: the connection cannot be reused
+            // safely, nor after a broken body.
+            if f.broken || f.expect == Expect::Refused {
                 keep_alive = false;
             }
         }
         let persistence = if !keep_alive {
             Persistence::Close
-        } else if version == Version::HTTP_10 {
+        } else if version_10 {
             Persistence::KeepAlive10
         } else {
             Persistence::Default
@@ -610,7 +658,7 @@ where
         if let Some(mut f) = feeder {
             f.tx = None;
             if !f.decoder.is_end() {
-                if f.broken || !keep_alive || f.expect == Expect::Pending {
+                if f.broken || !keep_alive || f.expect != Expect::Done {
                     return Ok(false);
                 }
                 let limit = self.cfg.max_drain_size;
@@ -777,7 +825,10 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 enum Expect {
     /// The client waits for `100 Continue` before sending the body.
     Pending,
+    /// No expectation, or the 100 was sent.
     Done,
+    /// A final non-2xx status went out instead of the 100: the body is not wanted.
+    Refused,
 }
 
 /// Moves the request body from the socket into the service's [`Body`], one piece
@@ -850,6 +901,29 @@ impl Feeder {
                     return Poll::Ready(());
                 }
             }
+        }
+    }
+
+    /// Decides `Expect: 100-continue` just before the final head is queued: invite
+    /// the body if it has been asked for, refuse it otherwise.
+    fn settle_expect(&mut self, wbuf: &mut WriteBuf) {
+        if self.expect != Expect::Pending || self.decoder.is_end() {
+            return;
+        }
+        if self.tx.as_ref().is_some_and(Sender::is_wanted) {
+            wbuf.flat().extend_from_slice(CONTINUE);
+            self.expect = Expect::Done;
+        } else {
+            self.refuse();
+        }
+    }
+
+    /// The final response refused the body (see [`Expect::Refused`]): a reader of it
+    /// gets an error instead of waiting for bytes the client may never send.
+    fn refuse(&mut self) {
+        self.expect = Expect::Refused;
+        if let Some(tx) = self.tx.take() {
+            tx.abort(Error::new(Kind::Incomplete).with("request body refused before it was sent"));
         }
     }
 

@@ -157,26 +157,29 @@ fn put_decimal(dst: &mut BytesMut, mut n: u64) {
 thread_local! {
     // The formatted date changes once a second; formatting it per response would
     // cost more than the rest of a small response head.
-    static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
+    static DATE: RefCell<(u64, header::HeaderValue)> =
+        RefCell::new((u64::MAX, header::HeaderValue::from_static("")));
 }
 
-fn put_date(dst: &mut BytesMut) {
+/// The current `Date` value (RFC 9110 §6.6.1: IMF-fixdate), cached per second;
+/// cloning it is a reference count, so HTTP/2 responses get it cheaply too.
+pub(crate) fn date_value() -> header::HeaderValue {
     let now = SystemTime::now();
     let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     DATE.with(|cell| {
         let mut cached = cell.borrow_mut();
         if cached.0 != secs {
             let text = httpdate::fmt_http_date(now);
-            if text.len() == 29 {
-                cached.1.copy_from_slice(text.as_bytes());
-                cached.0 = secs;
-            } else {
-                dst.put_slice(text.as_bytes());
-                return;
+            if let Ok(v) = header::HeaderValue::from_str(&text) {
+                *cached = (secs, v);
             }
         }
-        dst.put_slice(&cached.1);
-    });
+        cached.1.clone()
+    })
+}
+
+fn put_date(dst: &mut BytesMut) {
+    dst.put_slice(date_value().as_bytes());
 }
 
 #[cfg(test)]
