@@ -158,7 +158,7 @@ thread_local! {
     // The formatted date changes once a second; formatting it per response would
     // cost more than the rest of a small response head.
     static DATE: RefCell<(u64, header::HeaderValue)> =
-        RefCell::new((u64::MAX, header::HeaderValue::from_static("")));
+        const { RefCell::new((u64::MAX, header::HeaderValue::from_static(""))) };
 }
 
 /// The current `Date` value (RFC 9110 §6.6.1: IMF-fixdate), cached per second;
