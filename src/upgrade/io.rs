@@ -30,6 +30,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
+use super::frame;
 use crate::sniff::PREFACE;
 
 /// Output let through before the client's preface arrives: small responses on
@@ -42,10 +43,6 @@ pub(crate) const HOLD_LIMIT: usize = 256 * 1024;
 
 /// Read size while looking for the preface.
 const AHEAD_CHUNK: usize = 4 * 1024;
-
-const FRAME_HEADER: usize = 9;
-const TYPE_SETTINGS: u8 = 0x4;
-const FLAG_ACK: u8 = 0x1;
 
 pub(crate) struct UpgradeIo<T> {
     inner: T,
@@ -302,7 +299,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UpgradeIo<T> {
 /// HTTP/2 frames written in arbitrary pieces.
 #[derive(Debug, Default)]
 pub(crate) struct AckFilter {
-    header: [u8; FRAME_HEADER],
+    header: [u8; frame::HEADER_LEN],
     have: usize,
     /// Payload bytes of the current frame still to copy.
     pass: usize,
@@ -335,17 +332,17 @@ impl AckFilter {
                 out.extend_from_slice(input);
                 return;
             }
-            let n = (FRAME_HEADER - self.have).min(input.len());
+            let n = (frame::HEADER_LEN - self.have).min(input.len());
             self.header[self.have..self.have + n].copy_from_slice(&input[..n]);
             self.have += n;
             input = &input[n..];
-            if self.have < FRAME_HEADER {
+            if self.have < frame::HEADER_LEN {
                 continue;
             }
             self.have = 0;
             let h = self.header;
-            let len = (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
-            if h[3] == TYPE_SETTINGS && h[4] & FLAG_ACK != 0 {
+            let len = frame::payload_len(&h);
+            if h[3] == frame::TYPE_SETTINGS && h[4] & frame::FLAG_ACK != 0 {
                 self.dropped = true;
                 self.skip = len;
             } else {

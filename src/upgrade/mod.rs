@@ -32,6 +32,7 @@
 //! HEADERS frame as the first frame after SETTINGS. The `h2` version is pinned and
 //! the interop suite exercises all of it with real clients.
 
+mod frame;
 pub(crate) mod io;
 pub(crate) mod settings;
 pub(crate) mod stream1;

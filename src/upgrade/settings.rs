@@ -9,11 +9,7 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// Length of an HTTP/2 frame header (RFC 7540 §4.1).
-const FRAME_HEADER_LEN: usize = 9;
-
-/// Frame type of SETTINGS (RFC 7540 §6.5).
-const FRAME_TYPE_SETTINGS: u8 = 0x4;
+use super::frame;
 
 /// Size of one setting entry: 16-bit identifier + 32-bit value (RFC 7540 §6.5.1).
 const ENTRY_LEN: usize = 6;
@@ -164,17 +160,9 @@ fn trim_ows(mut value: &[u8]) -> &[u8] {
 /// `payload` must be at most 2^24-1 bytes (RFC 7540 §4.1); one from
 /// [`decode_http2_settings`] is at most 16384.
 pub(crate) fn write_settings_frame(payload: &[u8], dst: &mut BytesMut) {
-    debug_assert!(payload.len() <= 0x00FF_FFFF, "SETTINGS payload too long");
-    dst.reserve(FRAME_HEADER_LEN + payload.len());
-    // RFC 7540 §4.1: 24-bit length, as the low three bytes of a big-endian u32.
-    let len = u32::try_from(payload.len())
-        .unwrap_or(u32::MAX)
-        .to_be_bytes();
-    dst.put_slice(&len[1..]);
-    dst.put_u8(FRAME_TYPE_SETTINGS);
+    dst.reserve(frame::HEADER_LEN + payload.len());
     // RFC 7540 §6.5: no ACK flag; SETTINGS always belongs to stream 0.
-    dst.put_u8(0);
-    dst.put_u32(0);
+    frame::put_header(payload.len(), frame::TYPE_SETTINGS, 0, 0, dst);
     dst.put_slice(payload);
 }
 

@@ -14,10 +14,8 @@ use http::header;
 use http::uri::{Authority, Scheme};
 use http::Method;
 
-/// Frame type of HEADERS (RFC 7540 §6.2).
-const FRAME_TYPE_HEADERS: u8 = 0x1;
-/// Frame type of CONTINUATION (RFC 7540 §6.10).
-const FRAME_TYPE_CONTINUATION: u8 = 0x9;
+use super::frame;
+
 /// END_STREAM flag (RFC 7540 §6.2): the upgrade request's body is delivered by the
 /// caller, not as DATA frames on stream 1.
 const FLAG_END_STREAM: u8 = 0x1;
@@ -343,29 +341,18 @@ fn put_frames(block: &[u8], dst: &mut BytesMut) {
     let mut first = true;
     while let Some(chunk) = chunks.next() {
         let (kind, mut flags) = if first {
-            (FRAME_TYPE_HEADERS, FLAG_END_STREAM)
+            (frame::TYPE_HEADERS, FLAG_END_STREAM)
         } else {
             // RFC 7540 §6.10: CONTINUATION defines END_HEADERS only.
-            (FRAME_TYPE_CONTINUATION, 0)
+            (frame::TYPE_CONTINUATION, 0)
         };
         if chunks.peek().is_none() {
             flags |= FLAG_END_HEADERS;
         }
-        put_frame_header(chunk.len(), kind, flags, dst);
+        frame::put_header(chunk.len(), kind, flags, STREAM_ID, dst);
         dst.put_slice(chunk);
         first = false;
     }
-}
-
-/// Appends a 9-octet frame header for stream 1 (RFC 7540 §4.1).
-fn put_frame_header(len: usize, kind: u8, flags: u8, dst: &mut BytesMut) {
-    // 24-bit length: `len` is at most MAX_FRAME_PAYLOAD, so the low three octets hold it.
-    let len = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes();
-    dst.put_slice(&len[1..]);
-    dst.put_u8(kind);
-    dst.put_u8(flags);
-    // The reserved bit is 0.
-    dst.put_u32(STREAM_ID);
 }
 
 #[cfg(test)]
