@@ -221,13 +221,17 @@ async fn handle<S: HttpService>(
     let body = match first {
         Some(Stream1::Started(started)) => {
             drop(recv);
-            let done = match started {
-                Started::Pending(fut) => answer(fut, &mut respond, is_head).await,
-                Started::Ready(res) => send(res, &mut respond, is_head).await,
-            };
-            if let Err(e) = done {
-                debug!(parent: &span, error = %e, "response failed");
+            async move {
+                let done = match started {
+                    Started::Pending(fut) => answer(fut, &mut respond, is_head).await,
+                    Started::Ready(res) => send(res, &mut respond, is_head).await,
+                };
+                if let Err(e) = done {
+                    debug!(error = %e, "response failed");
+                }
             }
+            .instrument(span)
+            .await;
             return;
         }
         Some(Stream1::Buffered {
