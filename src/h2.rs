@@ -78,6 +78,8 @@ where
     let svc = &mut svc;
     let mut keep_alive = KeepAlive::new(&mut conn, cfg);
     let idle_timeout = cfg.keep_alive_timeout;
+    // After GOAWAY with nothing open, the peer gets one more idle period to close.
+    let goaway_grace = idle_timeout;
     let mut idle = Box::pin(tokio::time::sleep(idle_timeout));
     let mut was_idle = true;
 
@@ -86,6 +88,7 @@ where
             debug!("graceful shutdown: sending goaway");
             conn.graceful_shutdown();
             closing = true;
+            was_idle = false;
         }
         for _ in 0..MAX_TURNS {
             let mut progressed = false;
@@ -99,6 +102,8 @@ where
                         };
                         streams.push(handle(svc.clone(), req, respond, first, protocol, peer));
                         progressed = true;
+                        // A stream, however short, restarts the idle clock.
+                        was_idle = false;
                     }
                     Poll::Ready(Some(Err(e))) => {
                         debug!(error = %e, "http/2 connection error");
@@ -120,13 +125,22 @@ where
                 // An idle connection (no stream in flight) is closed with GOAWAY.
                 let is_idle = streams.is_empty();
                 if is_idle && !was_idle {
-                    idle.as_mut().reset(Instant::now() + idle_timeout);
+                    let wait = if closing { goaway_grace } else { idle_timeout };
+                    idle.as_mut().reset(Instant::now() + wait);
                 }
                 was_idle = is_idle;
-                if is_idle && !closing && idle.as_mut().poll(cx).is_ready() {
+                if is_idle && idle.as_mut().poll(cx).is_ready() {
+                    if closing {
+                        // GOAWAY went out and nothing is open, yet the peer keeps
+                        // the connection (h2 waits for its PING ACK): end it.
+                        debug!("peer ignored goaway; closing");
+                        conn.abrupt_shutdown(Reason::NO_ERROR);
+                        return Poll::Ready(Ok(()));
+                    }
                     debug!("idle timeout: sending goaway");
                     conn.graceful_shutdown();
                     closing = true;
+                    idle.as_mut().reset(Instant::now() + goaway_grace);
                     continue;
                 }
                 if let Poll::Ready(e) = keep_alive.poll(cx) {

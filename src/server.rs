@@ -79,11 +79,14 @@ where
             let _permit = permit;
             let mut conn = std::pin::pin!(conn);
             let res = tokio::select! {
-                res = conn.as_mut() => res,
+                // Shutdown first, so a response finished in the same wake-up is
+                // still told `connection: close`.
+                biased;
                 _ = stop.changed() => {
                     conn.graceful_shutdown();
                     conn.await
                 }
+                res = conn.as_mut() => res,
             };
             if let Err(e) = res {
                 debug!(error = %e, "connection ended with an error");

@@ -353,7 +353,6 @@ async fn idle_h2_connection_gets_goaway_at_keep_alive_timeout() {
 /// The idle clock starts when the last stream ends, not when the connection
 /// started: a request at t=4 s on a 10 s idle bound moves the GOAWAY to t=14 s.
 #[tokio::test(start_paused = true)]
-#[ignore = "bug: h2 idle timer is not restarted by streams that complete within one poll (h2.rs was_idle)"]
 async fn a_stream_restarts_the_h2_idle_clock() {
     let mut b = quiet();
     b.keep_alive_timeout(Duration::from_secs(10));
@@ -380,7 +379,6 @@ async fn a_stream_restarts_the_h2_idle_clock() {
 /// A connection that keeps serving quick requests (one every 3 s) is never idle
 /// for 10 s and must not get the idle GOAWAY.
 #[tokio::test(start_paused = true)]
-#[ignore = "bug: a busy h2 connection gets the idle GOAWAY keep_alive_timeout after it opened (h2.rs was_idle)"]
 async fn a_busy_h2_connection_never_gets_the_idle_goaway() {
     let mut b = quiet();
     b.keep_alive_timeout(Duration::from_secs(10));
@@ -439,7 +437,6 @@ async fn idle_goaway_ignored_by_the_peer_is_bounded_by_the_h2_keep_alive() {
 /// ends a connection after its idle GOAWAY: a peer that never answers keeps it
 /// (and its memory) forever, which the idle timeout exists to prevent.
 #[tokio::test(start_paused = true)]
-#[ignore = "bug: with h2_keep_alive_interval(None) a peer that ignores the idle GOAWAY's PING keeps the connection open forever"]
 async fn idle_goaway_ignored_by_the_peer_still_ends_the_connection() {
     let mut b = quiet();
     b.keep_alive_timeout(Duration::from_secs(10));

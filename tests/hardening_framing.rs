@@ -464,7 +464,6 @@ async fn request_line_over_max_request_line_is_414() {
 /// without its CRLF; a line of exactly `max_request_line` octets is within the
 /// bound ("a longer line is answered 414").
 #[tokio::test]
-#[ignore = "bug: a request line of exactly max_request_line octets is answered 414 (off by one in parse.rs)"]
 async fn request_line_of_exactly_max_request_line_octets_is_accepted() {
     let mut b = Builder::new();
     b.max_request_line(256);

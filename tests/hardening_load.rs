@@ -513,7 +513,6 @@ async fn graceful_shutdown_under_load_answers_every_accepted_request() {
 /// per-connection task's unbiased `select!` polls the connection first about half
 /// of the time, and that response goes out without `connection: close`.
 #[tokio::test]
-#[ignore = "bug: under serve, HTTP/1.1 responses produced after shutdown was signalled may lack connection: close (server.rs unbiased select!)"]
 async fn http1_responses_produced_after_serve_shutdown_say_connection_close() {
     let _serial = SERIAL.lock().await;
     const CONNS: usize = 50;

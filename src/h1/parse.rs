@@ -130,12 +130,17 @@ fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>
     };
     // RFC 9112 §3: a request line longer than we accept is 414, decided before the
     // whole head has to arrive.
-    let line_end = buf
-        .iter()
-        .take(limits.max_request_line.saturating_add(1))
-        .position(|&b| b == b'\n');
-    if line_end.is_none() && buf.len() > limits.max_request_line {
-        return Err(ParseError::RequestLineTooLong);
+    // The limit counts the line without its CRLF, so its LF may sit two bytes past.
+    let scan = limits.max_request_line.saturating_add(2);
+    match buf.iter().take(scan).position(|&b| b == b'\n') {
+        None if buf.len() >= scan => return Err(ParseError::RequestLineTooLong),
+        Some(lf) => {
+            let cr = usize::from(lf > 0 && buf[lf - 1] == b'\r');
+            if lf - cr > limits.max_request_line {
+                return Err(ParseError::RequestLineTooLong);
+            }
+        }
+        None => {}
     }
 
     let mut fields: Vec<(HeaderName, (usize, usize))> = Vec::new();
@@ -611,6 +616,18 @@ mod tests {
         assert_eq!(parse(&s).unwrap_err(), ParseError::HeadTooLarge);
         let s = format!("GET /{}", "a".repeat(100));
         assert_eq!(parse(&s).unwrap_err(), ParseError::RequestLineTooLong);
+    }
+
+    #[test]
+    fn request_line_limit_is_exact() {
+        // LIMITS.max_request_line is 64: "GET /" + path + " HTTP/1.1" of 64 octets.
+        let at = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(64 - 14));
+        assert!(parse(&at).unwrap().is_some());
+        let over = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(65 - 14));
+        assert_eq!(parse(&over).unwrap_err(), ParseError::RequestLineTooLong);
+        // Incomplete: 64 octets and a CR are still within the limit.
+        let partial = format!("GET /{} HTTP/1.1\r", "a".repeat(64 - 14));
+        assert!(parse(&partial).unwrap().is_none());
     }
 
     #[test]
