@@ -130,12 +130,19 @@ fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>
     };
     // RFC 9112 §3: a request line longer than we accept is 414, decided before the
     // whole head has to arrive.
+    // RFC 9112 §2.2: empty lines before the request line are skipped (httparse
+    // does), so they are not the line measured here.
+    let mut start = 0;
+    while buf.get(start..start + 2) == Some(&b"\r\n"[..]) {
+        start += 2;
+    }
     // The limit counts the line without its CRLF, so its LF may sit two bytes past.
     let scan = limits.max_request_line.saturating_add(2);
-    match buf.iter().take(scan).position(|&b| b == b'\n') {
-        None if buf.len() >= scan => return Err(ParseError::RequestLineTooLong),
+    let line = buf.get(start..).unwrap_or_default();
+    match line.iter().take(scan).position(|&b| b == b'\n') {
+        None if line.len() >= scan => return Err(ParseError::RequestLineTooLong),
         Some(lf) => {
-            let cr = usize::from(lf > 0 && buf[lf - 1] == b'\r');
+            let cr = usize::from(lf > 0 && line[lf - 1] == b'\r');
             if lf - cr > limits.max_request_line {
                 return Err(ParseError::RequestLineTooLong);
             }
@@ -625,6 +632,17 @@ mod tests {
         assert!(parse(&at).unwrap().is_some());
         let over = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(65 - 14));
         assert_eq!(parse(&over).unwrap_err(), ParseError::RequestLineTooLong);
+        // Empty lines before the request line do not hide its length.
+        let lead = format!(
+            "\r\n\r\nGET /{} HTTP/1.1\r\nHost: x\r\n\r\n",
+            "a".repeat(65 - 14)
+        );
+        assert_eq!(parse(&lead).unwrap_err(), ParseError::RequestLineTooLong);
+        let lead_ok = format!(
+            "\r\nGET /{} HTTP/1.1\r\nHost: x\r\n\r\n",
+            "a".repeat(64 - 14)
+        );
+        assert!(parse(&lead_ok).unwrap().is_some());
         // Incomplete: 64 octets and a CR are still within the limit.
         let partial = format!("GET /{} HTTP/1.1\r", "a".repeat(64 - 14));
         assert!(parse(&partial).unwrap().is_none());
