@@ -40,7 +40,7 @@ fn encode(input: &[u8], pad: bool) -> Vec<u8> {
 
 /// The validity of a decoded payload, written from the RFCs.
 fn payload_ok(payload: &[u8]) -> bool {
-    if payload.len() % 6 != 0 || payload.len() > 16_384 {
+    if !payload.len().is_multiple_of(6) || payload.len() > 16_384 {
         return false;
     }
     payload.chunks_exact(6).all(|e| {
@@ -63,13 +63,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut value = Vec::new();
     // Optional whitespace around a field value (RFC 9110 §5.6.3) is tolerated.
-    for _ in 0..(mode >> 2) & 3 {
-        value.push(if mode & 0x40 != 0 { b'\t' } else { b' ' });
-    }
+    let ows = if mode & 0x40 != 0 { b'\t' } else { b' ' };
+    value.extend(std::iter::repeat_n(ows, usize::from((mode >> 2) & 3)));
     value.extend_from_slice(&encode(payload, mode & 1 != 0));
-    for _ in 0..(mode >> 4) & 3 {
-        value.push(b' ');
-    }
+    value.extend(std::iter::repeat_n(b' ', usize::from((mode >> 4) & 3)));
     assert_eq!(
         decode_settings(&value),
         payload_ok(payload),
