@@ -136,6 +136,11 @@ fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>
     while buf.get(start..start + 2) == Some(&b"\r\n"[..]) {
         start += 2;
     }
+    // A bare LF is refused wherever it stands (see the module docs); refusing it
+    // here keeps the line below from being measured from the wrong start.
+    if buf.get(start) == Some(&b'\n') {
+        return Err(ParseError::Malformed("bare lf in request head"));
+    }
     // The limit counts the line without its CRLF, so its LF may sit two bytes past.
     let scan = limits.max_request_line.saturating_add(2);
     let line = buf.get(start..).unwrap_or_default();
@@ -643,6 +648,11 @@ mod tests {
             "a".repeat(64 - 14)
         );
         assert!(parse(&lead_ok).unwrap().is_some());
+        // A leading bare LF is refused at once, before the line behind it arrives.
+        assert_eq!(
+            parse("\nGET /").unwrap_err(),
+            ParseError::Malformed("bare lf in request head")
+        );
         // Incomplete: 64 octets and a CR are still within the limit.
         let partial = format!("GET /{} HTTP/1.1\r", "a".repeat(64 - 14));
         assert!(parse(&partial).unwrap().is_none());
