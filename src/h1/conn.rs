@@ -518,9 +518,7 @@ where
                 self.respond(res, is_head, version, keep, feeder).await
             }
             Err(e) => {
-                debug!(error = %e, "service error");
-                let mut res = Response::new(Body::empty());
-                *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                let res = server_error::<S::ResBody>(e);
                 self.respond(res, is_head, version, false, feeder).await
             }
         }
