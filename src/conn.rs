@@ -3,28 +3,33 @@
 
 use std::fmt;
 use std::future::{poll_fn, Future};
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
 use futures_util::task::AtomicWaker;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
-use tracing::{debug, field, Instrument};
+use tracing::{debug, field, trace, Instrument};
 
 use crate::builder::Config;
 use crate::error::{Error, Kind};
-use crate::h1::conn::{poll_read, Outcome, H1, SWITCHING_PROTOCOLS};
+use crate::h1::conn::{Outcome, Parked, H1, SWITCHING_PROTOCOLS};
+use crate::h2::Stream1;
 use crate::policy::Protocol;
 use crate::service::HttpService;
 use crate::sniff::{sniff, Rewind, Sniffed};
 use crate::upgrade::io::UpgradeIo;
 
-/// Initial read buffer: most request heads fit in one 8 KiB read.
-const INITIAL_READ_BUF: usize = 8 * 1024;
+/// Bytes read on the stack while sniffing a new connection or when a parked one
+/// wakes: they are then copied into a read buffer of just their size, so a
+/// connection holds no more than its client sent (a request head, or the HTTP/2
+/// preface and first frames). Later reads grow the buffer as they need.
+const STACK_READ: usize = 4 * 1024;
 
 /// A request to finish in-flight work and close, shared by a [`Connection`] and
 /// the task driving it.
@@ -79,8 +84,32 @@ impl Shutdown {
 /// ```
 #[must_use = "a connection does nothing unless polled"]
 pub struct Connection {
-    fut: Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>,
+    state: State,
     shutdown: Arc<Shutdown>,
+}
+
+/// One phase of a connection, boxed so each is as large as it needs: sniffing,
+/// HTTP/1.1, HTTP/2. A phase ends by closing or by naming the next.
+type Stage = Pin<Box<dyn Future<Output = Result<Step, Error>> + Send>>;
+
+enum Step {
+    Closed,
+    Next(Stage),
+    /// An idle HTTP/1.1 connection, waiting with no buffer (see
+    /// [`DEFAULT_IDLE_RELEASE_AFTER`](crate::DEFAULT_IDLE_RELEASE_AFTER)).
+    Park(Box<dyn Wait + Send>),
+}
+
+enum State {
+    Running(Stage),
+    Parked(Box<dyn Wait + Send>),
+    Done,
+}
+
+/// A parked connection: waits for the client, the keep-alive timeout or shutdown,
+/// and then names the stage that handles it.
+trait Wait {
+    fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Result<Stage, Error>>;
 }
 
 impl Connection {
@@ -94,11 +123,32 @@ impl Connection {
         if let Some(p) = peer {
             span.record("peer", field::display(p));
         }
-        let fut = run(io, svc, cfg, shutdown.clone(), peer, span.clone()).instrument(span);
-        Connection {
-            fut: Box::pin(fut),
-            shutdown,
-        }
+        let ctx = Ctx {
+            cfg,
+            shutdown: shutdown.clone(),
+            peer,
+            span,
+        };
+        let state = if ctx.cfg.prior_knowledge {
+            let span = ctx.span.clone();
+            State::Running(Box::pin(sniff_stage(io, svc, ctx).instrument(span)))
+        } else {
+            // HTTP/1.1 only: nothing to sniff, so the connection starts parked and
+            // holds no buffer until its client speaks.
+            ctx.span.record("protocol", Protocol::Http1.as_str());
+            let since = Instant::now();
+            let parked = Parked {
+                io,
+                svc,
+                timer: Box::pin(tokio::time::sleep_until(since + ctx.cfg.keep_alive_timeout)),
+                since,
+                after_response: false,
+            };
+            State::Parked(Box::new(ParkedH1 {
+                inner: Some((parked, ctx)),
+            }))
+        };
+        Connection { state, shutdown }
     }
 
     /// Starts a graceful shutdown. HTTP/1.1: the request in flight is answered
@@ -122,78 +172,236 @@ impl Future for Connection {
     type Output = Result<(), Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.fut.as_mut().poll(cx)
+        loop {
+            let next = match &mut self.state {
+                State::Running(stage) => match ready!(stage.as_mut().poll(cx)) {
+                    Ok(Step::Next(stage)) => State::Running(stage),
+                    Ok(Step::Park(wait)) => State::Parked(wait),
+                    Ok(Step::Closed) => {
+                        self.state = State::Done;
+                        return Poll::Ready(Ok(()));
+                    }
+                    Err(e) => {
+                        self.state = State::Done;
+                        return Poll::Ready(Err(e));
+                    }
+                },
+                State::Parked(wait) => match ready!(wait.poll_wake(cx)) {
+                    Ok(stage) => State::Running(stage),
+                    Err(e) => {
+                        self.state = State::Done;
+                        return Poll::Ready(Err(e));
+                    }
+                },
+                State::Done => return Poll::Ready(Ok(())),
+            };
+            self.state = next;
+        }
     }
 }
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Running(_) => "running",
+            State::Parked(_) => "parked",
+            State::Done => "done",
+        };
         f.debug_struct("Connection")
+            .field("state", &state)
             .field("shutting_down", &self.shutdown.is_triggered())
             .finish_non_exhaustive()
     }
 }
 
-async fn run<I, S>(
-    mut io: I,
-    svc: S,
+/// What every stage of one connection shares.
+struct Ctx {
     cfg: Arc<Config>,
     shutdown: Arc<Shutdown>,
     peer: Option<SocketAddr>,
     span: tracing::Span,
-) -> Result<(), Error>
+}
+
+async fn sniff_stage<I, S>(mut io: I, svc: S, ctx: Ctx) -> Result<Step, Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: HttpService,
 {
-    let mut rbuf = BytesMut::with_capacity(INITIAL_READ_BUF);
-    let first = if cfg.prior_knowledge {
-        sniff_io(&mut io, &mut rbuf, &cfg, &shutdown).await?
-    } else {
-        Sniffed::Http1
-    };
-    match first {
-        Sniffed::NeedMore => Ok(()),
+    let mut rbuf = BytesMut::new();
+    match sniff_io(&mut io, &mut rbuf, &ctx.cfg, &ctx.shutdown).await? {
+        Sniffed::NeedMore => Ok(Step::Closed),
         Sniffed::H2 => {
-            span.record("protocol", Protocol::H2PriorKnowledge.as_str());
+            ctx.span
+                .record("protocol", Protocol::H2PriorKnowledge.as_str());
             let io = Rewind::new(io, rbuf.freeze());
-            crate::h2::serve(
+            Ok(Step::Next(h2_stage(
                 io,
                 svc,
-                &cfg,
+                ctx,
                 Protocol::H2PriorKnowledge,
                 None,
-                &shutdown,
-                peer,
-            )
-            .await
+            )))
         }
         Sniffed::Http1 => {
-            span.record("protocol", Protocol::Http1.as_str());
-            let outcome = H1::new(io, rbuf, svc.clone(), &cfg, &shutdown, peer)
-                .run()
-                .await?;
-            let h = match outcome {
-                Outcome::Closed => return Ok(()),
-                Outcome::Upgrade(h) => *h,
+            ctx.span.record("protocol", Protocol::Http1.as_str());
+            Ok(Step::Next(h1_run(H1Start::New(io, rbuf, svc), ctx)))
+        }
+    }
+}
+
+/// How an HTTP/1.1 stage begins.
+enum H1Start<I, S> {
+    /// A new connection, with what sniffing read.
+    New(I, BytesMut, S),
+    /// A parked connection whose client sent these bytes.
+    Resume(Parked<I, S>, BytesMut),
+}
+
+/// Runs the HTTP/1.1 phase and names what follows it.
+fn h1_run<I, S>(start: H1Start<I, S>, ctx: Ctx) -> Stage
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: HttpService,
+{
+    let span = ctx.span.clone();
+    Box::pin(
+        async move {
+            let h1 = match start {
+                H1Start::New(io, rbuf, svc) => {
+                    H1::new(io, rbuf, svc, &ctx.cfg, &ctx.shutdown, ctx.peer)
+                }
+                H1Start::Resume(parked, rbuf) => {
+                    H1::resume(parked, rbuf, &ctx.cfg, &ctx.shutdown, ctx.peer)
+                }
             };
-            span.record("protocol", Protocol::H2cUpgrade.as_str());
-            let io = UpgradeIo::new(
-                Rewind::new(h.io, h.leftover),
-                SWITCHING_PROTOCOLS,
-                h.preamble,
-                cfg.preface_timeout,
-            );
+            let outcome = h1.run().await?;
+            Ok(match outcome {
+                Outcome::Closed => Step::Closed,
+                Outcome::Park(parked) => Step::Park(Box::new(ParkedH1 {
+                    inner: Some((parked, ctx)),
+                })),
+                Outcome::Upgrade(h) => {
+                    let h = *h;
+                    ctx.span.record("protocol", Protocol::H2cUpgrade.as_str());
+                    let io = UpgradeIo::new(
+                        Rewind::new(h.io, h.leftover),
+                        SWITCHING_PROTOCOLS,
+                        h.preamble,
+                        ctx.cfg.preface_timeout,
+                    );
+                    Step::Next(h2_stage(
+                        io,
+                        h.svc,
+                        ctx,
+                        Protocol::H2cUpgrade,
+                        Some(h.stream1),
+                    ))
+                }
+            })
+        }
+        .instrument(span),
+    )
+}
+
+fn h2_stage<I, S>(
+    io: I,
+    svc: S,
+    ctx: Ctx,
+    protocol: Protocol,
+    stream1: Option<Stream1<S::ResBody>>,
+) -> Stage
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: HttpService,
+{
+    let span = ctx.span.clone();
+    Box::pin(
+        async move {
             crate::h2::serve(
                 io,
                 svc,
-                &cfg,
-                Protocol::H2cUpgrade,
-                Some(h.stream1),
-                &shutdown,
-                peer,
+                &ctx.cfg,
+                protocol,
+                stream1,
+                &ctx.shutdown,
+                ctx.peer,
             )
             .await
+            .map(|()| Step::Closed)
+        }
+        .instrument(span),
+    )
+}
+
+/// An idle HTTP/1.1 connection: the socket, the service, the keep-alive timer.
+struct ParkedH1<I, S> {
+    /// Taken when the connection wakes.
+    inner: Option<(Parked<I, S>, Ctx)>,
+}
+
+/// Why a parked connection wakes.
+enum Wake {
+    /// The client sent these bytes: serve them.
+    Request(BytesMut),
+    /// The keep-alive timeout, a shutdown, or the client left: close.
+    Close,
+}
+
+impl<I, S> Wait for ParkedH1<I, S>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: HttpService,
+{
+    fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Result<Stage, Error>> {
+        let Some((parked, ctx)) = self.inner.as_mut() else {
+            // Woken already; the connection moved on to the stage it was given.
+            return Poll::Ready(Ok(Box::pin(async { Ok(Step::Closed) })));
+        };
+        let wake = {
+            let _entered = ctx.span.enter();
+            poll_parked(parked, &ctx.shutdown, cx)
+        };
+        let wake = ready!(wake)?;
+        let Some((parked, ctx)) = self.inner.take() else {
+            return Poll::Ready(Ok(Box::pin(async { Ok(Step::Closed) })));
+        };
+        Poll::Ready(Ok(match wake {
+            Wake::Request(rbuf) => h1_run(H1Start::Resume(parked, rbuf), ctx),
+            Wake::Close => {
+                let span = ctx.span.clone();
+                Box::pin(
+                    async move {
+                        H1::close_parked(parked, &ctx.cfg, &ctx.shutdown).await;
+                        Ok(Step::Closed)
+                    }
+                    .instrument(span),
+                )
+            }
+        }))
+    }
+}
+
+fn poll_parked<I: AsyncRead + Unpin, S>(
+    parked: &mut Parked<I, S>,
+    shutdown: &Shutdown,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Wake, Error>> {
+    if shutdown.poll(cx).is_ready() {
+        trace!("shutdown while idle");
+        return Poll::Ready(Ok(Wake::Close));
+    }
+    let mut rbuf = BytesMut::new();
+    match poll_read_small(&mut parked.io, cx, &mut rbuf) {
+        Poll::Ready(Ok(0)) => {
+            trace!("peer closed while idle");
+            Poll::Ready(Ok(Wake::Close))
+        }
+        Poll::Ready(Ok(_)) => Poll::Ready(Ok(Wake::Request(rbuf))),
+        Poll::Ready(Err(e)) => Poll::Ready(Err(Error::io(e))),
+        Poll::Pending => {
+            ready!(parked.timer.as_mut().poll(cx));
+            trace!("keep-alive timeout");
+            Poll::Ready(Ok(Wake::Close))
         }
     }
 }
@@ -217,7 +425,7 @@ async fn sniff_io<I: AsyncRead + Unpin>(
         if rbuf.is_empty() && shutdown.poll(cx).is_ready() {
             return Poll::Ready(Ok(Sniffed::NeedMore));
         }
-        match poll_read(io, cx, rbuf) {
+        match poll_read_small(io, cx, rbuf) {
             Poll::Ready(Ok(0)) => {
                 if !rbuf.is_empty() {
                     debug!("peer closed mid preface");
@@ -245,4 +453,18 @@ async fn sniff_io<I: AsyncRead + Unpin>(
         }
     })
     .await
+}
+
+/// Reads up to [`STACK_READ`] bytes through a stack buffer and appends them to `buf`,
+/// which grows by just that much.
+fn poll_read_small<I: AsyncRead + Unpin>(
+    io: &mut I,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<std::io::Result<usize>> {
+    let mut stack = [MaybeUninit::<u8>::uninit(); STACK_READ];
+    let mut read = ReadBuf::uninit(&mut stack);
+    ready!(Pin::new(io).poll_read(cx, &mut read))?;
+    buf.extend_from_slice(read.filled());
+    Poll::Ready(Ok(read.filled().len()))
 }

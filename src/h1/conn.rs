@@ -38,10 +38,6 @@ use crate::upgrade::{self, stream1};
 /// typical request head in one read.
 const READ_CHUNK: usize = 8 * 1024;
 
-/// Output buffered before the connection stops producing and writes: 64 KiB keeps
-/// a large response streaming without holding more than that per connection.
-const WRITE_HIGH_WATER: usize = 64 * 1024;
-
 /// Body frames handled in one poll before yielding, so one connection streaming a
 /// large response cannot starve the others on its worker thread.
 const MAX_TURNS: usize = 16;
@@ -49,6 +45,9 @@ const MAX_TURNS: usize = 16;
 /// Bytes read and discarded after answering with `connection: close`, so the peer
 /// sees the response instead of a reset caused by its unread upload.
 const LINGER_BYTES: usize = 256 * 1024;
+
+/// Bytes discarded per read while lingering (read through the stack).
+const LINGER_CHUNK: usize = 4 * 1024;
 
 /// How long that lingering read may take.
 const LINGER_TIME: Duration = Duration::from_secs(2);
@@ -60,14 +59,30 @@ pub(crate) const SWITCHING_PROTOCOLS: &[u8] =
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// How the HTTP/1 phase of a connection ended.
-pub(crate) enum Outcome<I, B> {
+pub(crate) enum Outcome<I, S: HttpService> {
     Closed,
-    Upgrade(Box<Handoff<I, B>>),
+    Upgrade(Box<Handoff<I, S, S::ResBody>>),
+    /// Idle between requests: everything but what waiting needs is freed; the
+    /// connection resumes with [`H1::resume`] when bytes arrive.
+    Park(Parked<I, S>),
+}
+
+/// What an idle (parked) HTTP/1.1 connection keeps: no buffer, no request state.
+pub(crate) struct Parked<I, S> {
+    pub(crate) io: I,
+    pub(crate) svc: S,
+    /// Armed for the end of the keep-alive period.
+    pub(crate) timer: Pin<Box<Sleep>>,
+    /// When the connection went idle.
+    pub(crate) since: Instant,
+    /// Whether it went idle after a response (not waiting for its first request).
+    pub(crate) after_response: bool,
 }
 
 /// An accepted upgrade: everything the HTTP/2 phase needs.
-pub(crate) struct Handoff<I, B> {
+pub(crate) struct Handoff<I, S, B> {
     pub(crate) io: I,
+    pub(crate) svc: S,
     /// Bytes read past the upgrade request (the start of the client's preface).
     pub(crate) leftover: Bytes,
     /// Synthesized client preface, SETTINGS and stream-1 HEADERS.
@@ -84,6 +99,11 @@ pub(crate) struct H1<'a, I, S> {
     shutdown: &'a Shutdown,
     peer: Option<SocketAddr>,
     timer: Pin<Box<Sleep>>,
+    /// The last idle gap was shorter than `idle_release_after`: keep the buffers
+    /// through the next one for that long before parking.
+    warm: bool,
+    /// A response has been written on this connection.
+    answered: bool,
 }
 
 enum Next {
@@ -91,6 +111,11 @@ enum Next {
     Bad(ParseError),
     TimedOut,
     Closed,
+    /// Idle with nothing buffered since `since`: free the buffers (see
+    /// [`Outcome::Park`]).
+    Park {
+        since: Instant,
+    },
 }
 
 enum Flow<B> {
@@ -131,13 +156,64 @@ where
             shutdown,
             peer,
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            warm: false,
+            answered: false,
         }
     }
 
-    pub(crate) async fn run(mut self) -> Result<Outcome<I, S::ResBody>, Error> {
+    /// Resumes a parked connection whose client sent `rbuf` after an idle gap.
+    pub(crate) fn resume(
+        parked: Parked<I, S>,
+        rbuf: BytesMut,
+        cfg: &'a Config,
+        shutdown: &'a Shutdown,
+        peer: Option<SocketAddr>,
+    ) -> Self {
+        // Back to back: the client answered a response quickly. The gap before a
+        // connection's first request says nothing about that.
+        let warm = parked.after_response && parked.since.elapsed() < cfg.idle_release_after;
+        trace!(warm, "resuming a parked connection");
+        H1 {
+            io: parked.io,
+            rbuf,
+            wbuf: WriteBuf::default(),
+            svc: parked.svc,
+            cfg,
+            shutdown,
+            peer,
+            timer: parked.timer,
+            warm,
+            answered: parked.after_response,
+        }
+    }
+
+    /// Closes a parked connection (keep-alive timeout, shutdown, or the peer left).
+    pub(crate) async fn close_parked(
+        parked: Parked<I, S>,
+        cfg: &'a Config,
+        shutdown: &'a Shutdown,
+    ) {
+        let mut h = H1::resume(parked, BytesMut::new(), cfg, shutdown, None);
+        h.close().await;
+    }
+
+    pub(crate) async fn run(mut self) -> Result<Outcome<I, S>, Error> {
         loop {
             let head = match self.next_head().await? {
                 Next::Head(h) => h,
+                Next::Park { since } => {
+                    trace!("idle: parking");
+                    self.timer
+                        .as_mut()
+                        .reset(since + self.cfg.keep_alive_timeout);
+                    return Ok(Outcome::Park(Parked {
+                        io: self.io,
+                        svc: self.svc,
+                        timer: self.timer,
+                        since,
+                        after_response: self.answered,
+                    }));
+                }
                 Next::Closed => {
                     self.close().await;
                     return Ok(Outcome::Closed);
@@ -159,7 +235,10 @@ where
                 path = %head.parts.uri.path(),
             );
             match self.request(*head).instrument(span).await? {
-                Flow::KeepAlive => continue,
+                Flow::KeepAlive => {
+                    self.answered = true;
+                    continue;
+                }
                 Flow::Close => {
                     self.close().await;
                     return Ok(Outcome::Closed);
@@ -167,6 +246,7 @@ where
                 Flow::Upgrade { preamble, stream1 } => {
                     return Ok(Outcome::Upgrade(Box::new(Handoff {
                         io: self.io,
+                        svc: self.svc,
                         leftover: self.rbuf.freeze(),
                         preamble,
                         stream1,
@@ -185,6 +265,7 @@ where
         };
         // Which bound the timer holds: None (unset), Some(false) idle, Some(true) head.
         let mut armed: Option<bool> = None;
+        let mut idle_since = None;
         poll_fn(|cx| loop {
             if !self.rbuf.is_empty() {
                 match parse::parse_request(&mut self.rbuf, &limits) {
@@ -212,18 +293,32 @@ where
                 Poll::Pending => {
                     // Idle between requests, or slow within one: two bounds.
                     let partial = !self.rbuf.is_empty();
+                    if !partial && !self.warm {
+                        // Not used back to back: idle now costs no buffer.
+                        return Poll::Ready(Ok(Next::Park {
+                            since: Instant::now(),
+                        }));
+                    }
+                    let release = self.cfg.idle_release_after;
                     if armed != Some(partial) {
+                        let now = Instant::now();
                         let wait = if partial {
                             self.cfg.header_read_timeout
                         } else {
-                            self.cfg.keep_alive_timeout
+                            idle_since = Some(now);
+                            self.cfg.keep_alive_timeout.min(release)
                         };
-                        self.timer.as_mut().reset(Instant::now() + wait);
+                        self.timer.as_mut().reset(now + wait);
                         armed = Some(partial);
                     }
                     ready!(self.timer.as_mut().poll(cx));
                     if partial {
                         return Poll::Ready(Ok(Next::TimedOut));
+                    }
+                    if let Some(since) =
+                        idle_since.filter(|_| release < self.cfg.keep_alive_timeout)
+                    {
+                        return Poll::Ready(Ok(Next::Park { since }));
                     }
                     trace!("keep-alive timeout");
                     return Poll::Ready(Ok(Next::Closed));
@@ -685,13 +780,15 @@ where
     {
         let mut body = pin!(body);
         let mut sent: u64 = 0;
+        // At least one byte, so a zero setting means "write every piece".
+        let high_water = self.cfg.max_write_buffer_size.max(1);
         let H1 { io, rbuf, wbuf, .. } = self;
         poll_fn(|cx| {
             for _ in 0..MAX_TURNS {
                 if let Some(f) = feeder.as_mut() {
                     let _ = f.poll_feed(cx, io, rbuf, wbuf);
                 }
-                if wbuf.len() >= WRITE_HIGH_WATER {
+                if wbuf.len() >= high_water {
                     ready!(wbuf.poll_flush(io, cx)).map_err(Error::io)?;
                 }
                 let frame = match body.as_mut().poll_frame(cx) {
@@ -763,11 +860,12 @@ where
         if io.shutdown().await.is_err() {
             return;
         }
+        // Nothing read now is used: drop the buffer, read through the stack.
+        *rbuf = BytesMut::new();
         let linger = async {
             let mut seen = 0;
             loop {
-                rbuf.clear();
-                match poll_fn(|cx| poll_read(io, cx, rbuf)).await {
+                match poll_fn(|cx| poll_discard(io, cx)).await {
                     Ok(n) if n > 0 && seen < LINGER_BYTES => seen += n,
                     _ => break,
                 }
@@ -1054,6 +1152,14 @@ impl BodyReader {
 
 fn decode_error(e: DecodeError) -> Error {
     Error::new(Kind::Parse).with(e)
+}
+
+/// Reads and discards up to [`LINGER_CHUNK`] bytes.
+fn poll_discard<I: AsyncRead + Unpin>(io: &mut I, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); LINGER_CHUNK];
+    let mut buf = tokio::io::ReadBuf::uninit(&mut stack);
+    ready!(Pin::new(io).poll_read(cx, &mut buf))?;
+    Poll::Ready(Ok(buf.filled().len()))
 }
 
 /// Reads into the spare capacity of `buf`, growing it by [`READ_CHUNK`] when full.
