@@ -46,6 +46,11 @@ struct Args {
     #[arg(long)]
     quiet: bool,
 
+    /// Never hand memory freed by closed connections back to the system (see
+    /// `heap_trim`; glibc only).
+    #[arg(long)]
+    no_heap_trim: bool,
+
     /// Log filter, in `RUST_LOG` syntax (the RUST_LOG variable wins when set).
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log: String,
@@ -77,6 +82,10 @@ async fn run(args: Args) -> std::io::Result<()> {
         .prior_knowledge(!args.no_prior_knowledge)
         .max_upgrade_body_size(args.max_upgrade_body)
         .max_concurrent_streams(args.max_concurrent_streams);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if !args.no_heap_trim {
+        tokio::spawn(heap_trim::run());
+    }
     let service = Logged {
         inner: Demo::new(),
         quiet: args.quiet,
@@ -154,5 +163,73 @@ impl Future for LogFuture {
             info!(%method, %path, protocol = proto, status = r.status().as_u16(), "request");
         }
         Poll::Ready(res)
+    }
+}
+
+/// glibc's allocator keeps the memory that closed connections freed: after 1,002
+/// connections closed, the server's RSS stayed at its 25.1 MiB peak (4.3 MiB before
+/// the load), all of it free inside the allocator. `malloc_trim` hands free pages
+/// back: 5.9 MiB right after it (measured with `tests/hardening_load.rs`'s mixed load
+/// against this binary). This task checks every [`INTERVAL`] how much the allocator
+/// holds free and trims when that is at least [`FREE_THRESHOLD`], so a server that was
+/// busy returns to its idle size a few seconds after the load ends, without trimming
+/// (and re-faulting pages) while a steady load recycles its memory.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod heap_trim {
+    use std::time::{Duration, Instant};
+
+    use tracing::debug;
+
+    /// How often the free memory is checked: a `mallinfo2` call, microseconds.
+    const INTERVAL: Duration = Duration::from_secs(5);
+
+    /// Free bytes inside the allocator worth a trim: 8 MiB, about 300 closed idle
+    /// HTTP/2 connections' worth.
+    const FREE_THRESHOLD: usize = 8 << 20;
+
+    /// glibc's `struct mallinfo2` (glibc 2.33 and later).
+    #[repr(C)]
+    struct MallInfo2 {
+        arena: usize,
+        ordblks: usize,
+        smblks: usize,
+        hblks: usize,
+        hblkhd: usize,
+        usmblks: usize,
+        fsmblks: usize,
+        uordblks: usize,
+        fordblks: usize,
+        keepcost: usize,
+    }
+
+    extern "C" {
+        fn mallinfo2() -> MallInfo2;
+        fn malloc_trim(pad: usize) -> std::ffi::c_int;
+    }
+
+    pub(crate) async fn run() {
+        let mut tick = tokio::time::interval(INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            // SAFETY: mallinfo2 takes no arguments and returns a plain struct by value;
+            // it only reads the allocator's statistics under its own locks.
+            let info = unsafe { mallinfo2() };
+            let free = info.fordblks;
+            if free < FREE_THRESHOLD {
+                continue;
+            }
+            let trimmed = tokio::task::spawn_blocking(move || {
+                let start = Instant::now();
+                // SAFETY: malloc_trim(0) only returns free pages of the allocator's
+                // own heaps to the kernel; no memory that is in use is touched.
+                let released = unsafe { malloc_trim(0) } != 0;
+                (released, start.elapsed())
+            })
+            .await;
+            if let Ok((released, took)) = trimmed {
+                debug!(free, released, ?took, "heap trim");
+            }
+        }
     }
 }
