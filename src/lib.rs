@@ -65,6 +65,15 @@
 //!
 //! An axum `Router` is served the same way: `builder.serve(listener, router, shutdown)`.
 //!
+//! ## Memory
+//!
+//! Every buffer is bounded by a [`Builder`] setting (the README lists them). An idle
+//! HTTP/1.1 connection *parks*: it frees its read and write buffers and its request
+//! state and keeps only the socket, the service and its keep-alive timer, about
+//! 1.3 KiB of heap (see [`DEFAULT_IDLE_RELEASE_AFTER`]). Whether freed memory goes
+//! back to the operating system is the allocator's choice; the `h2c-mux` binary
+//! trims glibc's heap when enough of it is free.
+//!
 //! ## Tracing
 //!
 //! Each connection runs in a `connection` span (`peer`, `protocol`: `http/1.1`,
