@@ -8,8 +8,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
-use common::{upgrade, upgrade_request, within, H1Conn, Server, CLIENT_SETTINGS};
+use common::h1::H1Conn;
+use common::h2c::{upgrade, upgrade_request, CLIENT_SETTINGS};
+use common::h2client::{h2_connect, request, roundtrip};
+use common::h2raw::request_fields;
+use common::server::Server;
 use h2c_mux::{Builder, Protocol};
+use http::Method;
 
 /// Routes with a path parameter and a plain-text body; the handler for `/proto`
 /// reports the protocol extension the server put on the request.
@@ -85,87 +90,64 @@ async fn axum_router_over_h2c_upgrade() {
     .await;
     h2.send_preface(CLIENT_SETTINGS).await;
     let res = h2.response(1).await;
-    assert_eq!(res.status, 200);
+    assert_eq!(res.status, Some(200));
     assert_eq!(res.body_str(), "seen on stream 1");
 
-    let authority = [(":scheme", "http"), (":authority", "127.0.0.1")];
-    let mut hello = vec![(":method", "GET"), (":path", "/hello/upgrade")];
-    hello.extend_from_slice(&authority);
-    h2.send_headers(3, &hello, true).await;
+    h2.send_headers(3, &request_fields("GET", "/hello/upgrade"), true)
+        .await;
     assert_eq!(h2.response(3).await.body_str(), "hello, upgrade!\n");
 
-    let mut post = vec![(":method", "POST"), (":path", "/shout")];
-    post.extend_from_slice(&authority);
+    let mut post = request_fields("POST", "/shout");
     post.push(("content-type", "text/plain"));
     h2.send_headers(5, &post, false).await;
     h2.send_data(5, b"over h2c", true).await;
     let res = h2.response(5).await;
-    assert_eq!(res.status, 201);
+    assert_eq!(res.status, Some(201));
     assert_eq!(res.body_str(), "OVER H2C");
 
-    let mut proto = vec![(":method", "GET"), (":path", "/proto")];
-    proto.extend_from_slice(&authority);
-    h2.send_headers(7, &proto, true).await;
+    h2.send_headers(7, &request_fields("GET", "/proto"), true)
+        .await;
     assert_eq!(h2.response(7).await.body_str(), "Some(H2cUpgrade)");
 }
 
 #[tokio::test]
 async fn axum_router_over_prior_knowledge() {
     let server = start().await;
-    let tcp = within("connect", tokio::net::TcpStream::connect(server.addr))
-        .await
-        .expect("connect");
-    let (client, conn) = within("h2 handshake", h2::client::handshake(tcp))
-        .await
-        .expect("handshake");
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let mut client = h2_connect(server.addr).await;
 
     async fn call(
-        client: &h2::client::SendRequest<Bytes>,
-        method: &str,
+        client: &mut h2::client::SendRequest<Bytes>,
+        method: Method,
         path: &str,
         body: Option<&'static [u8]>,
     ) -> (u16, String) {
-        let mut ready = within("ready", client.clone().ready())
-            .await
-            .expect("ready");
-        let req = http::Request::builder()
-            .method(method)
-            .uri(format!("http://127.0.0.1{path}"))
-            .body(())
-            .expect("request");
-        let (res, mut send) = ready.send_request(req, body.is_none()).expect("send");
-        if let Some(b) = body {
-            send.send_data(Bytes::from_static(b), true).expect("data");
-        }
-        let res = within("response", res).await.expect("response");
-        let status = res.status().as_u16();
-        let mut recv = res.into_body();
-        let mut out = Vec::new();
-        while let Some(chunk) = within("body", recv.data()).await {
-            let chunk = chunk.expect("chunk");
-            let _ = recv.flow_control().release_capacity(chunk.len());
-            out.extend_from_slice(&chunk);
-        }
-        (status, String::from_utf8(out).expect("utf-8"))
+        let res = roundtrip(client, request(method, path), body.map(Bytes::from_static)).await;
+        (
+            res.status.as_u16(),
+            String::from_utf8(res.body).expect("utf-8"),
+        )
     }
 
     assert_eq!(
-        call(&client, "GET", "/hello/h2", None).await,
+        call(&mut client, Method::GET, "/hello/h2", None).await,
         (200, "hello, h2!\n".to_string())
     );
     assert_eq!(
-        call(&client, "POST", "/shout", Some(b"prior knowledge")).await,
+        call(
+            &mut client,
+            Method::POST,
+            "/shout",
+            Some(b"prior knowledge")
+        )
+        .await,
         (201, "PRIOR KNOWLEDGE".to_string())
     );
     assert_eq!(
-        call(&client, "GET", "/proto", None).await,
+        call(&mut client, Method::GET, "/proto", None).await,
         (200, "Some(H2PriorKnowledge)".to_string())
     );
     assert_eq!(
-        call(&client, "GET", "/", None).await,
+        call(&mut client, Method::GET, "/", None).await,
         (200, "axum root\n".to_string())
     );
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use common::H1Conn;
+use common::h1::H1Conn;
 use h2c_mux::{Body, Builder, Connection};
 use http::{Request, Response};
 use http_body_util::Full;

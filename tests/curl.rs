@@ -7,7 +7,9 @@ mod common;
 use std::path::Path;
 use std::process::Stdio;
 
-use common::{pattern, within, Server};
+use common::server::Server;
+use common::service::pattern;
+use common::within;
 
 const CURL: &str = "/usr/bin/curl";
 

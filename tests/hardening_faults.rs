@@ -7,14 +7,22 @@
 //! Each test sets every other timer far away, so only the one under test can end
 //! the connection.
 
-mod hardening_support;
+mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use common::h1::{count_status_lines, h1_exchange, parse_responses, H1Conn};
+use common::h2c::{raw_upgrade, upgrade_on, UPGRADE_GET};
+use common::h2raw::{
+    frame, headers_frame, request_fields, summarize, H2Raw, ACK, DATA, GOAWAY, HEADERS, NO_ERROR,
+    PING, PREFACE, RAW_SETTINGS,
+};
+use common::server::{conn_result, duplex_conn, ConnHandle, Server};
+use common::service::inspect;
+use common::{read_to_eof, WAIT};
 use h2c_mux::demo::Demo;
 use h2c_mux::Builder;
-use hardening_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -94,16 +102,18 @@ async fn idle_keep_alive_connection_closes_without_a_response() {
     let mut b = quiet();
     b.keep_alive_timeout(Duration::from_secs(10));
     // After one request.
-    let (mut c, conn) = duplex_conn(&b, Demo::new());
-    c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-        .await
-        .unwrap();
-    let head = read_head(&mut c).await.expect("response");
-    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
-    let mut body = [0u8; 12];
-    c.read_exact(&mut body).await.unwrap();
+    let (c, conn) = duplex_conn(&b, Demo::new());
+    let mut c = H1Conn::new(c);
+    c.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    let res = c.read_response().await;
+    assert_eq!(
+        (res.version.as_str(), res.status),
+        ("HTTP/1.1", 200),
+        "{res:?}"
+    );
+    assert_eq!(res.body, b"hello world\n");
     let start = Instant::now();
-    let rest = read_to_eof(&mut c).await;
+    let rest = c.read_to_eof().await;
     let waited = start.elapsed();
     assert!(
         rest.is_empty(),
@@ -252,14 +262,12 @@ async fn partial_prior_knowledge_preface_times_out_at_preface_timeout() {
 async fn missing_client_preface_after_101_closes_at_preface_timeout() {
     let mut b = quiet();
     b.preface_timeout(Duration::from_secs(3));
-    let (mut c, conn) = duplex_conn(&b, Demo::new());
-    c.write_all(UPGRADE_GET.as_bytes()).await.unwrap();
-    let head = read_head(&mut c).await.expect("101");
-    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    let (c, conn) = duplex_conn(&b, Demo::new());
+    let (_, mut c) = upgrade_on(c, UPGRADE_GET.as_bytes()).await;
     let start = Instant::now();
     // Never send the preface: the server's SETTINGS and stream 1 may arrive, then
     // the connection must end.
-    let _ = read_to_eof(&mut c).await;
+    let _ = read_to_eof(&mut c.io).await;
     let waited = start.elapsed();
     assert!(
         waited >= Duration::from_secs(2) && waited < Duration::from_secs(4),
@@ -274,10 +282,12 @@ async fn unanswered_h2_keep_alive_ping_closes_the_connection() {
     let mut b = quiet();
     b.h2_keep_alive_interval(Some(Duration::from_secs(10)))
         .h2_keep_alive_timeout(Duration::from_secs(5));
-    let (mut c, conn) = duplex_conn(&b, Demo::new());
-    raw_h2_handshake(&mut c, RAW_SETTINGS).await;
+    let (c, conn) = duplex_conn(&b, Demo::new());
+    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
     let start = Instant::now();
-    let (frames, ended) = read_frames_until(&mut c, |f| f.ty == PING && f.flags & ACK == 0).await;
+    let (frames, ended) = c
+        .read_frames_until(|f| f.ty == PING && f.flags & ACK == 0)
+        .await;
     assert!(!ended, "{:?}", summarize(&frames));
     let at_ping = start.elapsed();
     assert!(
@@ -285,7 +295,7 @@ async fn unanswered_h2_keep_alive_ping_closes_the_connection() {
         "{at_ping:?}"
     );
     // Do not answer: the connection ends a keep-alive timeout later.
-    let (frames, ended) = read_frames_until(&mut c, |_| false).await;
+    let (frames, ended) = c.read_frames_until(|_| false).await;
     assert!(ended);
     let at_end = start.elapsed();
     assert!(
@@ -305,24 +315,22 @@ async fn answered_h2_keep_alive_pings_keep_the_connection() {
     let mut b = quiet();
     b.h2_keep_alive_interval(Some(Duration::from_secs(10)))
         .h2_keep_alive_timeout(Duration::from_secs(5));
-    let (mut c, conn) = duplex_conn(&b, Demo::new());
-    raw_h2_handshake(&mut c, RAW_SETTINGS).await;
+    let (c, conn) = duplex_conn(&b, Demo::new());
+    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
     let start = Instant::now();
     for _ in 0..4 {
-        let (frames, ended) =
-            read_frames_until(&mut c, |f| f.ty == PING && f.flags & ACK == 0).await;
+        let (frames, ended) = c
+            .read_frames_until(|f| f.ty == PING && f.flags & ACK == 0)
+            .await;
         assert!(!ended, "{:?}", summarize(&frames));
         let ping = frames.last().expect("ping");
-        c.write_all(&frame(PING, ACK, 0, &ping.payload))
-            .await
-            .unwrap();
+        c.write(&frame(PING, ACK, 0, &ping.payload)).await;
     }
     assert!(start.elapsed() >= Duration::from_secs(40));
     // Still serving.
-    c.write_all(&headers_frame(1, true, &request_fields("GET", "/")))
-        .await
-        .unwrap();
-    let (r, _) = read_response(&mut c, 1).await;
+    c.write(&headers_frame(1, true, &request_fields("GET", "/")))
+        .await;
+    let (r, _) = c.read_response(1).await;
     assert_eq!(r.body, b"hello world\n");
     drop(c);
     let _ = conn_result(conn).await;
@@ -332,10 +340,10 @@ async fn answered_h2_keep_alive_pings_keep_the_connection() {
 async fn idle_h2_connection_gets_goaway_at_keep_alive_timeout() {
     let mut b = quiet();
     b.keep_alive_timeout(Duration::from_secs(10));
-    let (mut c, conn) = duplex_conn(&b, Demo::new());
+    let (c, conn) = duplex_conn(&b, Demo::new());
     let start = Instant::now();
-    raw_h2_handshake(&mut c, RAW_SETTINGS).await;
-    let (frames, ended) = read_frames_until(&mut c, |f| f.ty == GOAWAY).await;
+    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
+    let (frames, ended) = c.read_frames_until(|f| f.ty == GOAWAY).await;
     assert!(!ended, "{:?}", summarize(&frames));
     let waited = start.elapsed();
     assert!(
@@ -344,7 +352,7 @@ async fn idle_h2_connection_gets_goaway_at_keep_alive_timeout() {
     );
     assert_eq!(frames.last().unwrap().error_code(), NO_ERROR);
     // A well-behaved peer answers the shutdown PING; the connection then ends.
-    let (_, others) = read_response(&mut c, 99).await;
+    let (_, others) = c.read_response(99).await;
     assert!(others.iter().all(|f| f.ty != HEADERS && f.ty != DATA));
     drop(c);
     conn_result(conn).await.expect("idle close is a normal end");
@@ -356,16 +364,15 @@ async fn idle_h2_connection_gets_goaway_at_keep_alive_timeout() {
 async fn a_stream_restarts_the_h2_idle_clock() {
     let mut b = quiet();
     b.keep_alive_timeout(Duration::from_secs(10));
-    let (mut c, conn) = duplex_conn(&b, Demo::new());
-    raw_h2_handshake(&mut c, RAW_SETTINGS).await;
+    let (c, conn) = duplex_conn(&b, Demo::new());
+    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    c.write_all(&headers_frame(1, true, &request_fields("GET", "/")))
-        .await
-        .unwrap();
-    let (r, _) = read_response(&mut c, 1).await;
+    c.write(&headers_frame(1, true, &request_fields("GET", "/")))
+        .await;
+    let (r, _) = c.read_response(1).await;
     assert_eq!(r.body, b"hello world\n");
     let after_stream = Instant::now();
-    let (frames, ended) = read_frames_until(&mut c, |f| f.ty == GOAWAY).await;
+    let (frames, ended) = c.read_frames_until(|f| f.ty == GOAWAY).await;
     assert!(!ended, "{:?}", summarize(&frames));
     let waited = after_stream.elapsed();
     assert!(
@@ -382,15 +389,14 @@ async fn a_stream_restarts_the_h2_idle_clock() {
 async fn a_busy_h2_connection_never_gets_the_idle_goaway() {
     let mut b = quiet();
     b.keep_alive_timeout(Duration::from_secs(10));
-    let (mut c, conn) = duplex_conn(&b, Demo::new());
-    raw_h2_handshake(&mut c, RAW_SETTINGS).await;
+    let (c, conn) = duplex_conn(&b, Demo::new());
+    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
     for i in 0..10u32 {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let id = 2 * i + 1;
-        c.write_all(&headers_frame(id, true, &request_fields("GET", "/")))
-            .await
-            .unwrap();
-        let (r, others) = read_response(&mut c, id).await;
+        c.write(&headers_frame(id, true, &request_fields("GET", "/")))
+            .await;
+        let (r, others) = c.read_response(id).await;
         assert!(
             others.iter().all(|f| f.ty != GOAWAY),
             "GOAWAY at request {i} (t = {}s)",
@@ -410,13 +416,13 @@ async fn idle_goaway_ignored_by_the_peer_is_bounded_by_the_h2_keep_alive() {
     b.keep_alive_timeout(Duration::from_secs(10))
         .h2_keep_alive_interval(Some(h2c_mux::DEFAULT_H2_KEEP_ALIVE_INTERVAL))
         .h2_keep_alive_timeout(h2c_mux::DEFAULT_H2_KEEP_ALIVE_TIMEOUT);
-    let (mut c, conn) = duplex_conn(&b, Demo::new());
+    let (c, conn) = duplex_conn(&b, Demo::new());
     let start = Instant::now();
-    raw_h2_handshake(&mut c, RAW_SETTINGS).await;
-    let (frames, ended) = read_frames_until(&mut c, |f| f.ty == GOAWAY).await;
+    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
+    let (frames, ended) = c.read_frames_until(|f| f.ty == GOAWAY).await;
     assert!(!ended, "{:?}", summarize(&frames));
     let r = timeout(FAR, async {
-        while let Ok(Some(_)) = read_frame(&mut c).await {}
+        while let Ok(Some(_)) = c.try_read_frame().await {}
     })
     .await;
     assert!(
@@ -440,13 +446,13 @@ async fn idle_goaway_ignored_by_the_peer_is_bounded_by_the_h2_keep_alive() {
 async fn idle_goaway_ignored_by_the_peer_still_ends_the_connection() {
     let mut b = quiet();
     b.keep_alive_timeout(Duration::from_secs(10));
-    let (mut c, conn) = duplex_conn(&b, Demo::new());
-    raw_h2_handshake(&mut c, RAW_SETTINGS).await;
-    let (frames, ended) = read_frames_until(&mut c, |f| f.ty == GOAWAY).await;
+    let (c, conn) = duplex_conn(&b, Demo::new());
+    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
+    let (frames, ended) = c.read_frames_until(|f| f.ty == GOAWAY).await;
     assert!(!ended, "{:?}", summarize(&frames));
     // Never answer anything. The bound is generous: 10 idle timeouts.
     let r = timeout(Duration::from_secs(100), async {
-        while let Ok(Some(_)) = read_frame(&mut c).await {}
+        while let Ok(Some(_)) = c.try_read_frame().await {}
     })
     .await;
     assert!(
@@ -528,16 +534,15 @@ async fn client_vanishing_mid_response_frees_the_connection() {
     assert_freed(&b, conn, "mid http/1.1 response").await;
 
     // HTTP/2 prior knowledge: same on a stream.
-    let (mut c, conn) = duplex_conn(&b, Demo::new());
-    raw_h2_handshake(&mut c, RAW_SETTINGS).await;
-    c.write_all(&headers_frame(
+    let (c, conn) = duplex_conn(&b, Demo::new());
+    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
+    c.write(&headers_frame(
         1,
         true,
         &request_fields("GET", "/bytes/100000000"),
     ))
-    .await
-    .unwrap();
-    let (frames, _) = read_frames_until(&mut c, |f| f.ty == DATA).await;
+    .await;
+    let (frames, _) = c.read_frames_until(|f| f.ty == DATA).await;
     assert!(!frames.is_empty());
     drop(c);
     assert_freed(&b, conn, "mid http/2 response").await;
@@ -547,35 +552,31 @@ async fn client_vanishing_mid_response_frees_the_connection() {
 async fn client_vanishing_around_the_upgrade_frees_the_connection() {
     let b = quiet();
     // Right after the 101.
-    let (mut c, conn) = duplex_conn(&b, Demo::new());
-    c.write_all(UPGRADE_GET.as_bytes()).await.unwrap();
-    let head = read_head(&mut c).await.expect("101");
-    assert!(head.starts_with("HTTP/1.1 101 "));
+    let (c, conn) = duplex_conn(&b, Demo::new());
+    let (_, c) = upgrade_on(c, UPGRADE_GET.as_bytes()).await;
     drop(c);
     assert_freed(&b, conn, "right after the 101").await;
 
     // Mid preface after the 101.
-    let (mut c, conn) = duplex_conn(&b, Demo::new());
-    c.write_all(UPGRADE_GET.as_bytes()).await.unwrap();
-    read_head(&mut c).await.expect("101");
-    c.write_all(&PREFACE[..10]).await.unwrap();
+    let (c, conn) = duplex_conn(&b, Demo::new());
+    let (_, mut c) = upgrade_on(c, UPGRADE_GET.as_bytes()).await;
+    c.write(&PREFACE[..10]).await;
     tokio::task::yield_now().await;
     drop(c);
     assert_freed(&b, conn, "mid preface after the 101").await;
 
     // Upgraded, stream 1 answered, then vanishing mid stream 3's response.
-    let (mut c, conn) = duplex_conn(&b, Demo::new());
-    raw_upgrade(&mut c, UPGRADE_GET).await;
-    let (r1, _) = read_response(&mut c, 1).await;
+    let (c, conn) = duplex_conn(&b, Demo::new());
+    let mut c = raw_upgrade(c, UPGRADE_GET).await;
+    let (r1, _) = c.read_response(1).await;
     assert_eq!(r1.body, b"hello world\n");
-    c.write_all(&headers_frame(
+    c.write(&headers_frame(
         3,
         true,
         &request_fields("GET", "/bytes/100000000"),
     ))
-    .await
-    .unwrap();
-    let (frames, _) = read_frames_until(&mut c, |f| f.ty == DATA && f.stream == 3).await;
+    .await;
+    let (frames, _) = c.read_frames_until(|f| f.ty == DATA && f.stream == 3).await;
     assert!(!frames.is_empty());
     drop(c);
     assert_freed(&b, conn, "mid stream 3 after an upgrade").await;
@@ -585,11 +586,11 @@ async fn client_vanishing_around_the_upgrade_frees_the_connection() {
 async fn client_vanishing_mid_h2_request_body_frees_the_connection_and_fails_the_body() {
     let b = quiet();
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let (mut c, conn) = duplex_conn(&b, inspect(tx));
-    raw_h2_handshake(&mut c, RAW_SETTINGS).await;
+    let (c, conn) = duplex_conn(&b, inspect(tx));
+    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
     let mut out = headers_frame(1, false, &request_fields("POST", "/up"));
     out.extend_from_slice(&frame(DATA, 0, 1, b"first part"));
-    let _ = exchange_until_pong(&mut c, &out).await;
+    let _ = c.exchange_until_pong(&out).await;
     drop(c);
     // The service either sees its body fail or is dropped with the connection;
     // it must not wait forever on a body that will never come.
@@ -685,9 +686,9 @@ async fn proxied_upgrade_requests_are_answered_over_http1_with_the_decline_reaso
     }
     // A direct request is upgraded.
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let (mut c, conn) = duplex_conn(&b, inspect(tx));
-    raw_upgrade(&mut c, UPGRADE_GET).await;
-    let (r1, _) = read_response(&mut c, 1).await;
+    let (c, conn) = duplex_conn(&b, inspect(tx));
+    let mut c = raw_upgrade(c, UPGRADE_GET).await;
+    let (r1, _) = c.read_response(1).await;
     assert_eq!(r1.status, Some(200));
     let seen = rx.recv().await.expect("served");
     assert_eq!(seen.protocol, Some(h2c_mux::Protocol::H2cUpgrade));
@@ -696,8 +697,8 @@ async fn proxied_upgrade_requests_are_answered_over_http1_with_the_decline_reaso
     let _ = conn_result(conn).await;
 
     // Control: without the policy, the proxied request is upgraded.
-    let (mut c, conn) = duplex_conn(&Builder::new(), Demo::new());
-    raw_upgrade(&mut c, &upgrade_with("Via: 1.1 proxy")).await;
+    let (c, conn) = duplex_conn(&Builder::new(), Demo::new());
+    let c = raw_upgrade(c, &upgrade_with("Via: 1.1 proxy")).await;
     drop(c);
     let _ = conn_result(conn).await;
 }
@@ -730,8 +731,8 @@ async fn upgrade_from_a_listed_proxy_address_is_declined() {
         10, 0, 0, 5,
     ))]));
     let server = Server::start(&b, inspect(tx)).await;
-    let mut s = TcpStream::connect(server.addr).await.unwrap();
-    raw_upgrade(&mut s, UPGRADE_GET).await;
+    let s = TcpStream::connect(server.addr).await.unwrap();
+    let s = raw_upgrade(s, UPGRADE_GET).await;
     drop(s);
     server.stop().await.unwrap();
 }

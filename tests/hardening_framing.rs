@@ -7,11 +7,17 @@
 //! `Connection` future's result can be checked too; the HTTP/1-vs-HTTP/2 limit case
 //! runs against `Builder::serve` on 127.0.0.1:0.
 
-mod hardening_support;
+mod common;
 
+use common::h1::{count_status_lines, h1_exchange, parse_responses};
+use common::h2c::{raw_upgrade, UPGRADE_GET};
+use common::h2client::{get, h2_client, h2_send};
+use common::h2raw::PREFACE;
+use common::server::{conn_result, duplex_conn, Server};
+use common::service::inspect;
+use common::{read_to_eof, WAIT};
 use h2c_mux::demo::Demo;
 use h2c_mux::Builder;
-use hardening_support::*;
 use http::{Request, StatusCode};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -845,12 +851,12 @@ async fn upgrade_response_outgrowing_the_hold_bound_is_answered_whole_over_http1
     );
 
     // Control: a body whose echo fits the hold is upgraded and answered on stream 1.
-    let (mut c, conn) = duplex_conn(&b, Demo::new());
+    let (c, conn) = duplex_conn(&b, Demo::new());
     let small = UPGRADE_GET
         .replace("GET / ", "POST /echo ")
         .replace("\r\n\r\n", "\r\nContent-Length: 5\r\n\r\nhello");
-    raw_upgrade(&mut c, &small).await;
-    let (r1, _) = read_response(&mut c, 1).await;
+    let mut c = raw_upgrade(c, &small).await;
+    let (r1, _) = c.read_response(1).await;
     assert_eq!(r1.body, b"hello");
     drop(c);
     let _ = conn_result(conn).await;

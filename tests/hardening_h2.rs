@@ -9,25 +9,35 @@
 //! can make no progress leaves every task idle, so the paused clock jumps to the
 //! test's bound and the stall is observed deterministically (no wall-clock guess).
 
-mod hardening_support;
+mod common;
 
 use std::time::Duration;
 
+use common::h1::assert_h1_hello;
+use common::h2client::{assert_h2_hello, assert_h2_hello_on};
+use common::h2raw::{
+    frame, headers_frame, ping_frame, request_fields, rst_frame, settings_frame, summarize,
+    window_update_frame, Frame, H2Raw, CANCEL, COMPRESSION_ERROR, CONTINUATION, DATA, END_HEADERS,
+    END_STREAM, ENHANCE_YOUR_CALM, FLOW_CONTROL_ERROR, GOAWAY, HEADERS, PROTOCOL_ERROR,
+    RAW_SETTINGS, REFUSED_STREAM, RST_STREAM, SETTINGS_INITIAL_WINDOW_SIZE,
+};
+use common::hpack;
+use common::server::{conn_result, duplex_conn, duplex_conn_sized, Server};
+use common::service::inspect_with_hello;
+use common::{within, WAIT};
 use h2c_mux::demo::Demo;
 use h2c_mux::Builder;
-use hardening_support::*;
 use tokio::io::{AsyncWriteExt, DuplexStream};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-async fn connect(server: &Server) -> TcpStream {
-    let mut s = timeout(WAIT, TcpStream::connect(server.addr))
+/// A prior-knowledge connection to `server`, past the SETTINGS exchange.
+async fn connect(server: &Server) -> H2Raw {
+    let s = within("connect", TcpStream::connect(server.addr))
         .await
-        .expect("connect bound")
         .expect("connect");
-    raw_h2_handshake(&mut s, RAW_SETTINGS).await;
-    s
+    H2Raw::open(s, RAW_SETTINGS).await
 }
 
 /// Another connection, HTTP/2 and HTTP/1.1, is still answered.
@@ -38,16 +48,16 @@ async fn others_are_served(server: &Server) {
 
 /// Writes `flood` on its own task (the server may stop reading or reset the
 /// connection: write errors are ignored) and reads until `stop` or the end.
-async fn flood_and_read<F>(s: TcpStream, flood: Vec<u8>, stop: F) -> (Vec<Frame>, bool)
+async fn flood_and_read<F>(s: H2Raw, flood: Vec<u8>, stop: F) -> (Vec<Frame>, bool)
 where
     F: FnMut(&Frame) -> bool,
 {
-    let (mut rd, mut wr) = s.into_split();
+    let (mut rd, mut wr) = s.split();
     let writer = tokio::spawn(async move {
         let _ = wr.write_all(&flood).await;
         wr
     });
-    let out = read_frames_until(&mut rd, stop).await;
+    let out = rd.read_frames_until(stop).await;
     writer.abort();
     let _ = writer.await;
     out
@@ -88,7 +98,7 @@ async fn rapid_reset_bound_is_the_builders_max_pending_accept_reset_streams() {
     b.max_pending_accept_reset_streams(5000);
     let server = Server::start(&b, Demo::new()).await;
     let mut s = connect(&server).await;
-    let frames = exchange_until_pong(&mut s, &get_then_rst(1000)).await;
+    let frames = s.exchange_until_pong(&get_then_rst(1000)).await;
     assert!(
         frames.iter().all(|f| f.ty != GOAWAY),
         "{:?}",
@@ -121,11 +131,11 @@ async fn continuation_flood_ends_the_connection() {
         HEADERS,
         END_STREAM,
         1,
-        &hpack_block(&request_fields("GET", "/")),
+        &hpack::encode(&request_fields("GET", "/")),
     );
     for i in 0..10_000 {
         let name = format!("x-c{i}");
-        flood.extend_from_slice(&frame(CONTINUATION, 0, 1, &hpack_block(&[(&name, "v")])));
+        flood.extend_from_slice(&frame(CONTINUATION, 0, 1, &hpack::encode(&[(&name, "v")])));
     }
     let (frames, ended) = flood_and_read(s, flood, |f| f.ty == GOAWAY).await;
     match frames.last().filter(|f| f.ty == GOAWAY) {
@@ -146,8 +156,8 @@ async fn continuation_flood_ends_the_connection() {
     // by the frame count limit, not by the declared string length.
     let s = connect(&server).await;
     let mut block = vec![0x00];
-    hpack_str(&mut block, b"x-huge");
-    hpack_int(&mut block, 0x00, 7, 100 << 20); // a 100 MiB value follows
+    hpack::encode_str(&mut block, b"x-huge");
+    hpack::encode_int(&mut block, 0x00, 7, 100 << 20); // a 100 MiB value follows
     let mut flood = frame(HEADERS, END_STREAM, 3, &block);
     let filler = vec![b'a'; 16 * 1024];
     for _ in 0..200 {
@@ -191,9 +201,8 @@ async fn write_until_stalled(
 /// other connections meanwhile.
 async fn ack_flood_is_pushed_back(one: Vec<u8>) {
     let b = Builder::new();
-    let (mut c, conn) = duplex_conn_sized(&b, Demo::new(), 64 * 1024);
-    raw_h2_handshake(&mut c, RAW_SETTINGS).await;
-    let (rd, mut wr) = tokio::io::split(c);
+    let (c, conn) = duplex_conn_sized(&b, Demo::new(), 64 * 1024);
+    let (rd, mut wr) = H2Raw::open(c, RAW_SETTINGS).await.split();
     let chunk: Vec<u8> = one.repeat(1000);
     // 1,000,000 frames: far more than the pipe (64 KiB each way) and any sane
     // server buffer could hold if the server kept reading.
@@ -213,7 +222,7 @@ async fn ack_flood_is_pushed_back(one: Vec<u8>) {
     let drain = tokio::spawn(async move {
         let mut rd = rd;
         let mut n = 0usize;
-        while let Ok(Some(_)) = read_frame(&mut rd).await {
+        while let Ok(Some(_)) = rd.try_read_frame().await {
             n += 1;
         }
         n
@@ -237,7 +246,7 @@ async fn ping_flood_without_reading_acks_is_pushed_back() {
 /// Opens `n` streams (POST /echo without END_STREAM, so each stays open) and
 /// reads until each got its response HEADERS or a RST_STREAM. Returns
 /// (answered stream ids, (refused stream id, code)).
-async fn open_streams(s: &mut TcpStream, first: u32, n: u32) -> (Vec<u32>, Vec<(u32, u32)>) {
+async fn open_streams(s: &mut H2Raw, first: u32, n: u32) -> (Vec<u32>, Vec<(u32, u32)>) {
     let mut out = Vec::new();
     for i in 0..n {
         out.extend_from_slice(&headers_frame(
@@ -246,18 +255,19 @@ async fn open_streams(s: &mut TcpStream, first: u32, n: u32) -> (Vec<u32>, Vec<(
             &request_fields("POST", "/echo"),
         ));
     }
-    s.write_all(&out).await.unwrap();
+    s.write(&out).await;
     let mut answered = Vec::new();
     let mut refused = Vec::new();
-    let (frames, ended) = read_frames_until(s, |f| {
-        match f.ty {
-            HEADERS => answered.push(f.stream),
-            RST_STREAM => refused.push((f.stream, f.error_code())),
-            _ => {}
-        }
-        answered.len() + refused.len() == n as usize
-    })
-    .await;
+    let (frames, ended) = s
+        .read_frames_until(|f| {
+            match f.ty {
+                HEADERS => answered.push(f.stream),
+                RST_STREAM => refused.push((f.stream, f.error_code())),
+                _ => {}
+            }
+            answered.len() + refused.len() == n as usize
+        })
+        .await;
     assert!(!ended, "{:?}", summarize(&frames));
     answered.sort_unstable();
     refused.sort_unstable();
@@ -283,15 +293,12 @@ async fn streams_over_max_concurrent_streams_are_refused() {
         "{refused:?}"
     );
     // The bound is on concurrency: once stream 1 ends, a new stream is served.
-    s.write_all(&frame(DATA, END_STREAM, 1, b"bye"))
-        .await
-        .unwrap();
-    let (r1, _) = read_response(&mut s, 1).await;
+    s.write(&frame(DATA, END_STREAM, 1, b"bye")).await;
+    let (r1, _) = s.read_response(1).await;
     assert_eq!(r1.body, b"bye");
-    s.write_all(&headers_frame(17, true, &request_fields("GET", "/")))
-        .await
-        .unwrap();
-    let (r17, _) = read_response(&mut s, 17).await;
+    s.write(&headers_frame(17, true, &request_fields("GET", "/")))
+        .await;
+    let (r17, _) = s.read_response(17).await;
     assert_eq!(r17.body, b"hello world\n");
     others_are_served(&server).await;
     drop(s);
@@ -314,10 +321,10 @@ async fn streams_over_max_concurrent_streams_are_refused() {
 /// A header block that inserts one ~4 KB field into the HPACK dynamic table and
 /// then references it `refs` times (one octet each).
 fn hpack_bomb(refs: usize) -> Vec<u8> {
-    let mut block = hpack_block(&request_fields("GET", "/bomb"));
+    let mut block = hpack::encode(&request_fields("GET", "/bomb"));
     block.push(0x40); // literal with incremental indexing, new name
-    hpack_str(&mut block, b"x-bomb");
-    hpack_str(&mut block, "b".repeat(4000).as_bytes());
+    hpack::encode_str(&mut block, b"x-bomb");
+    hpack::encode_str(&mut block, "b".repeat(4000).as_bytes());
     block.extend(vec![0x80 | 62; refs]); // indexed: dynamic entry 1
     block
 }
@@ -331,15 +338,14 @@ async fn hpack_bomb_never_reaches_the_service() {
     // stream is answered 431 (or reset) and the connection lives on with its HPACK
     // state in step.
     let mut s = connect(&server).await;
-    s.write_all(&frame(
+    s.write(&frame(
         HEADERS,
         END_HEADERS | END_STREAM,
         1,
         &hpack_bomb(20),
     ))
-    .await
-    .unwrap();
-    let (r1, others) = read_response(&mut s, 1).await;
+    .await;
+    let (r1, others) = s.read_response(1).await;
     assert!(
         r1.status == Some(431) || r1.reset.is_some(),
         "{r1:?} {:?}",
@@ -350,10 +356,9 @@ async fn hpack_bomb_never_reaches_the_service() {
         "{:?}",
         summarize(&others)
     );
-    s.write_all(&headers_frame(3, true, &request_fields("GET", "/after")))
-        .await
-        .unwrap();
-    let (r3, _) = read_response(&mut s, 3).await;
+    s.write(&headers_frame(3, true, &request_fields("GET", "/after")))
+        .await;
+    let (r3, _) = s.read_response(3).await;
     assert_eq!(r3.status, Some(200));
     let seen = rx.recv().await.expect("served");
     assert_eq!(seen.uri, "http://example/after");

@@ -17,24 +17,33 @@
 //!
 //! The two tests share a lock so they never run at the same time.
 
-mod hardening_support;
+mod common;
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::h1::{parse_responses, H1Conn, H1Response};
+use common::h2c::{raw_upgrade, UPGRADE_GET};
+use common::h2client::{get, h2_client, h2_send};
+use common::h2raw::{
+    frame, headers_frame, request_fields, summarize, H2Raw, DATA, END_STREAM, GOAWAY, NO_ERROR,
+    RAW_SETTINGS,
+};
+use common::server::{serve_on, Server};
+use common::service::{text, BoxFut};
+use common::{read_to_eof, WAIT};
 use h2c_mux::{Body, Builder};
-use hardening_support::*;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Barrier};
+use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -93,18 +102,16 @@ impl Drop for LoadSvc {
     }
 }
 
-type Fut = Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>;
-
 impl tower_service::Service<Request<Body>> for LoadSvc {
-    type Response = Response<Full<Bytes>>;
+    type Response = common::service::Resp;
     type Error = Infallible;
-    type Future = Fut;
+    type Future = BoxFut;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Body>) -> Fut {
+    fn call(&mut self, req: Request<Body>) -> BoxFut {
         let shared = self.shared.clone();
         Box::pin(async move {
             shared.served.fetch_add(1, Ordering::Relaxed);
@@ -159,31 +166,49 @@ fn listener() -> TcpListener {
     sock.listen(4096).expect("listen")
 }
 
-/// Reads one HTTP/1 response (Content-Length framed) from `s`, keeping what
-/// follows it in `buf`.
-async fn read_h1(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<H1Response, String> {
-    loop {
-        if let Some(end) = find(buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map(|v| v.trim().parse().unwrap_or(0))
-                .unwrap_or(0);
-            let total = end + 4 + len;
-            if buf.len() >= total {
-                let r = parse_responses(&buf[..total]).remove(0);
-                buf.drain(..total);
-                return Ok(r);
-            }
-        }
-        let mut chunk = [0u8; 8192];
-        match s.read(&mut chunk).await {
-            Ok(0) => return Err("eof before a whole response".into()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) => return Err(e.to_string()),
+/// Sends `request` on `conn` and reads the response. Unbounded, and failures are
+/// reported rather than panicking: the load phase is bounded and checked as a
+/// whole.
+async fn h1_roundtrip(conn: &mut H1Conn, request: &[u8]) -> Result<H1Response, String> {
+    conn.stream
+        .write_all(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    conn.try_read_response(false)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// `GET /hold` over HTTP/1.1 on a new connection, read to the close: what came,
+/// and the responses in it.
+async fn h1_held(addr: SocketAddr) -> Result<(Vec<u8>, Vec<H1Response>), String> {
+    let mut s = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    s.write_all(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let bytes = read_to_eof(&mut s).await;
+    let rs = parse_responses(&bytes);
+    Ok((bytes, rs))
+}
+
+/// Waits for every client task: the sum of the responses they checked. Fails
+/// when one of them did.
+async fn join_clients(tasks: &mut JoinSet<Result<usize, String>>) -> usize {
+    let mut ok = 0;
+    let mut errors = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        match r.expect("client task panicked") {
+            Ok(n) => ok += n,
+            Err(e) => errors.push(e),
         }
     }
+    assert!(
+        errors.is_empty(),
+        "{} failed: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
+    ok
 }
 
 fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
@@ -195,13 +220,10 @@ fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
 }
 
 /// HTTP/1.1 keep-alive: three requests in turn on one connection.
-async fn h1_client(mut s: TcpStream, id: usize, go: Arc<Barrier>) -> Result<usize, String> {
+async fn h1_client(s: TcpStream, id: usize, go: Arc<Barrier>) -> Result<usize, String> {
     go.wait().await;
-    let mut buf = Vec::new();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .map_err(|e| e.to_string())?;
-    let r = read_h1(&mut s, &mut buf).await?;
+    let mut conn = H1Conn::new(s);
+    let r = h1_roundtrip(&mut conn, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await?;
     check(r.status == 200 && r.body == b"hello world\n", || {
         format!("h1 {id}: {r:?}")
     })?;
@@ -210,17 +232,15 @@ async fn h1_client(mut s: TcpStream, id: usize, go: Arc<Barrier>) -> Result<usiz
         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{payload}",
         payload.len()
     );
-    s.write_all(req.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let r = read_h1(&mut s, &mut buf).await?;
+    let r = h1_roundtrip(&mut conn, req.as_bytes()).await?;
     check(r.body == payload.as_bytes(), || {
         format!("h1 {id} echo: {r:?}")
     })?;
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .map_err(|e| e.to_string())?;
-    let r = read_h1(&mut s, &mut buf).await?;
+    let r = h1_roundtrip(
+        &mut conn,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await?;
     check(r.body == b"hello world\n" && r.closes(), || {
         format!("h1 {id} last: {r:?}")
     })?;
@@ -228,10 +248,10 @@ async fn h1_client(mut s: TcpStream, id: usize, go: Arc<Barrier>) -> Result<usiz
 }
 
 /// h2c upgrade: stream 1 is the upgrade request, stream 3 an echo.
-async fn h2c_client(mut s: TcpStream, id: usize, go: Arc<Barrier>) -> Result<usize, String> {
+async fn h2c_client(s: TcpStream, id: usize, go: Arc<Barrier>) -> Result<usize, String> {
     go.wait().await;
-    raw_upgrade(&mut s, UPGRADE_GET).await;
-    let (r1, _) = read_response(&mut s, 1).await;
+    let mut h2 = raw_upgrade(s, UPGRADE_GET).await;
+    let (r1, _) = h2.read_response(1).await;
     check(
         r1.status == Some(200) && r1.body == b"hello world\n",
         || format!("h2c {id} stream 1: {r1:?}"),
@@ -239,8 +259,8 @@ async fn h2c_client(mut s: TcpStream, id: usize, go: Arc<Barrier>) -> Result<usi
     let payload = format!("h2c connection {id} says hello");
     let mut out = headers_frame(3, false, &request_fields("POST", "/echo"));
     out.extend_from_slice(&frame(DATA, END_STREAM, 3, payload.as_bytes()));
-    s.write_all(&out).await.map_err(|e| e.to_string())?;
-    let (r3, _) = read_response(&mut s, 3).await;
+    h2.try_write(&out).await.map_err(|e| e.to_string())?;
+    let (r3, _) = h2.read_response(3).await;
     check(
         r3.status == Some(200) && r3.body == payload.as_bytes(),
         || format!("h2c {id} stream 3: {r3:?}"),
@@ -279,6 +299,16 @@ async fn h2_pk_client(s: TcpStream, id: usize, go: Arc<Barrier>) -> Result<usize
     Ok(3)
 }
 
+/// A size field of this process (`VmRSS:`, `VmHWM:`), in KiB, from
+/// /proc/self/status.
+fn rss_kib(field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
 fn mib(kib: Option<u64>) -> String {
     kib.map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
 }
@@ -306,7 +336,7 @@ async fn mixed_load_of_1002_concurrent_connections_is_served_completely() {
     // every one of them is established (the +1 is this task, which samples RSS).
     let go = Arc::new(Barrier::new(CONNS + 1));
     let load = async {
-        let mut tasks = tokio::task::JoinSet::new();
+        let mut tasks = JoinSet::new();
         for i in 0..CONNS {
             let go = go.clone();
             tasks.spawn(async move {
@@ -322,25 +352,11 @@ async fn mixed_load_of_1002_concurrent_connections_is_served_completely() {
         }
         go.wait().await;
         let rss_open = rss_kib("VmRSS:");
-        let mut ok = 0usize;
-        let mut errors = Vec::new();
-        while let Some(r) = tasks.join_next().await {
-            match r.expect("client task panicked") {
-                Ok(n) => ok += n,
-                Err(e) => errors.push(e),
-            }
-        }
-        (ok, errors, rss_open)
+        (join_clients(&mut tasks).await, rss_open)
     };
-    let (ok, errors, rss_open) = timeout(PHASE, load)
+    let (ok, rss_open) = timeout(PHASE, load)
         .await
         .expect("the load did not finish in time");
-    assert!(
-        errors.is_empty(),
-        "{} failed: {:?}",
-        errors.len(),
-        &errors[..errors.len().min(5)]
-    );
     let want = PER_KIND * (3 + 2 + 3);
     assert_eq!(ok, want, "responses checked");
     assert_eq!(
@@ -389,22 +405,17 @@ async fn graceful_shutdown_under_load_answers_every_accepted_request() {
     let addr = server.addr;
     let hold_upgrade = UPGRADE_GET.replace("GET / ", "GET /hold ");
 
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut tasks = JoinSet::new();
     for i in 0..PER_KIND {
         // HTTP/1.1: the held response must come whole, then the connection closes.
         // (`connection: close` on it is checked by the test below.)
         tasks.spawn(async move {
-            let mut s = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-            s.write_all(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
-                .await
-                .map_err(|e| e.to_string())?;
-            let bytes = read_to_eof(&mut s).await;
-            let rs = parse_responses(&bytes);
+            let (bytes, rs) = h1_held(addr).await?;
             check(
                 rs.len() == 1 && rs[0].complete && rs[0].body == b"held\n",
                 || format!("h1 {i}: {:?}", String::from_utf8_lossy(&bytes)),
             )?;
-            Ok::<usize, String>(1)
+            Ok(1)
         });
         // HTTP/2 prior knowledge: two held streams.
         tasks.spawn(async move {
@@ -424,9 +435,9 @@ async fn graceful_shutdown_under_load_answers_every_accepted_request() {
         // h2c: the upgrade request itself is held (stream 1).
         let hold_upgrade = hold_upgrade.clone();
         tasks.spawn(async move {
-            let mut s = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-            raw_upgrade(&mut s, &hold_upgrade).await;
-            let (r1, _) = read_response(&mut s, 1).await;
+            let s = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+            let mut h2 = raw_upgrade(s, &hold_upgrade).await;
+            let (r1, _) = h2.read_response(1).await;
             check(r1.ended && r1.body == b"held\n", || {
                 format!("h2c {i}: {r1:?}")
             })?;
@@ -434,12 +445,11 @@ async fn graceful_shutdown_under_load_answers_every_accepted_request() {
         });
     }
     // A raw HTTP/2 connection that watches for the GOAWAY, with a held stream.
-    let mut sentinel = TcpStream::connect(addr).await.expect("connect");
-    raw_h2_handshake(&mut sentinel, RAW_SETTINGS).await;
+    let s = TcpStream::connect(addr).await.expect("connect");
+    let mut sentinel = H2Raw::open(s, RAW_SETTINGS).await;
     sentinel
-        .write_all(&headers_frame(1, true, &request_fields("GET", "/hold")))
-        .await
-        .expect("write");
+        .write(&headers_frame(1, true, &request_fields("GET", "/hold")))
+        .await;
 
     let total = PER_KIND * 4 + 1;
     let mut held = shared.held.subscribe();
@@ -450,7 +460,7 @@ async fn graceful_shutdown_under_load_answers_every_accepted_request() {
 
     // Shutdown while all of them are in flight.
     server.trigger_shutdown();
-    let (frames, ended) = read_frames_until(&mut sentinel, |f| f.ty == GOAWAY).await;
+    let (frames, ended) = sentinel.read_frames_until(|f| f.ty == GOAWAY).await;
     assert!(!ended, "{:?}", summarize(&frames));
     assert_eq!(frames.last().unwrap().error_code(), NO_ERROR);
     // The GOAWAY is sent after the listener is closed: new connections are refused.
@@ -464,27 +474,12 @@ async fn graceful_shutdown_under_load_answers_every_accepted_request() {
 
     // Release every held response; each must arrive whole.
     shared.release.send_replace(true);
-    let (r1, _) = read_response(&mut sentinel, 1).await;
+    let (r1, _) = sentinel.read_response(1).await;
     assert_eq!(r1.body, b"held\n");
     drop(sentinel);
-    let mut ok = 0;
-    let mut errors = Vec::new();
-    let collected = timeout(PHASE, async {
-        while let Some(r) = tasks.join_next().await {
-            match r.expect("client task panicked") {
-                Ok(n) => ok += n,
-                Err(e) => errors.push(e),
-            }
-        }
-    })
-    .await;
-    assert!(collected.is_ok(), "clients did not finish");
-    assert!(
-        errors.is_empty(),
-        "{} failed: {:?}",
-        errors.len(),
-        &errors[..errors.len().min(5)]
-    );
+    let ok = timeout(PHASE, join_clients(&mut tasks))
+        .await
+        .expect("clients did not finish");
     assert_eq!(ok + 1, total);
 
     // `serve` returns within the drain bound, with every connection closed by
@@ -517,27 +512,16 @@ async fn http1_responses_produced_after_serve_shutdown_say_connection_close() {
     let _serial = SERIAL.lock().await;
     const CONNS: usize = 50;
     let (svc, shared) = LoadSvc::new();
-    let listener = listener();
-    let addr = listener.local_addr().expect("addr");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let on_shutdown = shared.clone();
-    let serve = tokio::spawn(async move {
-        Builder::new()
-            .serve(listener, svc, async move {
-                let _ = stop_rx.await;
-                on_shutdown.release.send_replace(true);
-            })
-            .await
+    let (addr, serve) = serve_on(listener(), &Builder::new(), svc, async move {
+        let _ = stop_rx.await;
+        on_shutdown.release.send_replace(true);
     });
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut tasks = JoinSet::new();
     for i in 0..CONNS {
         tasks.spawn(async move {
-            let mut s = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-            s.write_all(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
-                .await
-                .map_err(|e| e.to_string())?;
-            let bytes = read_to_eof(&mut s).await;
-            let rs = parse_responses(&bytes);
+            let (bytes, rs) = h1_held(addr).await?;
             check(rs.len() == 1 && rs[0].body == b"held\n", || {
                 format!("h1 {i}: {:?}", String::from_utf8_lossy(&bytes))
             })?;

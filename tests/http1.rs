@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::{pattern, within, H1Conn, IgnoreBody, Server};
+use common::h1::H1Conn;
+use common::server::Server;
+use common::service::{pattern, recorder, IgnoreBody};
+use common::within;
 use h2c_mux::Builder;
 use tokio::io::AsyncWriteExt;
 
@@ -296,7 +299,7 @@ async fn connection_close_request_is_answered_then_closed() {
 
 #[tokio::test]
 async fn requests_carry_protocol_and_remote_address() {
-    let (svc, mut seen) = common::recorder(h2c_mux::demo::Demo::new());
+    let (svc, mut seen) = recorder(h2c_mux::demo::Demo::new());
     let server = Server::start(&Builder::new(), svc).await;
     let mut conn = H1Conn::connect(server.addr).await;
     let local = conn.stream.local_addr().expect("local addr");

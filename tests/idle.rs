@@ -11,7 +11,7 @@ use std::pin::{pin, Pin};
 use std::task::Poll;
 use std::time::Duration;
 
-use common::H1Conn;
+use common::h1::H1Conn;
 use h2c_mux::demo::Demo;
 use h2c_mux::{Builder, Connection};
 use tokio::io::DuplexStream;

@@ -5,73 +5,29 @@
 mod common;
 
 use bytes::Bytes;
-use common::h2raw::{H2Raw, PREFACE, SETTINGS_ENABLE_PUSH};
-use common::{pattern, recorder, within, H1Conn, Server};
+use common::h1::H1Conn;
+use common::h2client::{h2_connect, request, roundtrip};
+use common::h2raw::{
+    request_fields, settings_payload, H2Raw, PREFACE, SETTINGS, SETTINGS_ENABLE_PUSH,
+};
+use common::server::Server;
+use common::service::{pattern, recorder};
+use common::within;
 use h2c_mux::demo::Demo;
 use h2c_mux::{Builder, Protocol};
-use http::{Method, Request};
+use http::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-/// Opens an `h2` client connection with prior knowledge; its driver runs on a task.
-async fn h2_client(addr: std::net::SocketAddr) -> h2::client::SendRequest<Bytes> {
-    let tcp = within("connect", TcpStream::connect(addr))
-        .await
-        .expect("connect");
-    let (client, conn) = within("h2 handshake", h2::client::handshake(tcp))
-        .await
-        .expect("h2 handshake");
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    client
-}
-
-/// Sends `req` with `body` and returns the status and the whole response body.
-async fn roundtrip(
-    client: &mut h2::client::SendRequest<Bytes>,
-    req: Request<()>,
-    body: Option<Bytes>,
-) -> (http::StatusCode, http::HeaderMap, Vec<u8>) {
-    let mut ready = within("send request ready", client.clone().ready())
-        .await
-        .expect("h2 client ready");
-    let (response, mut send) = ready
-        .send_request(req, body.is_none())
-        .expect("send request");
-    if let Some(body) = body {
-        send.send_data(body, true).expect("send body");
-    }
-    let res = within("response head", response).await.expect("response");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let mut recv = res.into_body();
-    let mut out = Vec::new();
-    while let Some(chunk) = within("response body", recv.data()).await {
-        let chunk = chunk.expect("response body chunk");
-        let _ = recv.flow_control().release_capacity(chunk.len());
-        out.extend_from_slice(&chunk);
-    }
-    (status, headers, out)
-}
-
-fn request(method: Method, path: &str) -> Request<()> {
-    Request::builder()
-        .method(method)
-        .uri(format!("http://127.0.0.1{path}"))
-        .body(())
-        .expect("request")
-}
 
 #[tokio::test]
 async fn prior_knowledge_get_root() {
     let (svc, mut seen) = recorder(Demo::new());
     let server = Server::start(&Builder::new(), svc).await;
-    let mut client = h2_client(server.addr).await;
-    let (status, headers, body) = roundtrip(&mut client, request(Method::GET, "/"), None).await;
-    assert_eq!(status, 200);
-    assert_eq!(headers["content-type"], "text/plain");
-    assert_eq!(body, b"hello world\n");
+    let mut client = h2_connect(server.addr).await;
+    let res = roundtrip(&mut client, request(Method::GET, "/"), None).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.headers["content-type"], "text/plain");
+    assert_eq!(res.body, b"hello world\n");
     let req = seen.next().await;
     assert_eq!(req.protocol, Some(Protocol::H2PriorKnowledge));
     assert_eq!(req.version, http::Version::HTTP_2);
@@ -81,24 +37,23 @@ async fn prior_knowledge_get_root() {
 #[tokio::test]
 async fn prior_knowledge_post_echo() {
     let server = Server::demo().await;
-    let mut client = h2_client(server.addr).await;
+    let mut client = h2_connect(server.addr).await;
     // Larger than one 16 KiB frame and than the default 64 KiB window.
     let body: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
-    let (status, _, echoed) = roundtrip(
+    let echoed = roundtrip(
         &mut client,
         request(Method::POST, "/echo"),
         Some(Bytes::from(body.clone())),
     )
     .await;
-    assert_eq!(status, 200);
-    assert_eq!(echoed.len(), body.len());
-    assert!(echoed == body, "echoed body differs");
+    assert_eq!(echoed.status, 200);
+    assert_eq!(echoed.body.len(), body.len());
+    assert!(echoed.body == body, "echoed body differs");
 
     // The same connection serves another request.
-    let (status, _, bytes) =
-        roundtrip(&mut client, request(Method::GET, "/bytes/70000"), None).await;
-    assert_eq!(status, 200);
-    assert!(bytes == pattern(70_000));
+    let res = roundtrip(&mut client, request(Method::GET, "/bytes/70000"), None).await;
+    assert_eq!(res.status, 200);
+    assert!(res.body == pattern(70_000));
 }
 
 #[tokio::test]
@@ -111,25 +66,15 @@ async fn preface_sent_one_byte_at_a_time_is_recognised() {
     let mut h2 = H2Raw::new(tcp, Vec::new());
     for b in PREFACE.iter() {
         h2.write(std::slice::from_ref(b)).await;
-        within("flush", h2.stream.flush()).await.expect("flush");
+        within("flush", h2.io.flush()).await.expect("flush");
     }
     // The rest of the connection is ordinary HTTP/2, by hand.
-    let settings = common::h2raw::settings_payload(&[(SETTINGS_ENABLE_PUSH, 0)]);
-    h2.send_frame(common::h2raw::SETTINGS, 0, 0, &settings)
+    let settings = settings_payload(&[(SETTINGS_ENABLE_PUSH, 0)]);
+    h2.send_frame(SETTINGS, 0, 0, &settings).await;
+    h2.send_headers(1, &request_fields("GET", "/bytes/100"), true)
         .await;
-    h2.send_headers(
-        1,
-        &[
-            (":method", "GET"),
-            (":scheme", "http"),
-            (":authority", "127.0.0.1"),
-            (":path", "/bytes/100"),
-        ],
-        true,
-    )
-    .await;
     let res = h2.response(1).await;
-    assert_eq!(res.status, 200);
+    assert_eq!(res.status, Some(200));
     assert_eq!(res.body, pattern(100));
 }
 
@@ -180,11 +125,19 @@ async fn prior_knowledge_responses_carry_a_date() {
     // RFC 9110 §6.6.1: an origin server with a clock MUST send Date in 2xx-4xx
     // responses; the HTTP/1.1 path does.
     let server = Server::demo().await;
-    let mut client = h2_client(server.addr).await;
-    let (status, headers, _) = roundtrip(&mut client, request(Method::GET, "/"), None).await;
-    assert_eq!(status, 200);
-    assert!(headers.contains_key("date"), "no date field: {headers:?}");
-    let (status, headers, _) = roundtrip(&mut client, request(Method::GET, "/nope"), None).await;
-    assert_eq!(status, 404);
-    assert!(headers.contains_key("date"), "no date field: {headers:?}");
+    let mut client = h2_connect(server.addr).await;
+    let res = roundtrip(&mut client, request(Method::GET, "/"), None).await;
+    assert_eq!(res.status, 200);
+    assert!(
+        res.headers.contains_key("date"),
+        "no date field: {:?}",
+        res.headers
+    );
+    let res = roundtrip(&mut client, request(Method::GET, "/nope"), None).await;
+    assert_eq!(res.status, 404);
+    assert!(
+        res.headers.contains_key("date"),
+        "no date field: {:?}",
+        res.headers
+    );
 }

@@ -22,8 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use common::h2raw::{Event, H2Raw};
-use common::{spawn_serve, within, H1Conn, Server, CLIENT_SETTINGS};
+use common::h1::H1Conn;
+use common::h2c::{upgrade, upgrade_request, CLIENT_SETTINGS};
+use common::h2raw::{request_fields, Event, H2Raw};
+use common::server::{spawn_serve, Server};
+use common::within;
 use h2c_mux::{Body, Builder};
 use http::{Request, Response};
 use http_body_util::Full;
@@ -195,13 +198,8 @@ async fn http2_connection_gets_goaway_and_the_in_flight_stream_completes() {
         .expect("connect");
     let mut h2 = H2Raw::new(tcp, Vec::new());
     h2.send_preface(CLIENT_SETTINGS).await;
-    let gate = [
-        (":method", "GET"),
-        (":scheme", "http"),
-        (":authority", "127.0.0.1"),
-        (":path", "/gate"),
-    ];
-    h2.send_headers(1, &gate, true).await;
+    h2.send_headers(1, &request_fields("GET", "/gate"), true)
+        .await;
     server.wait_for(Ev::Called("/gate".into())).await;
 
     let _ = server.stop.take().expect("stop").send(());
@@ -226,7 +224,7 @@ async fn http2_connection_gets_goaway_and_the_in_flight_stream_completes() {
     server.open_gate();
 
     let res = h2.response(1).await;
-    assert_eq!(res.status, 200);
+    assert_eq!(res.status, Some(200));
     assert_eq!(res.body_str(), "released\n");
 
     h2.read_until_closed().await;
@@ -242,8 +240,7 @@ async fn http2_connection_gets_goaway_and_the_in_flight_stream_completes() {
 #[tokio::test(flavor = "current_thread")]
 async fn upgraded_connection_gets_goaway_and_serve_returns() {
     let mut server = Server::demo().await;
-    let (_, mut h2) =
-        common::upgrade(server.addr, &common::upgrade_request("GET", "/", "", b"")).await;
+    let (_, mut h2) = upgrade(server.addr, &upgrade_request("GET", "/", "", b"")).await;
     h2.send_preface(CLIENT_SETTINGS).await;
     assert_eq!(h2.response(1).await.body_str(), "hello world\n");
 

@@ -5,13 +5,18 @@
 
 mod common;
 
+use common::h1::{send_with_body, H1Conn};
+use common::h2c::{
+    after_101, assert_switching_protocols, base64url, http2_settings, upgrade, upgrade_fields,
+    upgrade_request, CLIENT_SETTINGS,
+};
 use common::h2raw::{
-    Event, SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_FRAME_SIZE,
+    request_fields, Event, H2Response, SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE,
+    SETTINGS_MAX_FRAME_SIZE,
 };
-use common::{
-    http2_settings, pattern, recorder, upgrade, upgrade_fields, upgrade_request, H1Conn, Server,
-    CLIENT_SETTINGS,
-};
+use common::server::Server;
+use common::service::{pattern, recorder, IgnoreBody};
+use common::{read_to_eof, sha256};
 use h2c_mux::demo::Demo;
 use h2c_mux::{Builder, DeclineReason, Protocol, UpgradeDecision};
 
@@ -34,7 +39,7 @@ async fn upgrade_get_is_answered_on_stream_1() {
     h2.send_settings_ack().await;
 
     let res = h2.response(1).await;
-    assert_eq!(res.status, 200);
+    assert_eq!(res.status, Some(200));
     assert_eq!(res.header("content-type"), Some("text/plain"));
     assert_eq!(res.body_str(), "hello world\n");
 }
@@ -119,7 +124,7 @@ async fn upgrade_head_has_no_data() {
     let (_, mut h2) = upgrade(server.addr, &upgrade_request("HEAD", "/", "", b"")).await;
     h2.send_preface(CLIENT_SETTINGS).await;
     let res = h2.response(1).await;
-    assert_eq!(res.status, 200);
+    assert_eq!(res.status, Some(200));
     assert!(
         res.end_on_headers,
         "HEAD response HEADERS without END_STREAM"
@@ -149,7 +154,7 @@ async fn upgrade_post_with_content_length_is_echoed_on_stream_1() {
     let (_, mut h2) = upgrade(server.addr, &upgrade_request("POST", "/echo", "", &body)).await;
     h2.send_preface(CLIENT_SETTINGS).await;
     let res = h2.response(1).await;
-    assert_eq!(res.status, 200);
+    assert_eq!(res.status, Some(200));
     assert_eq!(res.body, body);
 
     let req = seen.next().await;
@@ -173,7 +178,7 @@ async fn upgrade_post_with_chunked_body_is_echoed_on_stream_1() {
     let (_, mut h2) = upgrade(server.addr, &request).await;
     h2.send_preface(CLIENT_SETTINGS).await;
     let res = h2.response(1).await;
-    assert_eq!(res.status, 200);
+    assert_eq!(res.status, Some(200));
     assert_eq!(res.body_str(), "hello, world!");
 }
 
@@ -190,7 +195,7 @@ async fn upgrade_chunked_body_trailers_reach_stream_1() {
     let (_, mut h2) = upgrade(server.addr, &request).await;
     h2.send_preface(CLIENT_SETTINGS).await;
     let res = h2.response(1).await;
-    assert_eq!(res.status, 200);
+    assert_eq!(res.status, Some(200));
     assert_eq!(res.body_str(), "abc");
     // The echo service returns the request's trailers as its own.
     assert_eq!(
@@ -210,31 +215,22 @@ async fn upgrade_request_pipelined_after_a_plain_request() {
     assert_eq!(first.status, 200);
     assert_eq!(first.body, pattern(4));
     let switching = conn.read_head().await;
-    common::assert_switching_protocols(&switching);
-    let (stream, leftover) = conn.into_parts();
-    let mut h2 = common::H2Raw::new(stream, leftover);
+    assert_switching_protocols(&switching);
+    let mut h2 = after_101(conn);
     h2.send_preface(CLIENT_SETTINGS).await;
     assert_eq!(h2.response(1).await.body_str(), "hello world\n");
 }
 
 #[tokio::test]
 async fn wrong_preface_after_101_closes_the_connection() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let server = Server::demo().await;
     let (_, h2) = upgrade(server.addr, &root_upgrade()).await;
-    let mut tcp = h2.stream;
+    let mut tcp = h2.io;
     tcp.write_all(b"PRI * HTTP/1.1\r\n\r\nXX\r\n\r\n")
         .await
         .expect("write");
-    let mut buf = [0u8; 4096];
-    loop {
-        match common::within("the server to close", tcp.read(&mut buf)).await {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("read: {e}"),
-        }
-    }
+    read_to_eof(&mut tcp).await;
 }
 
 #[tokio::test]
@@ -259,13 +255,12 @@ async fn upgrade_with_expect_100_continue_sends_100_then_101_after_the_body() {
 
         conn.send(b"hello world").await;
         let switching = conn.read_head().await;
-        common::assert_switching_protocols(&switching);
+        assert_switching_protocols(&switching);
 
-        let (stream, leftover) = conn.into_parts();
-        let mut h2 = common::H2Raw::new(stream, leftover);
+        let mut h2 = after_101(conn);
         h2.send_preface(CLIENT_SETTINGS).await;
         let res = h2.response(1).await;
-        assert_eq!(res.status, 200);
+        assert_eq!(res.status, Some(200));
         assert_eq!(res.body_str(), "hello world", "streamed: {streamed}");
     }
 }
@@ -295,9 +290,23 @@ async fn buffered_upgrade_post_is_echoed_on_stream_1() {
     assert_eq!(h2.response(1).await.body_str(), "chunks, too");
 }
 
+/// Sends `head` then `body` (written on their own task), expects the `101` once
+/// the whole body was read, and returns stream 1's `200` response.
+async fn stream_1_after_streamed_body(server: &Server, head: &[u8], body: Vec<u8>) -> H2Response {
+    let sending = send_with_body(server.addr, head, body).await;
+    assert_switching_protocols(&sending.head);
+    // Every body byte was read as HTTP/1.1 before the switch: whatever followed
+    // would have been taken for the HTTP/2 preface.
+    let mut h2 = after_101(sending.into_conn().await);
+    h2.send_preface(CLIENT_SETTINGS).await;
+    let res = h2.response(1).await;
+    assert_eq!(res.status, Some(200));
+    res
+}
+
 /// `<hex sha-256> <length>\n`, what the demo's `/sha256` answers for `body`.
 fn digest_line(body: &[u8]) -> String {
-    format!("{} {}\n", common::sha256::sha256_hex(body), body.len())
+    format!("{} {}\n", sha256::sha256_hex(body), body.len())
 }
 
 #[tokio::test]
@@ -310,15 +319,7 @@ async fn streamed_upgrade_of_a_large_body_switches_after_the_body() {
         &format!("Content-Length: {}\r\n", body.len()),
         b"",
     );
-    let sending = common::send_with_body(server.addr, &head, body.clone()).await;
-    common::assert_switching_protocols(&sending.head);
-    // Every body byte was read as HTTP/1.1 before the switch: whatever followed
-    // would have been taken for the HTTP/2 preface.
-    let (stream, leftover) = sending.into_conn().await.into_parts();
-    let mut h2 = common::H2Raw::new(stream, leftover);
-    h2.send_preface(CLIENT_SETTINGS).await;
-    let res = h2.response(1).await;
-    assert_eq!(res.status, 200);
+    let res = stream_1_after_streamed_body(&server, &head, body.clone()).await;
     assert_eq!(res.body_str(), digest_line(&body));
 }
 
@@ -334,13 +335,7 @@ async fn streamed_upgrade_of_a_large_chunked_body_switches_after_the_body() {
         framed.extend_from_slice(b"\r\n");
     }
     framed.extend_from_slice(b"0\r\n\r\n");
-    let sending = common::send_with_body(server.addr, &head, framed).await;
-    common::assert_switching_protocols(&sending.head);
-    let (stream, leftover) = sending.into_conn().await.into_parts();
-    let mut h2 = common::H2Raw::new(stream, leftover);
-    h2.send_preface(CLIENT_SETTINGS).await;
-    let res = h2.response(1).await;
-    assert_eq!(res.status, 200);
+    let res = stream_1_after_streamed_body(&server, &head, framed).await;
     assert_eq!(res.body_str(), digest_line(&body));
 }
 
@@ -354,13 +349,7 @@ async fn streamed_upgrade_echo_within_the_hold_is_answered_on_stream_1() {
         &format!("Content-Length: {}\r\n", body.len()),
         b"",
     );
-    let sending = common::send_with_body(server.addr, &head, body.clone()).await;
-    common::assert_switching_protocols(&sending.head);
-    let (stream, leftover) = sending.into_conn().await.into_parts();
-    let mut h2 = common::H2Raw::new(stream, leftover);
-    h2.send_preface(CLIENT_SETTINGS).await;
-    let res = h2.response(1).await;
-    assert_eq!(res.status, 200);
+    let res = stream_1_after_streamed_body(&server, &head, body.clone()).await;
     assert!(res.body == body, "echo differs ({} bytes)", res.body.len());
 }
 
@@ -376,7 +365,7 @@ async fn streamed_upgrade_echo_over_the_hold_is_answered_over_http1() {
         &format!("Content-Length: {}\r\n", body.len()),
         b"",
     );
-    let mut sending = common::send_with_body(server.addr, &head, body.clone()).await;
+    let mut sending = send_with_body(server.addr, &head, body.clone()).await;
     // The echo outgrew what may be held before the 101: it goes out over HTTP/1.1,
     // complete, and the connection stays HTTP/1.1.
     assert_eq!(sending.head.status, 200, "{:?}", sending.head);
@@ -393,7 +382,7 @@ async fn streamed_upgrade_echo_over_the_hold_is_answered_over_http1() {
 
 #[tokio::test]
 async fn streamed_upgrade_whose_body_is_not_read_is_answered_over_http1() {
-    let server = Server::start(&Builder::new(), common::IgnoreBody).await;
+    let server = Server::start(&Builder::new(), IgnoreBody).await;
     let body = pattern(10_000);
     let head = upgrade_request(
         "POST",
@@ -401,7 +390,7 @@ async fn streamed_upgrade_whose_body_is_not_read_is_answered_over_http1() {
         &format!("Content-Length: {}\r\n", body.len()),
         b"",
     );
-    let mut sending = common::send_with_body(server.addr, &head, body).await;
+    let mut sending = send_with_body(server.addr, &head, body).await;
     // Stream 1's request can no longer be whole: the answer stays on HTTP/1.1.
     assert_eq!(sending.head.status, 200, "{:?}", sending.head);
     let first = sending.head.clone();
@@ -423,35 +412,17 @@ async fn request_on_stream_3_after_upgrade_is_answered() {
     h2.send_preface(CLIENT_SETTINGS).await;
     assert_eq!(h2.response(1).await.body_str(), "hello world\n");
 
-    h2.send_headers(
-        3,
-        &[
-            (":method", "POST"),
-            (":scheme", "http"),
-            (":authority", "127.0.0.1"),
-            (":path", "/echo"),
-        ],
-        false,
-    )
-    .await;
+    h2.send_headers(3, &request_fields("POST", "/echo"), false)
+        .await;
     h2.send_data(3, b"on stream three", true).await;
     let res = h2.response(3).await;
-    assert_eq!(res.status, 200);
+    assert_eq!(res.status, Some(200));
     assert_eq!(res.body_str(), "on stream three");
 
-    h2.send_headers(
-        5,
-        &[
-            (":method", "GET"),
-            (":scheme", "http"),
-            (":authority", "127.0.0.1"),
-            (":path", "/bytes/1000"),
-        ],
-        true,
-    )
-    .await;
+    h2.send_headers(5, &request_fields("GET", "/bytes/1000"), true)
+        .await;
     let res = h2.response(5).await;
-    assert_eq!(res.status, 200);
+    assert_eq!(res.status, Some(200));
     assert_eq!(res.body, pattern(1000));
 
     for path in ["/", "/echo", "/bytes/1000"] {
@@ -634,7 +605,7 @@ async fn http2_settings_with_out_of_range_values_are_declined() {
             http2_settings(&[(SETTINGS_MAX_FRAME_SIZE, 1 << 24)]),
         ),
         // Four bytes: not a whole number of 6-byte settings.
-        ("payload of 4 bytes", common::base64url(&[0, 3, 0, 0])),
+        ("payload of 4 bytes", base64url(&[0, 3, 0, 0])),
     ] {
         let request = format!(
             "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n\

@@ -1,20 +1,32 @@
-//! An HTTP/2 client driven frame by frame over a `TcpStream`.
+//! An HTTP/2 client driven frame by frame, over any byte stream (a socket, one of
+//! its halves, or an in-memory pipe).
 //!
 //! The `h2` client cannot read stream 1 of an upgraded connection (it never opened
-//! it), so after a `101` the tests speak HTTP/2 themselves: frames are read and
-//! written by hand, header blocks are decoded with [`hpack::Decoder`] and encoded
-//! as plain literals.
+//! it) and will not misbehave on purpose, so the tests speak HTTP/2 themselves.
+//! Frames are built as bytes by the functions here (header blocks as HPACK
+//! literals, [`hpack::encode`]), so a test can write any sequence, valid or not,
+//! in one write. [`H2Raw`] reads the server's frames back and decodes every header
+//! block with one [`hpack::Decoder`], whichever method read it, so the HPACK state
+//! stays in step.
+//!
+//! Reading comes in two strengths. [`H2Raw::read_frame`], [`H2Raw::next_event`] and
+//! [`H2Raw::response`] fail the test on anything unexpected (a read error, the
+//! connection ending early, a reset stream, a GOAWAY with an error).
+//! [`H2Raw::try_read_frame`], [`H2Raw::read_frames_until`] and
+//! [`H2Raw::read_response`] report the end of the connection (EOF or a reset) as
+//! an outcome, for the tests that provoke it.
 
 use std::io;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 
 use super::hpack;
-use super::within;
+use super::{within, WAIT};
 
 pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+// Frame types (RFC 9113 §6).
 pub const DATA: u8 = 0x0;
 pub const HEADERS: u8 = 0x1;
 pub const PRIORITY: u8 = 0x2;
@@ -26,17 +38,39 @@ pub const GOAWAY: u8 = 0x7;
 pub const WINDOW_UPDATE: u8 = 0x8;
 pub const CONTINUATION: u8 = 0x9;
 
+// Flags.
 pub const END_STREAM: u8 = 0x1;
 pub const ACK: u8 = 0x1;
 pub const END_HEADERS: u8 = 0x4;
 pub const PADDED: u8 = 0x8;
 pub const PRIORITY_FLAG: u8 = 0x20;
 
+// Error codes (RFC 9113 §7).
+pub const NO_ERROR: u32 = 0x0;
+pub const PROTOCOL_ERROR: u32 = 0x1;
+pub const FLOW_CONTROL_ERROR: u32 = 0x3;
+pub const REFUSED_STREAM: u32 = 0x7;
+pub const CANCEL: u32 = 0x8;
+pub const COMPRESSION_ERROR: u32 = 0x9;
+pub const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+// Settings (RFC 9113 §6.5.2).
 pub const SETTINGS_HEADER_TABLE_SIZE: u16 = 0x1;
 pub const SETTINGS_ENABLE_PUSH: u16 = 0x2;
 pub const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
 pub const SETTINGS_INITIAL_WINDOW_SIZE: u16 = 0x4;
 pub const SETTINGS_MAX_FRAME_SIZE: u16 = 0x5;
+
+/// The largest frame payload before SETTINGS raise it (RFC 9113 §4.2): what a
+/// client may send without asking.
+pub const MAX_FRAME_SIZE: usize = 16_384;
+
+/// The settings the hardening tests' clients announce: no dynamic table for the
+/// server's encoder, so each response header block stands on its own.
+pub const RAW_SETTINGS: &[(u16, u32)] = &[(SETTINGS_HEADER_TABLE_SIZE, 0)];
+
+/// How much [`H2Raw`] asks the socket for at a time.
+const READ_CHUNK: usize = 32 * 1024;
 
 /// One frame as it was on the wire.
 #[derive(Debug, Clone)]
@@ -45,16 +79,25 @@ pub struct Frame {
     pub flags: u8,
     pub stream: u32,
     pub payload: Vec<u8>,
+    /// The decoded header block this frame completed: set on a HEADERS,
+    /// PUSH_PROMISE or CONTINUATION frame with END_HEADERS.
+    pub fields: Option<Vec<(String, String)>>,
 }
 
 impl Frame {
-    pub fn encode(&self) -> Vec<u8> {
-        frame_bytes(self.ty, self.flags, self.stream, &self.payload)
+    /// The error code of a RST_STREAM or GOAWAY.
+    pub fn error_code(&self) -> u32 {
+        let at = match self.ty {
+            RST_STREAM => 0,
+            GOAWAY => 4,
+            _ => panic!("no error code in frame type {}", self.ty),
+        };
+        u32::from_be_bytes(self.payload[at..at + 4].try_into().expect("4 bytes"))
     }
 }
 
 /// A frame's bytes: 9-octet header (RFC 9113 §4.1) and payload.
-pub fn frame_bytes(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+pub fn frame(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     let len = payload.len();
     assert!(len < 1 << 24);
     let mut out = Vec::with_capacity(9 + len);
@@ -72,6 +115,58 @@ pub fn settings_payload(settings: &[(u16, u32)]) -> Vec<u8> {
         out.extend_from_slice(&value.to_be_bytes());
     }
     out
+}
+
+pub fn settings_frame(settings: &[(u16, u32)]) -> Vec<u8> {
+    frame(SETTINGS, 0, 0, &settings_payload(settings))
+}
+
+pub fn settings_ack() -> Vec<u8> {
+    frame(SETTINGS, ACK, 0, &[])
+}
+
+pub fn ping_frame(payload: [u8; 8]) -> Vec<u8> {
+    frame(PING, 0, 0, &payload)
+}
+
+pub fn rst_frame(stream: u32, code: u32) -> Vec<u8> {
+    frame(RST_STREAM, 0, stream, &code.to_be_bytes())
+}
+
+pub fn window_update_frame(stream: u32, increment: u32) -> Vec<u8> {
+    frame(WINDOW_UPDATE, 0, stream, &increment.to_be_bytes())
+}
+
+/// A HEADERS frame (END_HEADERS; END_STREAM when `end_stream`) carrying `fields`.
+pub fn headers_frame(stream: u32, end_stream: bool, fields: &[(&str, &str)]) -> Vec<u8> {
+    let block = hpack::encode(fields);
+    assert!(
+        block.len() <= MAX_FRAME_SIZE,
+        "header block needs CONTINUATION"
+    );
+    let flags = END_HEADERS | if end_stream { END_STREAM } else { 0 };
+    frame(HEADERS, flags, stream, &block)
+}
+
+/// The pseudo-header fields of a request for `path` on `http://example`.
+pub fn request_fields<'a>(method: &'a str, path: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        (":method", method),
+        (":scheme", "http"),
+        (":authority", "example"),
+        (":path", path),
+    ]
+}
+
+/// (type, flags, stream, error code if any) of each frame, for messages.
+pub fn summarize(frames: &[Frame]) -> Vec<(u8, u8, u32, Option<u32>)> {
+    frames
+        .iter()
+        .map(|f| {
+            let code = matches!(f.ty, RST_STREAM | GOAWAY).then(|| f.error_code());
+            (f.ty, f.flags, f.stream, code)
+        })
+        .collect()
 }
 
 /// What a frame (or a HEADERS + CONTINUATION sequence) meant.
@@ -113,10 +208,11 @@ pub enum Event {
     Other(Frame),
 }
 
-/// A complete response on one stream.
-#[derive(Debug, Clone)]
+/// A response on one stream, as far as it came.
+#[derive(Debug, Clone, Default)]
 pub struct H2Response {
-    pub status: u16,
+    /// The final `:status` (interim 1xx heads are skipped), once it came.
+    pub status: Option<u16>,
     /// Regular fields, in order (pseudo-fields removed).
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -125,6 +221,10 @@ pub struct H2Response {
     pub end_on_headers: bool,
     /// DATA frames received on the stream.
     pub data_frames: usize,
+    /// END_STREAM came: the response is whole.
+    pub ended: bool,
+    /// The error code of the server's RST_STREAM, when it reset the stream.
+    pub reset: Option<u32>,
 }
 
 impl H2Response {
@@ -141,69 +241,162 @@ impl H2Response {
 }
 
 /// The client end of an HTTP/2 connection, by hand.
-pub struct H2Raw {
-    pub stream: TcpStream,
+pub struct H2Raw<S = TcpStream> {
+    pub io: S,
+    /// Bytes read and not yet taken as frames.
     rbuf: Vec<u8>,
     pub decoder: hpack::Decoder,
+    /// The header block being received: its stream and its fragments so far.
+    block: Option<(u32, Vec<u8>)>,
     /// GOAWAY frames received so far: (last stream id, error code).
     pub goaways: Vec<(u32, u32)>,
-    /// Whether DATA is acknowledged with WINDOW_UPDATE as it is read by `response`.
-    pub auto_window: bool,
 }
 
-impl H2Raw {
-    /// `leftover`: bytes already read from `stream` (what followed a `101`).
-    pub fn new(stream: TcpStream, leftover: Vec<u8>) -> H2Raw {
+impl<S> H2Raw<S> {
+    /// `leftover`: bytes already read from `io` (what followed a `101`).
+    pub fn new(io: S, leftover: Vec<u8>) -> H2Raw<S> {
         H2Raw {
-            stream,
+            io,
             rbuf: leftover,
             decoder: hpack::Decoder::default(),
+            block: None,
             goaways: Vec::new(),
-            auto_window: true,
         }
     }
 
+    /// A reader of the server's frames, in step with this one, and the write half.
+    pub fn split(self) -> (H2Raw<ReadHalf<S>>, WriteHalf<S>)
+    where
+        S: AsyncRead + AsyncWrite,
+    {
+        let (rd, wr) = tokio::io::split(self.io);
+        let reader = H2Raw {
+            io: rd,
+            rbuf: self.rbuf,
+            decoder: self.decoder,
+            block: self.block,
+            goaways: self.goaways,
+        };
+        (reader, wr)
+    }
+
+    /// Takes one whole frame from the front of the read buffer, if it is there.
+    fn take_frame(&mut self) -> Option<Frame> {
+        let head = self.rbuf.get(..9)?;
+        let len = (usize::from(head[0]) << 16) | (usize::from(head[1]) << 8) | usize::from(head[2]);
+        if self.rbuf.len() < 9 + len {
+            return None;
+        }
+        let head: Vec<u8> = self.rbuf.drain(..9).collect();
+        let mut frame = Frame {
+            ty: head[3],
+            flags: head[4],
+            stream: u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff,
+            payload: self.rbuf.drain(..len).collect(),
+            fields: None,
+        };
+        self.observe(&mut frame);
+        Some(frame)
+    }
+
+    /// Keeps the connection state every reader shares: header blocks are decoded
+    /// (RFC 9113 §4.3: a block is one HEADERS or PUSH_PROMISE frame and the
+    /// CONTINUATION frames right after it), GOAWAYs recorded.
+    fn observe(&mut self, frame: &mut Frame) {
+        if let Some((stream, _)) = &self.block {
+            assert!(
+                frame.ty == CONTINUATION && frame.stream == *stream,
+                "header block on stream {stream} interrupted by frame type {} on stream {}",
+                frame.ty,
+                frame.stream
+            );
+        }
+        match frame.ty {
+            HEADERS | PUSH_PROMISE => {
+                let mut fragment = strip_padding(frame);
+                if frame.ty == PUSH_PROMISE {
+                    fragment.drain(..4); // the promised stream id
+                } else if frame.flags & PRIORITY_FLAG != 0 {
+                    fragment.drain(..5);
+                }
+                self.block = Some((frame.stream, fragment));
+            }
+            CONTINUATION => {
+                let (_, block) = self
+                    .block
+                    .as_mut()
+                    .expect("CONTINUATION without a header block");
+                block.extend_from_slice(&frame.payload);
+            }
+            GOAWAY => {
+                let p = &frame.payload;
+                let last_stream = u32::from_be_bytes([p[0], p[1], p[2], p[3]]) & 0x7fff_ffff;
+                self.goaways.push((last_stream, frame.error_code()));
+            }
+            _ => {}
+        }
+        let ends_block = matches!(frame.ty, HEADERS | PUSH_PROMISE | CONTINUATION)
+            && frame.flags & END_HEADERS != 0;
+        if ends_block {
+            let (_, block) = self.block.take().expect("a header block");
+            let fields = self
+                .decoder
+                .decode(&block)
+                .unwrap_or_else(|e| panic!("server header block: {e}"));
+            frame.fields = Some(fields);
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> H2Raw<S> {
+    /// Writes `bytes` (bounded), failing the test on an error.
     pub async fn write(&mut self, bytes: &[u8]) {
-        within("write", self.stream.write_all(bytes))
-            .await
-            .expect("write to the server");
+        self.try_write(bytes).await.expect("write to the server");
+    }
+
+    /// Writes `bytes` (bounded).
+    pub async fn try_write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        within("write", self.io.write_all(bytes)).await
+    }
+
+    /// A write that may fail because the server is closing.
+    async fn write_lenient(&mut self, bytes: &[u8]) {
+        let _ = self.try_write(bytes).await;
     }
 
     pub async fn send_frame(&mut self, ty: u8, flags: u8, stream: u32, payload: &[u8]) {
-        self.write(&frame_bytes(ty, flags, stream, payload)).await;
+        self.write(&frame(ty, flags, stream, payload)).await;
     }
 
     /// The client preface and a SETTINGS frame, in one write.
     pub async fn send_preface(&mut self, settings: &[(u16, u32)]) {
         let mut out = PREFACE.to_vec();
-        out.extend_from_slice(&frame_bytes(SETTINGS, 0, 0, &settings_payload(settings)));
+        out.extend_from_slice(&settings_frame(settings));
         self.write(&out).await;
     }
 
     pub async fn send_settings_ack(&mut self) {
-        self.send_frame(SETTINGS, ACK, 0, &[]).await;
+        self.write(&settings_ack()).await;
     }
 
     pub async fn send_ping(&mut self, payload: [u8; 8]) {
-        self.send_frame(PING, 0, 0, &payload).await;
+        self.write(&ping_frame(payload)).await;
     }
 
     pub async fn send_window_update(&mut self, stream: u32, increment: u32) {
-        self.send_frame(WINDOW_UPDATE, 0, stream, &increment.to_be_bytes())
-            .await;
+        self.write(&window_update_frame(stream, increment)).await;
     }
 
     /// A request's HEADERS frame (END_HEADERS; END_STREAM when `end_stream`).
     pub async fn send_headers(&mut self, stream: u32, fields: &[(&str, &str)], end_stream: bool) {
-        let block = hpack::encode(fields);
-        assert!(block.len() <= 16_384, "header block needs CONTINUATION");
-        let flags = END_HEADERS | if end_stream { END_STREAM } else { 0 };
-        self.send_frame(HEADERS, flags, stream, &block).await;
+        self.write(&headers_frame(stream, end_stream, fields)).await;
     }
 
+    /// `data` in DATA frames of at most [`MAX_FRAME_SIZE`], END_STREAM on the last
+    /// when `end_stream`.
     pub async fn send_data(&mut self, stream: u32, data: &[u8], end_stream: bool) {
-        for (i, chunk) in data.chunks(16_384).enumerate() {
-            let last = (i + 1) * 16_384 >= data.len();
+        for (i, chunk) in data.chunks(MAX_FRAME_SIZE).enumerate() {
+            let last = (i + 1) * MAX_FRAME_SIZE >= data.len();
             let flags = if end_stream && last { END_STREAM } else { 0 };
             self.send_frame(DATA, flags, stream, chunk).await;
         }
@@ -212,74 +405,61 @@ impl H2Raw {
             self.send_frame(DATA, flags, stream, &[]).await;
         }
     }
+}
 
-    /// Reads one frame; None when the server closed the connection between frames.
-    pub async fn read_frame(&mut self) -> Option<Frame> {
+impl<S: AsyncRead + Unpin> H2Raw<S> {
+    /// Reads one frame, waiting as long as it takes (the caller bounds the wait).
+    /// `Ok(None)` when the server closed the connection between frames; an error
+    /// when it closed mid-frame or the read failed.
+    pub async fn try_read_frame(&mut self) -> io::Result<Option<Frame>> {
         loop {
-            if self.rbuf.len() >= 9 {
-                let len = (usize::from(self.rbuf[0]) << 16)
-                    | (usize::from(self.rbuf[1]) << 8)
-                    | usize::from(self.rbuf[2]);
-                if self.rbuf.len() >= 9 + len {
-                    let head: Vec<u8> = self.rbuf.drain(..9).collect();
-                    let payload = self.rbuf.drain(..len).collect();
-                    return Some(Frame {
-                        ty: head[3],
-                        flags: head[4],
-                        stream: u32::from_be_bytes([head[5], head[6], head[7], head[8]])
-                            & 0x7fff_ffff,
-                        payload,
-                    });
-                }
+            if let Some(frame) = self.take_frame() {
+                return Ok(Some(frame));
             }
-            let mut chunk = [0u8; 32 * 1024];
-            let n = match within("read a frame", self.stream.read(&mut chunk)).await {
-                Ok(n) => n,
-                Err(e) => panic!("read error while reading a frame: {e}"),
-            };
+            let mut chunk = [0u8; READ_CHUNK];
+            let n = self.io.read(&mut chunk).await?;
             if n == 0 {
-                assert!(
-                    self.rbuf.is_empty(),
-                    "connection closed mid-frame ({} bytes buffered)",
-                    self.rbuf.len()
-                );
-                return None;
+                if self.rbuf.is_empty() {
+                    return Ok(None);
+                }
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "connection closed mid-frame ({} bytes buffered)",
+                        self.rbuf.len()
+                    ),
+                ));
             }
             self.rbuf.extend_from_slice(&chunk[..n]);
         }
     }
 
-    /// Reads the next frame and decodes it; a HEADERS frame is read together with
-    /// its CONTINUATION frames and its block decoded (which keeps the HPACK state
-    /// in step whichever stream it is for). None at EOF.
+    /// Reads one frame (bounded); None when the server closed the connection
+    /// between frames. Anything else but a frame fails the test.
+    pub async fn read_frame(&mut self) -> Option<Frame> {
+        within("a frame", self.try_read_frame())
+            .await
+            .unwrap_or_else(|e| panic!("reading a frame: {e}"))
+    }
+
+    /// Reads the next frame and says what it meant; a HEADERS frame is read
+    /// together with its CONTINUATION frames. None at EOF.
     pub async fn next_event(&mut self) -> Option<Event> {
         let frame = self.read_frame().await?;
         Some(match frame.ty {
             HEADERS => {
                 let stream = frame.stream;
                 let end_stream = frame.flags & END_STREAM != 0;
-                let mut block = strip_padding(&frame);
-                if frame.flags & PRIORITY_FLAG != 0 {
-                    block.drain(..5);
-                }
-                let mut end_headers = frame.flags & END_HEADERS != 0;
-                while !end_headers {
-                    let next = self
+                let mut last = frame;
+                while last.fields.is_none() {
+                    last = self
                         .read_frame()
                         .await
                         .expect("connection closed inside a header block");
-                    assert_eq!(next.ty, CONTINUATION, "header block interrupted");
-                    assert_eq!(next.stream, stream, "CONTINUATION on another stream");
-                    block.extend_from_slice(&next.payload);
-                    end_headers = next.flags & END_HEADERS != 0;
                 }
-                let fields = self
-                    .decoder
-                    .decode(&block)
-                    .unwrap_or_else(|e| panic!("server header block: {e}"));
                 Event::Headers {
                     stream,
-                    fields,
+                    fields: last.fields.unwrap_or_default(),
                     end_stream,
                 }
             }
@@ -313,18 +493,15 @@ impl H2Raw {
             },
             GOAWAY => {
                 let p = &frame.payload;
-                let last_stream = u32::from_be_bytes([p[0], p[1], p[2], p[3]]) & 0x7fff_ffff;
-                let code = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
-                self.goaways.push((last_stream, code));
                 Event::GoAway {
-                    last_stream,
-                    code,
+                    last_stream: u32::from_be_bytes([p[0], p[1], p[2], p[3]]) & 0x7fff_ffff,
+                    code: frame.error_code(),
                     debug: p[8..].to_vec(),
                 }
             }
             RST_STREAM => Event::RstStream {
                 stream: frame.stream,
-                code: u32::from_be_bytes(frame.payload[..4].try_into().expect("4 bytes")),
+                code: frame.error_code(),
             },
             WINDOW_UPDATE => Event::WindowUpdate {
                 stream: frame.stream,
@@ -335,36 +512,108 @@ impl H2Raw {
         })
     }
 
-    /// Reads until the response on `stream` is complete, answering SETTINGS and PING
-    /// like a client must and (with `auto_window`) returning flow-control credit
-    /// for the DATA it reads. Events of other streams are skipped.
-    pub async fn response(&mut self, stream: u32) -> H2Response {
-        let mut res: Option<H2Response> = None;
-        loop {
-            let event = self
-                .next_event()
-                .await
-                .unwrap_or_else(|| panic!("connection closed before stream {stream} ended"));
-            match event {
-                Event::Settings { ack: false, .. } => self.send_settings_ack().await,
-                Event::Ping {
-                    ack: false,
-                    payload,
-                } => self.send_frame(PING, ACK, 0, &payload).await,
-                Event::GoAway { code, debug, .. } if code != 0 => panic!(
-                    "GOAWAY with error {code} while waiting for stream {stream}: {}",
-                    String::from_utf8_lossy(&debug)
-                ),
-                Event::RstStream { stream: s, code } if s == stream => {
-                    panic!("stream {stream} reset with error {code}")
+    /// Reads frames, answering none, until `stop` says so or the connection ends
+    /// (EOF or a read error); returns every frame read (the stopping one last) and
+    /// whether the connection ended. Bounded by [`WAIT`] as a whole.
+    pub async fn read_frames_until<F>(&mut self, mut stop: F) -> (Vec<Frame>, bool)
+    where
+        F: FnMut(&Frame) -> bool,
+    {
+        let mut frames = Vec::new();
+        let r = tokio::time::timeout(WAIT, async {
+            loop {
+                match self.try_read_frame().await {
+                    Ok(Some(f)) => {
+                        let done = stop(&f);
+                        frames.push(f);
+                        if done {
+                            return false;
+                        }
+                    }
+                    Ok(None) | Err(_) => return true,
                 }
-                Event::Headers {
-                    stream: s,
-                    fields,
-                    end_stream,
-                } if s == stream => {
-                    match res.as_mut() {
-                        None => {
+            }
+        })
+        .await;
+        match r {
+            Ok(ended) => (frames, ended),
+            Err(_) => panic!(
+                "no stopping frame or end within the bound; frames so far: {:?}",
+                summarize(&frames)
+            ),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> H2Raw<S> {
+    /// A prior-knowledge connection over `io`, past the SETTINGS exchange
+    /// ([`H2Raw::handshake`]).
+    pub async fn open(io: S, settings: &[(u16, u32)]) -> H2Raw<S> {
+        let mut h2 = H2Raw::new(io, Vec::new());
+        h2.handshake(settings).await;
+        h2
+    }
+
+    /// Opens a prior-knowledge connection: preface, our SETTINGS, then reads until
+    /// the server's SETTINGS and acknowledges it. Returns the frames the server
+    /// sent up to its SETTINGS (included).
+    pub async fn handshake(&mut self, settings: &[(u16, u32)]) -> Vec<Frame> {
+        self.send_preface(settings).await;
+        let (frames, ended) = self
+            .read_frames_until(|f| f.ty == SETTINGS && f.flags & ACK == 0)
+            .await;
+        assert!(
+            !ended,
+            "server closed during the handshake: {:?}",
+            summarize(&frames)
+        );
+        self.send_settings_ack().await;
+        frames
+    }
+
+    /// Writes `bytes` and a PING, then reads until that PING's ACK: every frame the
+    /// server wrote in answer to `bytes` is returned. Fails if the connection ends.
+    pub async fn exchange_until_pong(&mut self, bytes: &[u8]) -> Vec<Frame> {
+        let marker = *b"hardpong";
+        let mut out = bytes.to_vec();
+        out.extend_from_slice(&ping_frame(marker));
+        self.write(&out).await;
+        let (frames, ended) = self
+            .read_frames_until(|f| f.ty == PING && f.flags & ACK != 0 && f.payload == marker)
+            .await;
+        assert!(!ended, "connection ended: {:?}", summarize(&frames));
+        frames
+    }
+
+    /// Reads until the response on `stream` ends (END_STREAM or RST_STREAM) or the
+    /// connection does, answering the server's SETTINGS and PINGs like a client
+    /// must and returning flow-control credit for the DATA it reads. Returns the
+    /// response as far as it came (without a `status` when the test read the
+    /// stream's HEADERS itself), and every other frame read except the SETTINGS
+    /// and PINGs it answered. Bounded by [`WAIT`] as a whole.
+    pub async fn read_response(&mut self, stream: u32) -> (H2Response, Vec<Frame>) {
+        let mut res = H2Response::default();
+        let mut others = Vec::new();
+        let r = tokio::time::timeout(WAIT, async {
+            // END_STREAM of the header block being read (it sits on its HEADERS).
+            let mut block_ends_stream = false;
+            loop {
+                let Some(f) = self.try_read_frame().await.ok().flatten() else {
+                    return;
+                };
+                match f.ty {
+                    SETTINGS if f.flags & ACK == 0 => self.write_lenient(&settings_ack()).await,
+                    PING if f.flags & ACK == 0 => {
+                        self.write_lenient(&frame(PING, ACK, 0, &f.payload)).await
+                    }
+                    HEADERS | CONTINUATION if f.stream == stream => {
+                        if f.ty == HEADERS {
+                            block_ends_stream = f.flags & END_STREAM != 0;
+                        }
+                        let Some(fields) = f.fields else {
+                            continue;
+                        };
+                        if res.status.is_none() {
                             let status = fields
                                 .iter()
                                 .find(|(n, _)| n == ":status")
@@ -373,47 +622,80 @@ impl H2Raw {
                             if (100..200).contains(&status) {
                                 continue;
                             }
-                            res = Some(H2Response {
-                                status,
-                                headers: fields
-                                    .into_iter()
-                                    .filter(|(n, _)| !n.starts_with(':'))
-                                    .collect(),
-                                body: Vec::new(),
-                                trailers: Vec::new(),
-                                end_on_headers: end_stream,
-                                data_frames: 0,
-                            });
+                            res.status = Some(status);
+                            res.headers = fields
+                                .into_iter()
+                                .filter(|(n, _)| !n.starts_with(':'))
+                                .collect();
+                            res.end_on_headers = block_ends_stream;
+                        } else {
+                            assert!(block_ends_stream, "trailers without END_STREAM");
+                            res.trailers = fields;
                         }
-                        Some(r) => {
-                            assert!(end_stream, "trailers without END_STREAM");
-                            r.trailers = fields;
+                        if block_ends_stream {
+                            res.ended = true;
+                            return;
                         }
                     }
-                    if end_stream {
-                        return res.expect("response");
+                    DATA if f.stream == stream => {
+                        res.body.extend_from_slice(&strip_padding(&f));
+                        res.data_frames += 1;
+                        let end_stream = f.flags & END_STREAM != 0;
+                        let flow_len = f.payload.len() as u32;
+                        if flow_len > 0 {
+                            // Keep the windows open for large bodies: the
+                            // connection's always, the stream's while it lasts.
+                            let mut credit = window_update_frame(0, flow_len);
+                            if !end_stream {
+                                credit.extend_from_slice(&window_update_frame(stream, flow_len));
+                            }
+                            self.write_lenient(&credit).await;
+                        }
+                        if end_stream {
+                            res.ended = true;
+                            return;
+                        }
                     }
+                    RST_STREAM if f.stream == stream => {
+                        res.reset = Some(f.error_code());
+                        return;
+                    }
+                    _ => others.push(f),
                 }
-                Event::Data {
-                    stream: s,
-                    data,
-                    flow_len,
-                    end_stream,
-                } if s == stream => {
-                    let r = res.as_mut().expect("DATA before HEADERS");
-                    r.body.extend_from_slice(&data);
-                    r.data_frames += 1;
-                    if end_stream {
-                        return res.expect("response");
-                    }
-                    if self.auto_window && flow_len > 0 {
-                        self.send_window_update(0, flow_len).await;
-                        self.send_window_update(stream, flow_len).await;
-                    }
-                }
-                _ => {}
             }
+        })
+        .await;
+        assert!(r.is_ok(), "stream {stream} did not end within the bound");
+        (res, others)
+    }
+
+    /// [`H2Raw::read_response`] for a response that must come whole: a reset
+    /// stream, a GOAWAY with an error or the connection ending first fails the
+    /// test. Frames of other streams are skipped.
+    pub async fn response(&mut self, stream: u32) -> H2Response {
+        let (res, others) = self.read_response(stream).await;
+        if let Some(g) = others
+            .iter()
+            .find(|f| f.ty == GOAWAY && f.error_code() != NO_ERROR)
+        {
+            panic!(
+                "GOAWAY with error {} while waiting for stream {stream}: {}",
+                g.error_code(),
+                String::from_utf8_lossy(&g.payload[8..])
+            );
         }
+        if let Some(code) = res.reset {
+            panic!("stream {stream} reset with error {code}");
+        }
+        assert!(
+            res.ended,
+            "connection closed before stream {stream} ended: {res:?}"
+        );
+        assert!(
+            res.status.is_some(),
+            "stream {stream} ended without HEADERS"
+        );
+        res
     }
 
     /// Reads and answers frames until the server closes the connection. Returns the
@@ -422,13 +704,13 @@ impl H2Raw {
         let mut seen = Vec::new();
         while let Some(event) = self.next_event().await {
             match &event {
-                Event::Settings { ack: false, .. } => self.send_settings_ack_lenient().await,
+                Event::Settings { ack: false, .. } => self.write_lenient(&settings_ack()).await,
                 Event::Ping {
                     ack: false,
                     payload,
                 } => {
                     let p = *payload;
-                    self.send_lenient(&frame_bytes(PING, ACK, 0, &p)).await;
+                    self.write_lenient(&frame(PING, ACK, 0, &p)).await;
                 }
                 _ => {}
             }
@@ -436,18 +718,9 @@ impl H2Raw {
         }
         seen
     }
-
-    async fn send_settings_ack_lenient(&mut self) {
-        self.send_lenient(&frame_bytes(SETTINGS, ACK, 0, &[])).await;
-    }
-
-    /// A write that may fail because the server is closing.
-    async fn send_lenient(&mut self, bytes: &[u8]) {
-        let r: io::Result<()> = within("write", self.stream.write_all(bytes)).await;
-        let _ = r;
-    }
 }
 
+/// A DATA, HEADERS or PUSH_PROMISE payload without its padding (RFC 9113 §6.1).
 fn strip_padding(frame: &Frame) -> Vec<u8> {
     if frame.flags & PADDED == 0 {
         return frame.payload.clone();

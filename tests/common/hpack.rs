@@ -1,5 +1,5 @@
 //! A minimal but complete HPACK (RFC 7541) decoder, and the simplest possible encoder,
-//! for the hand-driven HTTP/2 client in these tests.
+//! for the hand-driven HTTP/2 client in these tests ([`super::h2raw`]).
 //!
 //! The decoder handles every representation the server's `h2` encoder may use:
 //! indexed fields (static and dynamic table), literals with incremental indexing,
@@ -402,16 +402,20 @@ pub fn encode_int(dst: &mut Vec<u8>, flags: u8, prefix: u8, mut value: usize) {
     dst.push(value as u8);
 }
 
+/// A string literal without Huffman coding (RFC 7541 §5.2).
+pub fn encode_str(dst: &mut Vec<u8>, s: &[u8]) {
+    encode_int(dst, 0x00, 7, s.len());
+    dst.extend_from_slice(s);
+}
+
 /// Encodes `fields` as literals without indexing, with new names and no Huffman coding
 /// (RFC 7541 §6.2.2): the server's decoder table is never touched.
 pub fn encode(fields: &[(&str, &str)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, value) in fields {
         out.push(0x00);
-        encode_int(&mut out, 0x00, 7, name.len());
-        out.extend_from_slice(name.as_bytes());
-        encode_int(&mut out, 0x00, 7, value.len());
-        out.extend_from_slice(value.as_bytes());
+        encode_str(&mut out, name.as_bytes());
+        encode_str(&mut out, value.as_bytes());
     }
     out
 }

@@ -1,0 +1,192 @@
+//! The server under test, two ways:
+//!
+//! - [`Server`]: `Builder::serve` on `127.0.0.1:0` (or a given listener) on its own
+//!   task, stopped through the shutdown future it was handed;
+//! - [`duplex_conn`]: one connection over `tokio::io::duplex`, driven by
+//!   `Builder::serve_connection` on its own task, so the `Connection` future's
+//!   result can be checked ([`conn_result`]) and paused-clock tests see every byte.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use h2c_mux::{Body, BoxError, Builder};
+use http::{Request, Response};
+use tokio::io::DuplexStream;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::within;
+
+/// A service `Builder::serve` and `Builder::serve_connection` accept, answering with
+/// bodies of type `B`: their bounds, written once.
+pub trait TestService<B>:
+    tower_service::Service<
+        Request<Body>,
+        Response = Response<B>,
+        Future: Send + 'static,
+        Error: Into<BoxError>,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B> TestService<B> for S
+where
+    S: tower_service::Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+{
+}
+
+/// A response body the server accepts.
+pub trait TestBody: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
+
+impl<B> TestBody for B
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+}
+
+/// `Builder::serve` on its own task. Dropping it aborts the task.
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl Server {
+    /// Serves `svc` with `builder` on `127.0.0.1:0` until [`Server::trigger_shutdown`].
+    pub async fn start<S: TestService<B>, B: TestBody>(builder: &Builder, svc: S) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        Server::on(listener, builder, svc)
+    }
+
+    /// Serves `svc` with `builder` on `listener` until [`Server::trigger_shutdown`].
+    pub fn on<S: TestService<B>, B: TestBody>(
+        listener: TcpListener,
+        builder: &Builder,
+        svc: S,
+    ) -> Server {
+        let (tx, rx) = oneshot::channel::<()>();
+        let (addr, task) = serve_on(listener, builder, svc, async {
+            let _ = rx.await;
+        });
+        Server {
+            addr,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// The demo service with the default builder.
+    #[cfg(feature = "demo")]
+    pub async fn demo() -> Server {
+        Server::start(&Builder::new(), h2c_mux::demo::Demo::new()).await
+    }
+
+    /// Completes the shutdown future handed to `serve`, without waiting.
+    pub fn trigger_shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Waits (bounded) for `serve` to return, and returns its result.
+    pub async fn join(&mut self) -> io::Result<()> {
+        let task = self.task.take().expect("serve task already joined");
+        within("Builder::serve to return", task)
+            .await
+            .expect("serve task panicked")
+    }
+
+    /// Triggers the shutdown and waits (bounded) for `serve` to return.
+    pub async fn stop(mut self) -> io::Result<()> {
+        self.trigger_shutdown();
+        self.join().await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Spawns `builder.serve(listener, svc, shutdown)`.
+pub fn serve_on<S, B, F>(
+    listener: TcpListener,
+    builder: &Builder,
+    svc: S,
+    shutdown: F,
+) -> (SocketAddr, JoinHandle<io::Result<()>>)
+where
+    S: TestService<B>,
+    B: TestBody,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let addr = listener.local_addr().expect("local addr");
+    let builder = builder.clone();
+    let task = tokio::spawn(async move { builder.serve(listener, svc, shutdown).await });
+    (addr, task)
+}
+
+/// Binds `127.0.0.1:0` and spawns `builder.serve(listener, svc, shutdown)`.
+pub async fn spawn_serve<S, B, F>(
+    builder: &Builder,
+    svc: S,
+    shutdown: F,
+) -> (SocketAddr, JoinHandle<io::Result<()>>)
+where
+    S: TestService<B>,
+    B: TestBody,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    serve_on(listener, builder, svc, shutdown)
+}
+
+/// The task driving one `serve_connection` future; its output is the future's.
+pub type ConnHandle = JoinHandle<Result<(), h2c_mux::Error>>;
+
+/// The pipe size of [`duplex_conn`]: larger than anything a test has in flight, so
+/// only [`duplex_conn_sized`] pushes back.
+const DUPLEX_SIZE: usize = 1 << 20;
+
+/// One connection over an in-memory pipe, served by `serve_connection` on its own
+/// task. Returns the client end.
+pub fn duplex_conn<S: TestService<B>, B: TestBody>(
+    builder: &Builder,
+    svc: S,
+) -> (DuplexStream, ConnHandle) {
+    duplex_conn_sized(builder, svc, DUPLEX_SIZE)
+}
+
+/// [`duplex_conn`] with a pipe of `size` bytes each way, so a peer that stops
+/// reading pushes back quickly.
+pub fn duplex_conn_sized<S: TestService<B>, B: TestBody>(
+    builder: &Builder,
+    svc: S,
+    size: usize,
+) -> (DuplexStream, ConnHandle) {
+    let (client, server) = tokio::io::duplex(size);
+    let conn = builder.serve_connection(server, svc);
+    (client, tokio::spawn(conn))
+}
+
+/// Waits (bounded) for a connection task and returns the connection's result.
+pub async fn conn_result(conn: ConnHandle) -> Result<(), h2c_mux::Error> {
+    within("the connection future to resolve", conn)
+        .await
+        .expect("connection task panicked")
+}
