@@ -2,17 +2,22 @@
 //! the real `curl` against the `h2c-mux` binary, and the failure cases over raw
 //! sockets against an in-process server.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response};
-use http_body_util::BodyExt;
+use common::h1::H1Conn;
+use common::server::Server;
+use common::service::{inspect, service_fn, text, Inspected};
+use common::{read_to_eof, WAIT};
+use h2c_mux::Builder;
+use http::StatusCode;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// The server's peak memory during the 100 MB upload stays below this. The body
@@ -20,15 +25,14 @@ use tokio::sync::mpsc;
 /// the runtime, the allocator and the binary itself.
 const MAX_SERVER_RSS_KB: u64 = 64 * 1024;
 
-const WAIT: Duration = Duration::from_secs(60);
-
-struct Server {
+/// The `h2c-mux` binary, serving the demo on a loopback port.
+struct Binary {
     child: Child,
     addr: String,
 }
 
-impl Server {
-    fn start() -> Server {
+impl Binary {
+    fn start() -> Binary {
         let mut child = Command::new(env!("CARGO_BIN_EXE_h2c-mux"))
             .args(["--listen", "127.0.0.1:0", "--quiet", "--log", "info"])
             .env("NO_COLOR", "1")
@@ -49,7 +53,7 @@ impl Server {
             }
         };
         assert!(addr.starts_with("127.0.0.1:"), "listening on {addr}");
-        Server { child, addr }
+        Binary { child, addr }
     }
 
     /// Peak resident memory of the server process, in KiB.
@@ -64,7 +68,7 @@ impl Server {
     }
 }
 
-impl Drop for Server {
+impl Drop for Binary {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -141,7 +145,7 @@ fn assert_upgraded(trace: &str) {
 
 #[test]
 fn uploads_of_every_size_are_upgraded_and_digested() {
-    let server = Server::start();
+    let server = Binary::start();
     let dir = tempdir();
     for len in [0usize, 1, 64 * 1024, 10_000_000, 100_000_000] {
         let (file, want) = write_file(&dir, len);
@@ -168,7 +172,7 @@ fn uploads_of_every_size_are_upgraded_and_digested() {
 
 #[test]
 fn small_uploads_are_echoed_over_stream_1() {
-    let server = Server::start();
+    let server = Binary::start();
     let dir = tempdir();
     for len in [1usize, 1000, 64 * 1024] {
         let (file, _) = write_file(&dir, len);
@@ -193,87 +197,48 @@ fn tempdir() -> PathBuf {
 
 // ---- failure cases, in-process -------------------------------------------------
 
-/// A service that reads the whole body and reports how that went.
-#[derive(Clone)]
-struct Report(mpsc::UnboundedSender<Result<usize, String>>);
-
-impl tower_service::Service<Request<h2c_mux::Body>> for Report {
-    type Response = Response<String>;
-    type Error = std::convert::Infallible;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Response<String>, Self::Error>> + Send>,
-    >;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<h2c_mux::Body>) -> Self::Future {
-        let tx = self.0.clone();
-        Box::pin(async move {
-            let result = match req.into_body().collect().await {
-                Ok(b) => Ok(b.to_bytes().len()),
-                Err(e) => Err(e.to_string()),
-            };
-            let text = format!("{result:?}\n");
-            let _ = tx.send(result);
-            Ok(Response::new(text))
-        })
-    }
-}
-
-async fn start_in_process() -> (String, mpsc::UnboundedReceiver<Result<usize, String>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let _ = h2c_mux::Builder::new()
-            .serve(listener, Report(tx), std::future::pending())
-            .await;
-    });
-    (addr, rx)
-}
-
 const UPGRADE: &str = "Host: t\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n";
 
-/// Reads until the server closes, returning what it sent.
-async fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
-    let mut out = Vec::new();
-    tokio::time::timeout(WAIT, async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await
-    .expect("the server closes the connection");
-    out
+/// An in-process server whose service reads the whole body and reports what it
+/// saw ([`inspect`]).
+async fn start_in_process() -> (Server, mpsc::UnboundedReceiver<Inspected>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (Server::start(&Builder::new(), inspect(tx)).await, rx)
 }
 
-async fn body_error(rx: &mut mpsc::UnboundedReceiver<Result<usize, String>>) -> String {
+/// Connects to `addr` and sends `head`.
+async fn send_head(addr: SocketAddr, head: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(head.as_bytes()).await.expect("write");
+    s
+}
+
+/// The text of the body error the service saw.
+async fn body_error(rx: &mut mpsc::UnboundedReceiver<Inspected>) -> String {
     match tokio::time::timeout(WAIT, rx.recv()).await {
-        Ok(Some(Err(e))) => e,
+        Ok(Some(Inspected {
+            error_text: Some(e),
+            ..
+        })) => e,
         other => panic!("the service saw no body error: {other:?}"),
     }
 }
 
+/// Whether the service read a whole body of `len` bytes.
+fn whole_body(seen: &Inspected, len: usize) -> bool {
+    seen.body.as_ref().is_ok_and(|b| b.len() == len)
+}
+
 #[tokio::test]
 async fn a_client_that_stops_mid_body_fails_the_body_and_is_closed() {
-    let (addr, mut rx) = start_in_process().await;
-    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    let (server, mut rx) = start_in_process().await;
     let head = format!("POST /up HTTP/1.1\r\n{UPGRADE}Content-Length: 1000\r\n\r\n");
-    s.write_all(head.as_bytes()).await.expect("write");
+    let mut s = send_head(server.addr, &head).await;
     s.write_all(&[b'x'; 300]).await.expect("write");
     s.shutdown().await.expect("half-close");
     let e = body_error(&mut rx).await;
     assert!(e.contains("ended early"), "{e}");
-    let out = read_to_close(&mut s).await;
+    let out = read_to_eof(&mut s).await;
     assert!(
         !String::from_utf8_lossy(&out).contains(" 101 "),
         "no switch after a broken body"
@@ -282,14 +247,13 @@ async fn a_client_that_stops_mid_body_fails_the_body_and_is_closed() {
 
 #[tokio::test]
 async fn a_malformed_chunk_fails_the_body_and_closes() {
-    let (addr, mut rx) = start_in_process().await;
-    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    let (server, mut rx) = start_in_process().await;
     let head = format!("POST /up HTTP/1.1\r\n{UPGRADE}Transfer-Encoding: chunked\r\n\r\n");
-    s.write_all(head.as_bytes()).await.expect("write");
+    let mut s = send_head(server.addr, &head).await;
     s.write_all(b"5\r\nhello\r\nzz\r\n").await.expect("write");
     let e = body_error(&mut rx).await;
     assert!(e.contains("invalid http/1 message"), "{e}");
-    let out = String::from_utf8_lossy(&read_to_close(&mut s).await).into_owned();
+    let out = String::from_utf8_lossy(&read_to_eof(&mut s).await).into_owned();
     assert!(
         !out.contains(" 101 "),
         "no switch after a broken body: {out}"
@@ -299,32 +263,31 @@ async fn a_malformed_chunk_fails_the_body_and_closes() {
 
 #[tokio::test]
 async fn bytes_past_the_content_length_are_not_a_preface() {
-    let (addr, mut rx) = start_in_process().await;
-    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    let (server, mut rx) = start_in_process().await;
     let head = format!("POST /up HTTP/1.1\r\n{UPGRADE}Content-Length: 5\r\n\r\n");
-    s.write_all(head.as_bytes()).await.expect("write");
+    let mut s = send_head(server.addr, &head).await;
     s.write_all(b"helloEXTRA-BYTES-THAT-ARE-NOT-A-PREFACE")
         .await
         .expect("write");
     // The body is whole at 5 bytes, so the 101 follows; then the extra bytes are
     // checked as the HTTP/2 preface, refused, and the connection closed.
-    let out = read_to_close(&mut s).await;
+    let out = read_to_eof(&mut s).await;
     assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 101 "));
     // The connection error cancels stream 1's handler; if it got to report, it
     // read exactly the 5 body bytes and nothing of the rest.
     match rx.try_recv() {
-        Ok(Ok(5)) | Err(_) => {}
+        Ok(seen) if whole_body(&seen, 5) => {}
+        Err(_) => {}
         other => panic!("the service saw more than the body: {other:?}"),
     }
 }
 
 #[tokio::test]
 async fn expect_continue_with_and_without_a_body() {
-    let (addr, mut rx) = start_in_process().await;
-    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    let (server, mut rx) = start_in_process().await;
     let head =
         format!("PUT /up HTTP/1.1\r\n{UPGRADE}Expect: 100-continue\r\nContent-Length: 4\r\n\r\n");
-    s.write_all(head.as_bytes()).await.expect("write");
+    let mut s = send_head(server.addr, &head).await;
     let mut buf = vec![0u8; 25];
     tokio::time::timeout(WAIT, s.read_exact(&mut buf))
         .await
@@ -339,14 +302,13 @@ async fn expect_continue_with_and_without_a_body() {
         .expect("read 101");
     assert_eq!(&head101[..], b"HTTP/1.1 101");
     match tokio::time::timeout(WAIT, rx.recv()).await {
-        Ok(Some(Ok(4))) => {}
+        Ok(Some(seen)) if whole_body(&seen, 4) => {}
         other => panic!("expected a 4-byte body: {other:?}"),
     }
 
     // Without a body nothing waits for a 100: the 101 comes at once.
-    let mut s = TcpStream::connect(&addr).await.expect("connect");
     let head = format!("GET /up HTTP/1.1\r\n{UPGRADE}Expect: 100-continue\r\n\r\n");
-    s.write_all(head.as_bytes()).await.expect("write");
+    let mut s = send_head(server.addr, &head).await;
     let mut first = vec![0u8; 12];
     tokio::time::timeout(WAIT, s.read_exact(&mut first))
         .await
@@ -359,60 +321,25 @@ async fn expect_continue_with_and_without_a_body() {
 /// cannot wait for the 101, so it goes out over HTTP/1.1, whole.
 #[tokio::test]
 async fn an_early_large_answer_is_sent_over_http1() {
-    #[derive(Clone)]
-    struct Early;
-    impl tower_service::Service<Request<h2c_mux::Body>> for Early {
-        type Response = Response<http_body_util::Full<Bytes>>;
-        type Error = std::convert::Infallible;
-        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
-        fn poll_ready(
-            &mut self,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Result<(), Self::Error>> {
-            std::task::Poll::Ready(Ok(()))
-        }
-        fn call(&mut self, _req: Request<h2c_mux::Body>) -> Self::Future {
-            std::future::ready(Ok(Response::new(http_body_util::Full::new(Bytes::from(
-                vec![b'z'; 1 << 20],
-            )))))
-        }
-    }
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = h2c_mux::Builder::new()
-            .serve(listener, Early, std::future::pending())
-            .await;
-    });
-    let mut s = TcpStream::connect(addr).await.expect("connect");
+    const LEN: usize = 1 << 20;
+    let early = service_fn(|_| async { text(StatusCode::OK, vec![b'z'; LEN]) });
+    let server = Server::start(&Builder::new(), early).await;
     let head = format!("POST /up HTTP/1.1\r\n{UPGRADE}Content-Length: 100000\r\n\r\n");
-    s.write_all(head.as_bytes()).await.expect("write");
+    let s = send_head(server.addr, &head).await;
     // The client is still uploading; it sends the rest while reading.
-    let (mut r, mut w) = s.into_split();
+    let (r, mut w) = s.into_split();
     let writer = tokio::spawn(async move {
         let _ = w.write_all(&vec![b'u'; 100_000]).await;
         w
     });
-    let mut out = Vec::new();
-    let want = 1 << 20;
-    tokio::time::timeout(WAIT, async {
-        let mut buf = vec![0u8; 65536];
-        loop {
-            let n = r.read(&mut buf).await.expect("read");
-            assert!(n > 0, "closed before the whole response");
-            out.extend_from_slice(&buf[..n]);
-            if let Some(end) = out.windows(4).position(|w| w == b"\r\n\r\n") {
-                if out.len() >= end + 4 + want {
-                    break;
-                }
-            }
-        }
-    })
-    .await
-    .expect("the whole response in time");
-    let text = String::from_utf8_lossy(&out[..64]).into_owned();
-    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
-    let end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) + 4;
-    assert!(out[end..].iter().all(|b| *b == b'z'));
+    let res = H1Conn::new(r).read_response().await;
+    assert_eq!(
+        (res.version.as_str(), res.status, res.reason.as_str()),
+        ("HTTP/1.1", 200, "OK"),
+        "{:?}",
+        res.headers
+    );
+    assert_eq!(res.body.len(), LEN);
+    assert!(res.body.iter().all(|b| *b == b'z'));
     drop(writer.await);
 }
