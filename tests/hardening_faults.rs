@@ -15,15 +15,15 @@ use std::time::Duration;
 use common::h1::{count_status_lines, h1_exchange, parse_responses, H1Conn};
 use common::h2c::{raw_upgrade, upgrade_on, UPGRADE_GET};
 use common::h2raw::{
-    frame, headers_frame, request_fields, summarize, H2Raw, ACK, DATA, GOAWAY, HEADERS, NO_ERROR,
-    PING, PREFACE, RAW_SETTINGS,
+    frame, headers_frame, request_fields, Frame, H2Raw, ACK, DATA, GOAWAY, HEADERS, NO_ERROR, PING,
+    PREFACE, RAW_SETTINGS,
 };
 use common::server::{conn_result, duplex_conn, ConnHandle, Server};
 use common::service::inspect;
 use common::{read_to_eof, WAIT};
 use h2c_mux::demo::Demo;
 use h2c_mux::Builder;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
@@ -40,6 +40,32 @@ fn quiet() -> Builder {
         .h2_keep_alive_interval(None)
         .h2_keep_alive_timeout(FAR);
     b
+}
+
+/// [`quiet`] but for an idle (keep-alive) timeout of 10 s.
+fn idle_after_10s() -> Builder {
+    let mut b = quiet();
+    b.keep_alive_timeout(Duration::from_secs(10));
+    b
+}
+
+/// [`quiet`] but for an HTTP/2 keep-alive PING every 10 s, answered within 5 s.
+fn pinged_every_10s() -> Builder {
+    let mut b = quiet();
+    b.h2_keep_alive_interval(Some(Duration::from_secs(10)))
+        .h2_keep_alive_timeout(Duration::from_secs(5));
+    b
+}
+
+/// The demo served with `b` over an in-memory pipe, as an HTTP/2 connection past
+/// its SETTINGS exchange.
+async fn h2_pipe(b: &Builder) -> (H2Raw<DuplexStream>, ConnHandle) {
+    let (c, conn) = duplex_conn(b, Demo::new());
+    (H2Raw::open(c, RAW_SETTINGS).await, conn)
+}
+
+fn is_ping(f: &Frame) -> bool {
+    f.ty == PING && f.flags & ACK == 0
 }
 
 // ---------------------------------------------------------------------------
@@ -279,16 +305,9 @@ async fn missing_client_preface_after_101_closes_at_preface_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn unanswered_h2_keep_alive_ping_closes_the_connection() {
-    let mut b = quiet();
-    b.h2_keep_alive_interval(Some(Duration::from_secs(10)))
-        .h2_keep_alive_timeout(Duration::from_secs(5));
-    let (c, conn) = duplex_conn(&b, Demo::new());
-    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
+    let (mut c, conn) = h2_pipe(&pinged_every_10s()).await;
     let start = Instant::now();
-    let (frames, ended) = c
-        .read_frames_until(|f| f.ty == PING && f.flags & ACK == 0)
-        .await;
-    assert!(!ended, "{:?}", summarize(&frames));
+    c.read_until(is_ping).await;
     let at_ping = start.elapsed();
     assert!(
         at_ping >= Duration::from_secs(10) && at_ping < Duration::from_secs(11),
@@ -302,7 +321,7 @@ async fn unanswered_h2_keep_alive_ping_closes_the_connection() {
         at_end >= Duration::from_secs(15) && at_end < Duration::from_secs(16),
         "{at_end:?}"
     );
-    assert!(frames.iter().all(|f| f.ty != PING || f.flags & ACK != 0));
+    assert!(!frames.iter().any(is_ping));
     drop(c);
     let e = conn_result(conn)
         .await
@@ -312,17 +331,10 @@ async fn unanswered_h2_keep_alive_ping_closes_the_connection() {
 
 #[tokio::test(start_paused = true)]
 async fn answered_h2_keep_alive_pings_keep_the_connection() {
-    let mut b = quiet();
-    b.h2_keep_alive_interval(Some(Duration::from_secs(10)))
-        .h2_keep_alive_timeout(Duration::from_secs(5));
-    let (c, conn) = duplex_conn(&b, Demo::new());
-    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
+    let (mut c, conn) = h2_pipe(&pinged_every_10s()).await;
     let start = Instant::now();
     for _ in 0..4 {
-        let (frames, ended) = c
-            .read_frames_until(|f| f.ty == PING && f.flags & ACK == 0)
-            .await;
-        assert!(!ended, "{:?}", summarize(&frames));
+        let frames = c.read_until(is_ping).await;
         let ping = frames.last().expect("ping");
         c.write(&frame(PING, ACK, 0, &ping.payload)).await;
     }
@@ -338,13 +350,9 @@ async fn answered_h2_keep_alive_pings_keep_the_connection() {
 
 #[tokio::test(start_paused = true)]
 async fn idle_h2_connection_gets_goaway_at_keep_alive_timeout() {
-    let mut b = quiet();
-    b.keep_alive_timeout(Duration::from_secs(10));
-    let (c, conn) = duplex_conn(&b, Demo::new());
     let start = Instant::now();
-    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
-    let (frames, ended) = c.read_frames_until(|f| f.ty == GOAWAY).await;
-    assert!(!ended, "{:?}", summarize(&frames));
+    let (mut c, conn) = h2_pipe(&idle_after_10s()).await;
+    let frames = c.read_until(|f| f.ty == GOAWAY).await;
     let waited = start.elapsed();
     assert!(
         waited >= Duration::from_secs(10) && waited < Duration::from_secs(11),
@@ -362,18 +370,14 @@ async fn idle_h2_connection_gets_goaway_at_keep_alive_timeout() {
 /// started: a request at t=4 s on a 10 s idle bound moves the GOAWAY to t=14 s.
 #[tokio::test(start_paused = true)]
 async fn a_stream_restarts_the_h2_idle_clock() {
-    let mut b = quiet();
-    b.keep_alive_timeout(Duration::from_secs(10));
-    let (c, conn) = duplex_conn(&b, Demo::new());
-    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
+    let (mut c, conn) = h2_pipe(&idle_after_10s()).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     c.write(&headers_frame(1, true, &request_fields("GET", "/")))
         .await;
     let (r, _) = c.read_response(1).await;
     assert_eq!(r.body, b"hello world\n");
     let after_stream = Instant::now();
-    let (frames, ended) = c.read_frames_until(|f| f.ty == GOAWAY).await;
-    assert!(!ended, "{:?}", summarize(&frames));
+    c.read_until(|f| f.ty == GOAWAY).await;
     let waited = after_stream.elapsed();
     assert!(
         waited >= Duration::from_secs(10),
@@ -387,10 +391,7 @@ async fn a_stream_restarts_the_h2_idle_clock() {
 /// for 10 s and must not get the idle GOAWAY.
 #[tokio::test(start_paused = true)]
 async fn a_busy_h2_connection_never_gets_the_idle_goaway() {
-    let mut b = quiet();
-    b.keep_alive_timeout(Duration::from_secs(10));
-    let (c, conn) = duplex_conn(&b, Demo::new());
-    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
+    let (mut c, conn) = h2_pipe(&idle_after_10s()).await;
     for i in 0..10u32 {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let id = 2 * i + 1;
@@ -412,19 +413,13 @@ async fn a_busy_h2_connection_never_gets_the_idle_goaway() {
 /// the idle GOAWAY is still cut off by the keep-alive bound.
 #[tokio::test(start_paused = true)]
 async fn idle_goaway_ignored_by_the_peer_is_bounded_by_the_h2_keep_alive() {
-    let mut b = quiet();
-    b.keep_alive_timeout(Duration::from_secs(10))
-        .h2_keep_alive_interval(Some(h2c_mux::DEFAULT_H2_KEEP_ALIVE_INTERVAL))
+    let mut b = idle_after_10s();
+    b.h2_keep_alive_interval(Some(h2c_mux::DEFAULT_H2_KEEP_ALIVE_INTERVAL))
         .h2_keep_alive_timeout(h2c_mux::DEFAULT_H2_KEEP_ALIVE_TIMEOUT);
-    let (c, conn) = duplex_conn(&b, Demo::new());
     let start = Instant::now();
-    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
-    let (frames, ended) = c.read_frames_until(|f| f.ty == GOAWAY).await;
-    assert!(!ended, "{:?}", summarize(&frames));
-    let r = timeout(FAR, async {
-        while let Ok(Some(_)) = c.try_read_frame().await {}
-    })
-    .await;
+    let (mut c, conn) = h2_pipe(&b).await;
+    c.read_until(|f| f.ty == GOAWAY).await;
+    let r = timeout(FAR, c.count_until_closed()).await;
     assert!(
         r.is_ok(),
         "the connection stayed open after its idle GOAWAY"
@@ -444,17 +439,10 @@ async fn idle_goaway_ignored_by_the_peer_is_bounded_by_the_h2_keep_alive() {
 /// (and its memory) forever, which the idle timeout exists to prevent.
 #[tokio::test(start_paused = true)]
 async fn idle_goaway_ignored_by_the_peer_still_ends_the_connection() {
-    let mut b = quiet();
-    b.keep_alive_timeout(Duration::from_secs(10));
-    let (c, conn) = duplex_conn(&b, Demo::new());
-    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
-    let (frames, ended) = c.read_frames_until(|f| f.ty == GOAWAY).await;
-    assert!(!ended, "{:?}", summarize(&frames));
+    let (mut c, conn) = h2_pipe(&idle_after_10s()).await;
+    c.read_until(|f| f.ty == GOAWAY).await;
     // Never answer anything. The bound is generous: 10 idle timeouts.
-    let r = timeout(Duration::from_secs(100), async {
-        while let Ok(Some(_)) = c.try_read_frame().await {}
-    })
-    .await;
+    let r = timeout(Duration::from_secs(100), c.count_until_closed()).await;
     assert!(
         r.is_ok(),
         "the connection stayed open after its idle GOAWAY"
@@ -534,8 +522,7 @@ async fn client_vanishing_mid_response_frees_the_connection() {
     assert_freed(&b, conn, "mid http/1.1 response").await;
 
     // HTTP/2 prior knowledge: same on a stream.
-    let (c, conn) = duplex_conn(&b, Demo::new());
-    let mut c = H2Raw::open(c, RAW_SETTINGS).await;
+    let (mut c, conn) = h2_pipe(&b).await;
     c.write(&headers_frame(
         1,
         true,

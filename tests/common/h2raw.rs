@@ -543,6 +543,28 @@ impl<S: AsyncRead + Unpin> H2Raw<S> {
             ),
         }
     }
+
+    /// [`H2Raw::read_frames_until`] a frame that must come before the connection
+    /// ends.
+    pub async fn read_until<F>(&mut self, stop: F) -> Vec<Frame>
+    where
+        F: FnMut(&Frame) -> bool,
+    {
+        let (frames, ended) = self.read_frames_until(stop).await;
+        assert!(!ended, "connection ended: {:?}", summarize(&frames));
+        frames
+    }
+
+    /// Reads, answering nothing, until the connection ends (EOF or a read error),
+    /// waiting as long as it takes (the caller bounds the wait). Returns how many
+    /// frames came.
+    pub async fn count_until_closed(&mut self) -> usize {
+        let mut n = 0;
+        while let Ok(Some(_)) = self.try_read_frame().await {
+            n += 1;
+        }
+        n
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> H2Raw<S> {
@@ -559,14 +581,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H2Raw<S> {
     /// sent up to its SETTINGS (included).
     pub async fn handshake(&mut self, settings: &[(u16, u32)]) -> Vec<Frame> {
         self.send_preface(settings).await;
-        let (frames, ended) = self
-            .read_frames_until(|f| f.ty == SETTINGS && f.flags & ACK == 0)
+        let frames = self
+            .read_until(|f| f.ty == SETTINGS && f.flags & ACK == 0)
             .await;
-        assert!(
-            !ended,
-            "server closed during the handshake: {:?}",
-            summarize(&frames)
-        );
         self.send_settings_ack().await;
         frames
     }
@@ -578,11 +595,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H2Raw<S> {
         let mut out = bytes.to_vec();
         out.extend_from_slice(&ping_frame(marker));
         self.write(&out).await;
-        let (frames, ended) = self
-            .read_frames_until(|f| f.ty == PING && f.flags & ACK != 0 && f.payload == marker)
-            .await;
-        assert!(!ended, "connection ended: {:?}", summarize(&frames));
-        frames
+        self.read_until(|f| f.ty == PING && f.flags & ACK != 0 && f.payload == marker)
+            .await
     }
 
     /// Reads until the response on `stream` ends (END_STREAM or RST_STREAM) or the
