@@ -70,48 +70,65 @@ async fn accepted_status(builder: &Builder, request: &[u8]) -> u16 {
     rs[0].status
 }
 
-fn req(head_fields: &str) -> Vec<u8> {
-    format!("POST /echo HTTP/1.1\r\nHost: a\r\n{head_fields}\r\n").into_bytes()
+/// `POST /echo` with `head_fields` (each ending in CRLF), then `body`.
+fn req(head_fields: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!("POST /echo HTTP/1.1\r\nHost: a\r\n{head_fields}\r\n").into_bytes();
+    r.extend_from_slice(body);
+    r
 }
+
+/// [`expect_refused`] for `POST /echo` with each of `head_fields`, then `body`.
+async fn expect_each_refused<F: AsRef<str>>(
+    builder: &Builder,
+    head_fields: impl IntoIterator<Item = F>,
+    body: &[u8],
+    status: u16,
+) {
+    for fields in head_fields {
+        expect_refused(builder, &req(fields.as_ref(), body), status).await;
+    }
+}
+
+const CHUNKED_BODY: &[u8] = b"5\r\nhello\r\n0\r\n\r\n";
 
 #[tokio::test]
 async fn transfer_encoding_with_content_length_is_400_and_closes() {
     let b = Builder::new();
-    for fields in [
+    let both = [
         "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
         "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
         "Content-Length: 0\r\nTransfer-Encoding: chunked\r\n",
-    ] {
-        let mut r = req(fields);
-        r.extend_from_slice(b"5\r\nhello\r\n0\r\n\r\n");
-        expect_refused(&b, &r, 400).await;
-    }
+    ];
+    expect_each_refused(&b, both, CHUNKED_BODY, 400).await;
     // Control: the same body with only one of the two is fine.
-    let ok = b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
-    assert_eq!(accepted_status(&b, ok).await, 200);
+    let ok = req(
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n",
+        CHUNKED_BODY,
+    );
+    assert_eq!(accepted_status(&b, &ok).await, 200);
 }
 
 #[tokio::test]
 async fn differing_content_lengths_are_400_and_close() {
     let b = Builder::new();
-    for fields in [
+    let differing = [
         "Content-Length: 5\r\nContent-Length: 6\r\n",
         "Content-Length: 5, 6\r\n",
         "Content-Length: 5\r\nContent-Length: 5, 50\r\n",
-    ] {
-        let mut r = req(fields);
-        r.extend_from_slice(b"hello!");
-        expect_refused(&b, &r, 400).await;
-    }
+    ];
+    expect_each_refused(&b, differing, b"hello!", 400).await;
     // Control: repeated identical values are one length (RFC 9112 §6.3).
-    let ok = b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
-    assert_eq!(accepted_status(&b, ok).await, 200);
+    let ok = req(
+        "Content-Length: 5\r\nContent-Length: 5\r\nConnection: close\r\n",
+        b"hello",
+    );
+    assert_eq!(accepted_status(&b, &ok).await, 200);
 }
 
 #[tokio::test]
 async fn content_length_that_is_not_plain_decimal_is_400_and_closes() {
     let b = Builder::new();
-    for value in [
+    let values = [
         "+5",
         "0x5",
         "5 5",
@@ -119,44 +136,35 @@ async fn content_length_that_is_not_plain_decimal_is_400_and_closes() {
         "5.0",
         " ",
         "99999999999999999999999",
-    ] {
-        let mut r = req(&format!("Content-Length: {value}\r\n"));
-        r.extend_from_slice(b"hello");
-        expect_refused(&b, &r, 400).await;
-    }
-    let ok =
-        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 05\r\nConnection: close\r\n\r\nhello";
-    assert_eq!(accepted_status(&b, ok).await, 200);
+    ];
+    let fields = values.map(|value| format!("Content-Length: {value}\r\n"));
+    expect_each_refused(&b, fields, b"hello", 400).await;
+    let ok = req("Content-Length: 05\r\nConnection: close\r\n", b"hello");
+    assert_eq!(accepted_status(&b, &ok).await, 200);
 }
 
 #[tokio::test]
 async fn transfer_coding_not_ending_in_chunked_is_400_and_closes() {
     let b = Builder::new();
-    for fields in [
+    let codings = [
         "Transfer-Encoding: gzip\r\n",
         "Transfer-Encoding: chunked, gzip\r\n",
         "Transfer-Encoding: identity\r\n",
         "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n",
         "Transfer-Encoding: chunked, chunked\r\n",
-    ] {
-        let mut r = req(fields);
-        r.extend_from_slice(b"5\r\nhello\r\n0\r\n\r\n");
-        expect_refused(&b, &r, 400).await;
-    }
+    ];
+    expect_each_refused(&b, codings, CHUNKED_BODY, 400).await;
 }
 
 #[tokio::test]
 async fn unknown_coding_before_chunked_is_501_and_closes() {
     let b = Builder::new();
-    for fields in [
+    let codings = [
         "Transfer-Encoding: gzip, chunked\r\n",
         "Transfer-Encoding: deflate, chunked\r\n",
         "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
-    ] {
-        let mut r = req(fields);
-        r.extend_from_slice(b"5\r\nhello\r\n0\r\n\r\n");
-        expect_refused(&b, &r, 501).await;
-    }
+    ];
+    expect_each_refused(&b, codings, CHUNKED_BODY, 501).await;
 }
 
 const CHUNKED_HEAD: &str = "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
