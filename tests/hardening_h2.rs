@@ -40,6 +40,13 @@ async fn connect(server: &Server) -> H2Raw {
     H2Raw::open(s, RAW_SETTINGS).await
 }
 
+/// The demo served with `builder`, and a raw connection to it.
+async fn demo_and_connection(builder: &Builder) -> (Server, H2Raw) {
+    let server = Server::start(builder, Demo::new()).await;
+    let s = connect(&server).await;
+    (server, s)
+}
+
 /// Another connection, HTTP/2 and HTTP/1.1, is still answered.
 async fn others_are_served(server: &Server) {
     assert_h2_hello(server.addr).await;
@@ -63,6 +70,19 @@ where
     out
 }
 
+/// The connection ended: with a GOAWAY carrying one of `codes` as the last frame
+/// read, or without one (`ended`).
+fn assert_goaway_or_end(frames: &[Frame], ended: bool, codes: &[u32]) {
+    match frames.last().filter(|f| f.ty == GOAWAY) {
+        Some(g) => assert!(
+            codes.contains(&g.error_code()),
+            "GOAWAY code not in {codes:?}: {:?}",
+            summarize(frames)
+        ),
+        None => assert!(ended, "{:?}", summarize(frames)),
+    }
+}
+
 fn get_then_rst(n: u32) -> Vec<u8> {
     let mut flood = Vec::new();
     for i in 0..n {
@@ -75,8 +95,7 @@ fn get_then_rst(n: u32) -> Vec<u8> {
 
 #[tokio::test]
 async fn rapid_reset_gets_goaway_enhance_your_calm() {
-    let server = Server::start(&Builder::new(), Demo::new()).await;
-    let s = connect(&server).await;
+    let (server, s) = demo_and_connection(&Builder::new()).await;
     // 1,000 streams opened and cancelled at once: far over the default of 20
     // reset streams pending accept.
     let (frames, ended) = flood_and_read(s, get_then_rst(1000), |f| f.ty == GOAWAY).await;
@@ -96,8 +115,7 @@ async fn rapid_reset_bound_is_the_builders_max_pending_accept_reset_streams() {
     // Raised far above the flood: the same 1,000 resets are tolerated...
     let mut b = Builder::new();
     b.max_pending_accept_reset_streams(5000);
-    let server = Server::start(&b, Demo::new()).await;
-    let mut s = connect(&server).await;
+    let (server, mut s) = demo_and_connection(&b).await;
     let frames = s.exchange_until_pong(&get_then_rst(1000)).await;
     assert!(
         frames.iter().all(|f| f.ty != GOAWAY),
@@ -110,8 +128,7 @@ async fn rapid_reset_bound_is_the_builders_max_pending_accept_reset_streams() {
     // ...and lowered, a handful is not.
     let mut b = Builder::new();
     b.max_pending_accept_reset_streams(2);
-    let server = Server::start(&b, Demo::new()).await;
-    let s = connect(&server).await;
+    let (server, s) = demo_and_connection(&b).await;
     let (frames, _) = flood_and_read(s, get_then_rst(50), |f| f.ty == GOAWAY).await;
     let last = frames.last().expect("frames");
     assert_eq!(last.ty, GOAWAY, "{:?}", summarize(&frames));
@@ -138,15 +155,7 @@ async fn continuation_flood_ends_the_connection() {
         flood.extend_from_slice(&frame(CONTINUATION, 0, 1, &hpack::encode(&[(&name, "v")])));
     }
     let (frames, ended) = flood_and_read(s, flood, |f| f.ty == GOAWAY).await;
-    match frames.last().filter(|f| f.ty == GOAWAY) {
-        Some(g) => assert_eq!(
-            g.error_code(),
-            ENHANCE_YOUR_CALM,
-            "{:?}",
-            summarize(&frames)
-        ),
-        None => assert!(ended, "{:?}", summarize(&frames)),
-    }
+    assert_goaway_or_end(&frames, ended, &[ENHANCE_YOUR_CALM]);
     assert!(
         frames.iter().all(|f| f.ty != HEADERS),
         "the endless block must never be answered"
@@ -164,14 +173,7 @@ async fn continuation_flood_ends_the_connection() {
         flood.extend_from_slice(&frame(CONTINUATION, 0, 3, &filler));
     }
     let (frames, ended) = flood_and_read(s, flood, |f| f.ty == GOAWAY).await;
-    match frames.last().filter(|f| f.ty == GOAWAY) {
-        Some(g) => assert!(
-            [ENHANCE_YOUR_CALM, COMPRESSION_ERROR].contains(&g.error_code()),
-            "{:?}",
-            summarize(&frames)
-        ),
-        None => assert!(ended, "{:?}", summarize(&frames)),
-    }
+    assert_goaway_or_end(&frames, ended, &[ENHANCE_YOUR_CALM, COMPRESSION_ERROR]);
     others_are_served(&server).await;
     server.stop().await.unwrap();
 }
@@ -272,8 +274,7 @@ async fn open_streams(s: &mut H2Raw, first: u32, n: u32) -> (Vec<u32>, Vec<(u32,
 async fn streams_over_max_concurrent_streams_are_refused() {
     let mut b = Builder::new();
     b.max_concurrent_streams(5);
-    let server = Server::start(&b, Demo::new()).await;
-    let mut s = connect(&server).await;
+    let (server, mut s) = demo_and_connection(&b).await;
     let (answered, refused) = open_streams(&mut s, 1, 8).await;
     assert_eq!(answered, vec![1, 3, 5, 7, 9]);
     assert_eq!(
@@ -299,8 +300,7 @@ async fn streams_over_max_concurrent_streams_are_refused() {
     server.stop().await.unwrap();
 
     // The default bound, 200.
-    let server = Server::start(&Builder::new(), Demo::new()).await;
-    let mut s = connect(&server).await;
+    let (server, mut s) = demo_and_connection(&Builder::new()).await;
     let (answered, refused) = open_streams(&mut s, 1, 205).await;
     assert_eq!(answered.len(), 200);
     assert_eq!(
@@ -362,15 +362,7 @@ async fn hpack_bomb_never_reaches_the_service() {
     let s = connect(&server).await;
     let bomb = frame(HEADERS, END_HEADERS | END_STREAM, 1, &hpack_bomb(100));
     let (frames, ended) = flood_and_read(s, bomb, |f| f.ty == GOAWAY).await;
-    match frames.last().filter(|f| f.ty == GOAWAY) {
-        Some(g) => assert_eq!(
-            g.error_code(),
-            ENHANCE_YOUR_CALM,
-            "{:?}",
-            summarize(&frames)
-        ),
-        None => assert!(ended),
-    }
+    assert_goaway_or_end(&frames, ended, &[ENHANCE_YOUR_CALM]);
     others_are_served(&server).await;
     // Only /after and the well-behaved clients' GET / reached the service.
     while let Ok(seen) = rx.try_recv() {
@@ -388,8 +380,7 @@ async fn made_you_reset(
     vector: impl Fn(u32) -> Vec<u8>,
     n: u32,
 ) -> (Vec<Frame>, bool) {
-    let server = Server::start(builder, Demo::new()).await;
-    let s = connect(&server).await;
+    let (server, s) = demo_and_connection(builder).await;
     let mut flood = Vec::new();
     for i in 0..n {
         flood.extend_from_slice(&vector(2 * i + 1));
@@ -490,12 +481,5 @@ async fn zero_window_updates_on_open_streams_cannot_force_unbounded_resets() {
     };
     let (frames, ended) = made_you_reset(&b, zero, 30).await;
     assert!(count_resets(&frames) <= 10, "{:?}", summarize(&frames));
-    match frames.last().filter(|f| f.ty == GOAWAY) {
-        Some(g) => assert!(
-            [PROTOCOL_ERROR, ENHANCE_YOUR_CALM].contains(&g.error_code()),
-            "{:?}",
-            summarize(&frames)
-        ),
-        None => assert!(ended, "{:?}", summarize(&frames)),
-    }
+    assert_goaway_or_end(&frames, ended, &[PROTOCOL_ERROR, ENHANCE_YOUR_CALM]);
 }
