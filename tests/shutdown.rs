@@ -25,7 +25,7 @@ use bytes::Bytes;
 use common::h1::H1Conn;
 use common::h2c::{upgrade, upgrade_request, CLIENT_SETTINGS};
 use common::h2raw::{request_fields, Event, H2Raw};
-use common::server::{spawn_serve, Server};
+use common::server::{loopback, serve_on, Server};
 use common::within;
 use h2c_mux::{Body, Builder};
 use http::{Request, Response};
@@ -112,7 +112,7 @@ impl Gated {
             let _ = stopped.await;
             let _ = events_tx.send(Ev::Fired);
         };
-        let (addr, serve) = spawn_serve(&Builder::new(), gate, shutdown).await;
+        let (addr, serve) = serve_on(loopback().await, &Builder::new(), gate, shutdown);
         Gated {
             addr,
             events,

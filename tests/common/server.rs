@@ -62,10 +62,7 @@ pub struct Server {
 impl Server {
     /// Serves `svc` with `builder` on `127.0.0.1:0` until [`Server::trigger_shutdown`].
     pub async fn start<S: TestService<B>, B: TestBody>(builder: &Builder, svc: S) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        Server::on(listener, builder, svc)
+        Server::on(loopback().await, builder, svc)
     }
 
     /// Serves `svc` with `builder` on `listener` until [`Server::trigger_shutdown`].
@@ -121,6 +118,13 @@ impl Drop for Server {
     }
 }
 
+/// A listener on `127.0.0.1:0`.
+pub async fn loopback() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port")
+}
+
 /// Spawns `builder.serve(listener, svc, shutdown)`.
 pub fn serve_on<S, B, F>(
     listener: TcpListener,
@@ -137,23 +141,6 @@ where
     let builder = builder.clone();
     let task = tokio::spawn(async move { builder.serve(listener, svc, shutdown).await });
     (addr, task)
-}
-
-/// Binds `127.0.0.1:0` and spawns `builder.serve(listener, svc, shutdown)`.
-pub async fn spawn_serve<S, B, F>(
-    builder: &Builder,
-    svc: S,
-    shutdown: F,
-) -> (SocketAddr, JoinHandle<io::Result<()>>)
-where
-    S: TestService<B>,
-    B: TestBody,
-    F: Future<Output = ()> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    serve_on(listener, builder, svc, shutdown)
 }
 
 /// The task driving one `serve_connection` future; its output is the future's.
