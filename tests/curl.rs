@@ -4,14 +4,12 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Stdio;
 
+use common::curl::{assert_upgraded, curl_path, CURL};
 use common::server::Server;
 use common::service::pattern;
 use common::within;
-
-const CURL: &str = "/usr/bin/curl";
 
 struct Output {
     stdout: Vec<u8>,
@@ -20,11 +18,7 @@ struct Output {
 
 /// Runs curl with `args` (bounded), failing the test when it is missing or fails.
 async fn curl(args: &[&str]) -> Output {
-    assert!(
-        Path::new(CURL).exists(),
-        "curl not found at {CURL}: install curl (apt-get install -y curl)"
-    );
-    let child = tokio::process::Command::new(CURL)
+    let child = tokio::process::Command::new(curl_path())
         .args(["--silent", "--show-error", "--verbose", "--max-time", "10"])
         .args(args)
         .stdin(Stdio::null())
@@ -58,8 +52,7 @@ async fn curl_http2_upgrade_get() {
     let out = curl(&["--http2", &url(&server, "/")]).await;
     assert_eq!(out.stdout, b"hello world\n");
     assert!(out.stderr.contains("Upgrade: h2c"), "{}", out.stderr);
-    assert!(out.stderr.contains("< HTTP/1.1 101"), "{}", out.stderr);
-    assert!(out.stderr.contains("< HTTP/2 200"), "{}", out.stderr);
+    assert_upgraded(&out.stderr);
 }
 
 #[tokio::test]
@@ -67,8 +60,7 @@ async fn curl_http2_upgrade_post_echo() {
     let server = Server::demo().await;
     let out = curl(&["--http2", "-d", "posted=over+h2c", &url(&server, "/echo")]).await;
     assert_eq!(out.stdout, b"posted=over+h2c");
-    assert!(out.stderr.contains("< HTTP/1.1 101"), "{}", out.stderr);
-    assert!(out.stderr.contains("< HTTP/2 200"), "{}", out.stderr);
+    assert_upgraded(&out.stderr);
 }
 
 #[tokio::test]
@@ -142,8 +134,7 @@ async fn curl_http2_upgrade_large_post_to_sha256() {
     let _ = std::fs::remove_file(&file);
     let want = format!("{} {}\n", common::sha256::sha256_hex(&body), body.len());
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
-    assert!(out.stderr.contains("< HTTP/1.1 101"), "{}", out.stderr);
-    assert!(out.stderr.contains("< HTTP/2 200"), "{}", out.stderr);
+    assert_upgraded(&out.stderr);
 }
 
 #[tokio::test]

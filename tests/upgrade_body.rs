@@ -9,10 +9,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use common::curl::{assert_upgraded, curl_path};
 use common::h1::H1Conn;
 use common::server::Server;
 use common::service::{inspect, service_fn, text, Inspected};
-use common::{read_to_eof, WAIT};
+use common::{read_to_eof, within, WAIT};
 use h2c_mux::Builder;
 use http::StatusCode;
 use sha2::{Digest, Sha256};
@@ -76,12 +77,7 @@ impl Drop for Binary {
 }
 
 fn curl() -> Command {
-    let path = Path::new("/usr/bin/curl");
-    assert!(
-        path.exists(),
-        "curl not found: install curl (apt-get install -y curl)"
-    );
-    Command::new(path)
+    Command::new(curl_path())
 }
 
 /// Deterministic file contents (an xorshift stream), so a failure is repeatable.
@@ -131,16 +127,6 @@ fn upload(addr: &str, file: &Path, path: &str, chunked: bool) -> (Vec<u8>, Strin
     let trace = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "curl failed: {trace}");
     (out.stdout, trace)
-}
-
-fn assert_upgraded(trace: &str) {
-    let switch = trace
-        .find("< HTTP/1.1 101")
-        .unwrap_or_else(|| panic!("no 101 in: {trace}"));
-    let h2 = trace
-        .find("< HTTP/2 200")
-        .unwrap_or_else(|| panic!("no HTTP/2 200 in: {trace}"));
-    assert!(switch < h2, "101 before the HTTP/2 response");
 }
 
 #[test]
@@ -224,6 +210,15 @@ async fn body_error(rx: &mut mpsc::UnboundedReceiver<Inspected>) -> String {
     }
 }
 
+/// The next `n` bytes the server sends (bounded).
+async fn read_exactly(s: &mut TcpStream, n: usize, what: &str) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    within(what, s.read_exact(&mut buf))
+        .await
+        .unwrap_or_else(|e| panic!("reading {what}: {e}"));
+    buf
+}
+
 /// Whether the service read a whole body of `len` bytes.
 fn whole_body(seen: &Inspected, len: usize) -> bool {
     seen.body.as_ref().is_ok_and(|b| b.len() == len)
@@ -288,19 +283,12 @@ async fn expect_continue_with_and_without_a_body() {
     let head =
         format!("PUT /up HTTP/1.1\r\n{UPGRADE}Expect: 100-continue\r\nContent-Length: 4\r\n\r\n");
     let mut s = send_head(server.addr, &head).await;
-    let mut buf = vec![0u8; 25];
-    tokio::time::timeout(WAIT, s.read_exact(&mut buf))
-        .await
-        .expect("100 in time")
-        .expect("read 100");
-    assert_eq!(&buf[..], b"HTTP/1.1 100 Continue\r\n\r\n");
+    assert_eq!(
+        read_exactly(&mut s, 25, "the 100").await,
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+    );
     s.write_all(b"abcd").await.expect("write body");
-    let mut head101 = vec![0u8; 12];
-    tokio::time::timeout(WAIT, s.read_exact(&mut head101))
-        .await
-        .expect("101 in time")
-        .expect("read 101");
-    assert_eq!(&head101[..], b"HTTP/1.1 101");
+    assert_eq!(read_exactly(&mut s, 12, "the 101").await, b"HTTP/1.1 101");
     match tokio::time::timeout(WAIT, rx.recv()).await {
         Ok(Some(seen)) if whole_body(&seen, 4) => {}
         other => panic!("expected a 4-byte body: {other:?}"),
@@ -309,12 +297,7 @@ async fn expect_continue_with_and_without_a_body() {
     // Without a body nothing waits for a 100: the 101 comes at once.
     let head = format!("GET /up HTTP/1.1\r\n{UPGRADE}Expect: 100-continue\r\n\r\n");
     let mut s = send_head(server.addr, &head).await;
-    let mut first = vec![0u8; 12];
-    tokio::time::timeout(WAIT, s.read_exact(&mut first))
-        .await
-        .expect("101 in time")
-        .expect("read 101");
-    assert_eq!(&first[..], b"HTTP/1.1 101");
+    assert_eq!(read_exactly(&mut s, 12, "the 101").await, b"HTTP/1.1 101");
 }
 
 /// A service that answers at once, large, without reading the body: the answer

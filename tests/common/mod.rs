@@ -10,6 +10,7 @@
 //!   ([`hpack`]), for what the `h2` client cannot or will not do;
 //! - [`h2client`]: the `h2` crate's client, a well-behaved HTTP/2 peer;
 //! - [`h2c`]: the cleartext upgrade request and handshake;
+//! - [`curl`]: the real curl, for the interoperability tests;
 //! - [`sha256`]: a digest written out, to check the demo's `/sha256` answers.
 //!
 //! Every wait on the peer is bounded (by [`WAIT`] unless a test says otherwise), so a
@@ -18,6 +19,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod curl;
 pub mod h1;
 pub mod h2c;
 pub mod h2client;
