@@ -11,7 +11,7 @@ use bytes::Bytes;
 use common::h1::H1Conn;
 use common::h2c::{upgrade, upgrade_request, CLIENT_SETTINGS};
 use common::h2client::{h2_connect, request, roundtrip};
-use common::h2raw::request_fields;
+use common::h2frame::request_fields;
 use common::server::Server;
 use h2c_mux::{Builder, Protocol};
 use http::Method;

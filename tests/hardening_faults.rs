@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use common::h1::{count_status_lines, h1_exchange, parse_responses, H1Conn};
 use common::h2c::{raw_upgrade, upgrade_on, UPGRADE_GET};
-use common::h2raw::{
-    frame, headers_frame, request_fields, Frame, H2Raw, ACK, DATA, GOAWAY, HEADERS, NO_ERROR, PING,
-    PREFACE, RAW_SETTINGS,
+use common::h2frame::{
+    frame, headers_frame, request_fields, Frame, ACK, DATA, GOAWAY, HEADERS, NO_ERROR, PING,
+    PREFACE,
 };
+use common::h2raw::{H2Raw, RAW_SETTINGS};
 use common::server::{conn_result, duplex_conn, ConnHandle, Server};
 use common::service::inspect;
 use common::{read_to_eof, WAIT};

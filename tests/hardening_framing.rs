@@ -12,7 +12,7 @@ mod common;
 use common::h1::{count_status_lines, h1_exchange, parse_responses};
 use common::h2c::{raw_upgrade, UPGRADE_GET};
 use common::h2client::{get, h2_client, h2_send};
-use common::h2raw::PREFACE;
+use common::h2frame::PREFACE;
 use common::server::{conn_result, duplex_conn, Server};
 use common::service::inspect;
 use common::{read_to_eof, WAIT};

@@ -15,12 +15,13 @@ use std::time::Duration;
 
 use common::h1::assert_h1_hello;
 use common::h2client::{assert_h2_hello, assert_h2_hello_on};
-use common::h2raw::{
+use common::h2frame::{
     frame, headers_frame, ping_frame, request_fields, rst_frame, settings_frame, summarize,
-    window_update_frame, Frame, H2Raw, CANCEL, COMPRESSION_ERROR, CONTINUATION, DATA, END_HEADERS,
+    window_update_frame, Frame, CANCEL, COMPRESSION_ERROR, CONTINUATION, DATA, END_HEADERS,
     END_STREAM, ENHANCE_YOUR_CALM, FLOW_CONTROL_ERROR, GOAWAY, HEADERS, PROTOCOL_ERROR,
-    RAW_SETTINGS, REFUSED_STREAM, RST_STREAM, SETTINGS_INITIAL_WINDOW_SIZE,
+    REFUSED_STREAM, RST_STREAM, SETTINGS_INITIAL_WINDOW_SIZE,
 };
+use common::h2raw::{H2Raw, RAW_SETTINGS};
 use common::hpack;
 use common::server::{conn_result, duplex_conn, duplex_conn_sized, Server};
 use common::service::inspect_with_hello;

@@ -30,9 +30,8 @@ use bytes::Bytes;
 use common::h1::{parse_responses, H1Conn, H1Response};
 use common::h2c::{raw_upgrade, UPGRADE_GET};
 use common::h2client::{get, h2_client, h2_send};
-use common::h2raw::{
-    frame, headers_frame, request_fields, H2Raw, DATA, END_STREAM, GOAWAY, NO_ERROR, RAW_SETTINGS,
-};
+use common::h2frame::{frame, headers_frame, request_fields, DATA, END_STREAM, GOAWAY, NO_ERROR};
+use common::h2raw::{H2Raw, RAW_SETTINGS};
 use common::server::{serve_on, Server};
 use common::service::{text, BoxFut};
 use common::{read_to_eof, WAIT};

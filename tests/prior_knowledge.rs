@@ -7,9 +7,8 @@ mod common;
 use bytes::Bytes;
 use common::h1::H1Conn;
 use common::h2client::{h2_connect, request, roundtrip};
-use common::h2raw::{
-    request_fields, settings_payload, H2Raw, PREFACE, SETTINGS, SETTINGS_ENABLE_PUSH,
-};
+use common::h2frame::{request_fields, settings_payload, PREFACE, SETTINGS, SETTINGS_ENABLE_PUSH};
+use common::h2raw::H2Raw;
 use common::server::Server;
 use common::service::{pattern, recorder};
 use common::within;

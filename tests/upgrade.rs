@@ -10,10 +10,10 @@ use common::h2c::{
     after_101, assert_switching_protocols, base64url, http2_settings, upgrade, upgrade_fields,
     upgrade_request, CLIENT_SETTINGS,
 };
-use common::h2raw::{
-    request_fields, Event, H2Response, SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE,
-    SETTINGS_MAX_FRAME_SIZE,
+use common::h2frame::{
+    request_fields, SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_FRAME_SIZE,
 };
+use common::h2raw::{Event, H2Response};
 use common::server::Server;
 use common::service::{pattern, recorder, IgnoreBody};
 use common::{read_to_eof, sha256};

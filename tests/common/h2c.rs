@@ -18,7 +18,8 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::h1::{H1Conn, H1Response};
-use super::h2raw::{self, H2Raw, RAW_SETTINGS};
+use super::h2frame;
+use super::h2raw::{H2Raw, RAW_SETTINGS};
 
 /// A GET of `/` that asks for the upgrade; `HTTP2-Settings` carries
 /// MAX_CONCURRENT_STREAMS = 100. Tests edit it with `str::replace`.
@@ -45,13 +46,13 @@ pub fn base64url(bytes: &[u8]) -> String {
 
 /// `HTTP2-Settings` value for `settings`.
 pub fn http2_settings(settings: &[(u16, u32)]) -> String {
-    base64url(&h2raw::settings_payload(settings))
+    base64url(&h2frame::settings_payload(settings))
 }
 
 /// The settings the upgrade tests announce unless they need others.
 pub const CLIENT_SETTINGS: &[(u16, u32)] = &[
-    (h2raw::SETTINGS_MAX_CONCURRENT_STREAMS, 100),
-    (h2raw::SETTINGS_ENABLE_PUSH, 0),
+    (h2frame::SETTINGS_MAX_CONCURRENT_STREAMS, 100),
+    (h2frame::SETTINGS_ENABLE_PUSH, 0),
 ];
 
 /// The fields that ask for an h2c upgrade (RFC 7540 §3.2), announcing `settings`.

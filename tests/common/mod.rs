@@ -6,6 +6,7 @@
 //!   fixed ones;
 //! - [`h1`]: HTTP/1.1 responses as framed on the wire, parsed from bytes already
 //!   read or read from a live connection;
+//! - [`h2frame`]: HTTP/2 frames as bytes, valid or not;
 //! - [`h2raw`]: an HTTP/2 client driven frame by frame, with its own HPACK
 //!   ([`hpack`]), for what the `h2` client cannot or will not do;
 //! - [`h2client`]: the `h2` crate's client, a well-behaved HTTP/2 peer;
@@ -23,6 +24,7 @@ pub mod curl;
 pub mod h1;
 pub mod h2c;
 pub mod h2client;
+pub mod h2frame;
 pub mod h2raw;
 pub mod hpack;
 pub mod server;
