@@ -25,6 +25,12 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
 
+    /// Connections the kernel may hold for this server before it accepts them (the
+    /// listen backlog; Linux caps it at net.core.somaxconn). tokio's default, 1,024,
+    /// overflows when a thousand clients connect at once.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    backlog: u32,
+
     /// Answer `Upgrade: h2c` requests over HTTP/1.1 instead of switching to HTTP/2.
     #[arg(long)]
     no_upgrade: bool,
@@ -69,7 +75,15 @@ fn main() -> std::io::Result<()> {
 }
 
 async fn run(args: Args) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let socket = if args.listen.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // A restarted server can bind while its old connections sit in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(args.listen)?;
+    let listener = socket.listen(args.backlog)?;
     info!(
         addr = %listener.local_addr()?,
         upgrade = !args.no_upgrade,

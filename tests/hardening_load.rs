@@ -1,5 +1,6 @@
 //! Load and graceful shutdown against an in-process `Builder::serve` on
-//! 127.0.0.1:0.
+//! 127.0.0.1:0, and the same load against the `h2c-mux` binary in its own process to
+//! measure the server's memory alone.
 //!
 //! File descriptors: client and server run in this process, so every connection
 //! costs two. The mixed load keeps 1,002 connections open at once (~2,100 fds with
@@ -7,13 +8,13 @@
 //! script is expected to run `ulimit -n 65536` before `cargo test`; the tests fail
 //! with that instruction when the limit is lower (they never skip silently).
 //!
-//! Memory: VmRSS before the load, the peak (VmHWM, reset before the load where the
-//! kernel allows it, and VmRSS sampled while every connection is open) and VmRSS
-//! after are printed with `eprintln!` (run with `--nocapture` to see them). They
-//! are not asserted: allocators keep freed memory, so "after" is not expected to
-//! return to "before". What is asserted is that every connection was freed: the
-//! service counts its live clones (one per connection and per HTTP/2 stream, plus
-//! the one `serve` keeps) and the count must come back to one.
+//! Memory: the in-process test prints this process's VmRSS (client and server
+//! together) and asserts that every connection was freed: the service counts its
+//! live clones (one per connection and per HTTP/2 stream, plus the one `serve`
+//! keeps) and the count must come back to one. The binary test measures the server
+//! process alone (VmRSS before, with every connection open, VmHWM, after) and
+//! asserts that RSS comes back to within 2 MiB (and a quarter of the load's peak)
+//! of its idle level: the binary trims glibc's heap once enough of it is free.
 //!
 //! The two tests share a lock so they never run at the same time.
 
@@ -300,7 +301,12 @@ async fn h2_pk_client(s: TcpStream, id: usize, go: Arc<Barrier>) -> Result<usize
 /// A size field of this process (`VmRSS:`, `VmHWM:`), in KiB, from
 /// /proc/self/status.
 fn rss_kib(field: &str) -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    proc_kib("self", field)
+}
+
+/// A size field of process `pid` (`self` for this one), in KiB.
+fn proc_kib(pid: &str, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
         .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
@@ -311,9 +317,161 @@ fn mib(kib: Option<u64>) -> String {
     kib.map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
 }
 
+/// Responses one client of each kind checks: 3 (HTTP/1.1) + 2 (upgrade) + 3
+/// (prior knowledge).
+const RESPONSES_PER_TRIPLE: usize = 3 + 2 + 3;
+
+/// Opens `per_kind` connections of each kind (HTTP/1.1 keep-alive, upgrade, prior
+/// knowledge) to `addr`, and once every one is established lets them all send
+/// their requests. `sample` runs at that moment (every connection open). Returns
+/// the responses checked and the sample. Bounded by [`PHASE`].
+async fn mixed_load<T: Send + 'static>(
+    addr: SocketAddr,
+    per_kind: usize,
+    sample: impl FnOnce() -> T,
+) -> (usize, T) {
+    let conns = 3 * per_kind;
+    // The +1 is this task, which takes the sample.
+    let go = Arc::new(Barrier::new(conns + 1));
+    let load = async {
+        let mut tasks = JoinSet::new();
+        for i in 0..conns {
+            let go = go.clone();
+            tasks.spawn(async move {
+                let s = TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| format!("connect {i}: {e}"))?;
+                match i % 3 {
+                    0 => h1_client(s, i, go).await,
+                    1 => h2c_client(s, i, go).await,
+                    _ => h2_pk_client(s, i, go).await,
+                }
+            });
+        }
+        go.wait().await;
+        let sampled = sample();
+        (join_clients(&mut tasks).await, sampled)
+    };
+    timeout(PHASE, load)
+        .await
+        .expect("the load did not finish in time")
+}
+
+/// The `h2c-mux` binary on a loopback port, killed when dropped.
+struct BinServer {
+    child: tokio::process::Child,
+    pid: String,
+    addr: SocketAddr,
+}
+
+impl BinServer {
+    async fn start() -> BinServer {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_h2c-mux"))
+            .args(["--listen", "127.0.0.1:0", "--quiet", "--log", "info"])
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the h2c-mux binary");
+        let pid = child.id().expect("pid").to_string();
+        // The log goes to stdout.
+        let log = child.stdout.take().expect("stdout");
+        let mut lines = tokio::io::BufReader::new(log).lines();
+        let addr = timeout(WAIT, async {
+            while let Some(line) = lines.next_line().await.expect("read the server log") {
+                if let Some(rest) = line
+                    .split("addr=")
+                    .nth(1)
+                    .filter(|_| line.contains("listening"))
+                {
+                    let addr = rest.split_whitespace().next().unwrap_or_default();
+                    return addr.parse::<SocketAddr>().expect("listening address");
+                }
+            }
+            panic!("the server exited before listening");
+        })
+        .await
+        .expect("the server did not say where it listens");
+        // Keep reading the log so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        BinServer { child, pid, addr }
+    }
+
+    fn kib(&self, field: &str) -> u64 {
+        proc_kib(&self.pid, field).expect("server memory figures")
+    }
+
+    /// Open file descriptors of the server process.
+    fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid))
+            .map(|d| d.count())
+            .expect("server fds")
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------
+
+/// The server as its users run it, in its own process, so its memory is measured
+/// alone: RSS before the load (after one connection of each kind, so one-time
+/// set-up is not counted as load), with all 1,002 connections open, at its peak,
+/// and after they closed. Every connection is freed (its descriptors are gone) and
+/// the binary hands the freed pages back (see its `heap_trim`), so RSS returns to
+/// within a quarter of what the load added, and at most 2 MiB over idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_memory_returns_to_its_idle_level_after_the_mixed_load() {
+    let _serial = SERIAL.lock().await;
+    require_fd_limit(4096);
+    const PER_KIND: usize = 334;
+    let server = BinServer::start().await;
+
+    let (ok, ()) = mixed_load(server.addr, 1, || ()).await;
+    assert_eq!(ok, RESPONSES_PER_TRIPLE, "warm-up responses");
+    let fds_idle = server.fds();
+    let before = server.kib("VmRSS:");
+
+    let (ok, open) = mixed_load(server.addr, PER_KIND, || server.kib("VmRSS:")).await;
+    assert_eq!(ok, PER_KIND * RESPONSES_PER_TRIPLE, "responses checked");
+    let peak = server.kib("VmHWM:");
+    assert!(
+        open > before + 3 * 1024,
+        "the load did not show in RSS: {before} KiB before, {open} KiB with every connection open"
+    );
+
+    // The clients have closed; the server lets go of every connection...
+    let deadline = tokio::time::Instant::now() + PHASE;
+    while server.fds() > fds_idle {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server still holds {} descriptors ({fds_idle} when idle)",
+            server.fds()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // ...and its memory (the heap trim runs every 5 s).
+    let limit = before + ((peak - before) / 4).min(2 * 1024);
+    let mut after = server.kib("VmRSS:");
+    while after > limit && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        after = server.kib("VmRSS:");
+    }
+    eprintln!(
+        "server RSS with {} connections: before {}, all open {}, peak (VmHWM) {}, after {}",
+        3 * PER_KIND,
+        mib(Some(before)),
+        mib(Some(open)),
+        mib(Some(peak)),
+        mib(Some(after))
+    );
+    assert!(
+        after <= limit,
+        "server RSS {after} KiB after the load, {before} KiB before it, {peak} KiB at its peak"
+    );
+    drop(server.child);
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_load_of_1002_concurrent_connections_is_served_completely() {
@@ -330,32 +488,8 @@ async fn mixed_load_of_1002_concurrent_connections_is_served_completely() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let rss_before = rss_kib("VmRSS:");
 
-    // All connections are opened first; the barrier releases the requests once
-    // every one of them is established (the +1 is this task, which samples RSS).
-    let go = Arc::new(Barrier::new(CONNS + 1));
-    let load = async {
-        let mut tasks = JoinSet::new();
-        for i in 0..CONNS {
-            let go = go.clone();
-            tasks.spawn(async move {
-                let s = TcpStream::connect(addr)
-                    .await
-                    .map_err(|e| format!("connect {i}: {e}"))?;
-                match i % 3 {
-                    0 => h1_client(s, i, go).await,
-                    1 => h2c_client(s, i, go).await,
-                    _ => h2_pk_client(s, i, go).await,
-                }
-            });
-        }
-        go.wait().await;
-        let rss_open = rss_kib("VmRSS:");
-        (join_clients(&mut tasks).await, rss_open)
-    };
-    let (ok, rss_open) = timeout(PHASE, load)
-        .await
-        .expect("the load did not finish in time");
-    let want = PER_KIND * (3 + 2 + 3);
+    let (ok, rss_open) = mixed_load(addr, PER_KIND, || rss_kib("VmRSS:")).await;
+    let want = PER_KIND * RESPONSES_PER_TRIPLE;
     assert_eq!(ok, want, "responses checked");
     assert_eq!(
         shared.served.load(Ordering::Relaxed),
