@@ -107,7 +107,7 @@ pub(crate) struct H1<'a, I, S> {
 }
 
 enum Next {
-    Head(Box<RequestHead>),
+    Head(RequestHead),
     Bad(ParseError),
     TimedOut,
     Closed,
@@ -234,7 +234,7 @@ where
                 method = %head.parts.method,
                 path = %head.parts.uri.path(),
             );
-            match self.request(*head).instrument(span).await? {
+            match self.request(head).instrument(span).await? {
                 Flow::KeepAlive => {
                     self.answered = true;
                     continue;
@@ -269,7 +269,7 @@ where
         poll_fn(|cx| loop {
             if !self.rbuf.is_empty() {
                 match parse::parse_request(&mut self.rbuf, &limits) {
-                    Ok(Some(h)) => return Poll::Ready(Ok(Next::Head(Box::new(h)))),
+                    Ok(Some(h)) => return Poll::Ready(Ok(Next::Head(h))),
                     Ok(None) => {}
                     Err(e) => return Poll::Ready(Ok(Next::Bad(e))),
                 }

@@ -10,6 +10,8 @@
 //! which httparse already refuses) is answered `400`. The chunked body decoder holds
 //! the same rule.
 
+use std::mem::MaybeUninit;
+
 use bytes::BytesMut;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
@@ -112,22 +114,16 @@ pub(crate) fn parse_request(
     parse_with(buf, limits)
 }
 
-struct Raw {
-    method: Method,
-    target: (usize, usize),
-    version: Version,
-    len: usize,
-}
+/// Field positions kept on the stack between parsing the head and building its
+/// `HeaderMap` (httparse borrows the buffer that is then split off and frozen): 32
+/// covers ordinary requests; a head with more fields spills to the heap.
+const INLINE_FIELDS: usize = 32;
+
+/// Where one field's name and value lie in the head: `[name_start, name_end,
+/// value_start, value_end]`.
+type FieldAt = [u32; 4];
 
 fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>, ParseError> {
-    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
-    let mut heap;
-    let slots: &mut [httparse::Header<'_>] = if limits.max_headers <= STACK_HEADERS {
-        &mut stack[..limits.max_headers]
-    } else {
-        heap = vec![httparse::EMPTY_HEADER; limits.max_headers];
-        &mut heap
-    };
     // RFC 9112 §3: a request line longer than we accept is 414, decided before the
     // whole head has to arrive.
     // RFC 9112 §2.2: empty lines before the request line are skipped (httparse
@@ -155,85 +151,132 @@ fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>
         None => {}
     }
 
-    let mut fields: Vec<(HeaderName, (usize, usize))> = Vec::new();
-    let raw = {
-        let mut req = httparse::Request::new(slots);
-        let status = match req.parse(buf) {
-            Ok(s) => s,
-            Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
-            Err(httparse::Error::Version) => return Err(ParseError::UnsupportedVersion),
-            Err(httparse::Error::Token) => return Err(ParseError::Malformed("invalid token")),
-            Err(httparse::Error::HeaderName) => {
-                return Err(ParseError::Malformed("invalid header name"))
-            }
-            Err(httparse::Error::HeaderValue) => {
-                return Err(ParseError::Malformed("invalid header value"))
-            }
-            Err(_) => return Err(ParseError::Malformed("malformed request head")),
-        };
-        let len = match status {
-            httparse::Status::Complete(n) => n,
-            httparse::Status::Partial => {
-                if buf.len() >= limits.max_head_size {
-                    return Err(ParseError::HeadTooLarge);
-                }
-                return Ok(None);
-            }
-        };
-        if len > limits.max_head_size {
-            return Err(ParseError::HeadTooLarge);
-        }
-        if has_bare_lf(&buf[..len]) {
-            return Err(ParseError::Malformed("bare lf in request head"));
-        }
-        let base = buf.as_ptr() as usize;
-        let range = |s: &[u8]| {
-            let start = s.as_ptr() as usize - base;
-            (start, start + s.len())
-        };
-        let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
-            .map_err(|_| ParseError::Malformed("invalid method"))?;
-        let target = range(req.path.unwrap_or_default().as_bytes());
-        let version = match req.version {
-            Some(0) => Version::HTTP_10,
-            Some(1) => Version::HTTP_11,
-            _ => return Err(ParseError::UnsupportedVersion),
-        };
-        fields.reserve(req.headers.len());
-        for h in req.headers.iter() {
-            let name = HeaderName::from_bytes(h.name.as_bytes())
-                .map_err(|_| ParseError::Malformed("invalid header name"))?;
-            fields.push((name, range(h.value)));
-        }
-        Raw {
-            method,
-            target,
-            version,
-            len,
-        }
+    let mut inline = [[0u32; 4]; INLINE_FIELDS];
+    let mut spilled = Vec::new();
+    let Some(raw) = scan_head(buf, limits, &mut inline, &mut spilled)? else {
+        return Ok(None);
+    };
+    let at: &[FieldAt] = if raw.fields <= INLINE_FIELDS {
+        &inline[..raw.fields]
+    } else {
+        &spilled
     };
 
     let head = buf.split_to(raw.len).freeze();
-    let mut headers = HeaderMap::with_capacity(fields.len());
-    for (name, (a, b)) in fields {
-        let value = HeaderValue::from_maybe_shared(head.slice(a..b))
+    let http11 = raw.version == Version::HTTP_11;
+    let mut seen = Seen::new(http11);
+    let mut headers = HeaderMap::with_capacity(at.len());
+    for &[ns, ne, vs, ve] in at {
+        let (ns, ne, vs, ve) = (ns as usize, ne as usize, vs as usize, ve as usize);
+        let name = HeaderName::from_bytes(head.get(ns..ne).unwrap_or_default())
+            .map_err(|_| ParseError::Malformed("invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(vs..ve))
             .map_err(|_| ParseError::Malformed("invalid header value"))?;
+        seen.field(&name, value.as_bytes());
         headers.append(name, value);
     }
     let uri = parse_target(&raw.method, head.slice(raw.target.0..raw.target.1))?;
 
-    let mut builder = http::Request::builder()
-        .method(raw.method)
-        .uri(uri)
-        .version(raw.version);
-    if let Some(h) = builder.headers_mut() {
-        *h = headers;
+    // `Parts` has private fields: start from an empty request and fill it in place
+    // (going through `request::Builder` would move the whole `Parts` at every step).
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = raw.method;
+    parts.uri = uri;
+    parts.version = raw.version;
+    parts.headers = headers;
+    seen.decide(parts).map(Some)
+}
+
+struct Raw {
+    method: Method,
+    target: (usize, usize),
+    version: Version,
+    /// The head's length, through its final CRLF.
+    len: usize,
+    /// How many fields `scan_head` recorded.
+    fields: usize,
+}
+
+/// Runs httparse over `buf` and records where the fields lie: in `inline` when they
+/// fit, else in `spilled`. `Ok(None)`: the head is not complete yet.
+fn scan_head(
+    buf: &BytesMut,
+    limits: &Limits,
+    inline: &mut [FieldAt; INLINE_FIELDS],
+    spilled: &mut Vec<FieldAt>,
+) -> Result<Option<Raw>, ParseError> {
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+    let mut heap;
+    let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.max_headers <= STACK_HEADERS {
+        &mut stack[..limits.max_headers]
+    } else {
+        heap = Vec::with_capacity(limits.max_headers);
+        heap.resize_with(limits.max_headers, MaybeUninit::uninit);
+        &mut heap
+    };
+    let mut req = httparse::Request::new(&mut []);
+    let status = match req.parse_with_uninit_headers(buf, slots) {
+        Ok(s) => s,
+        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
+        Err(httparse::Error::Version) => return Err(ParseError::UnsupportedVersion),
+        Err(httparse::Error::Token) => return Err(ParseError::Malformed("invalid token")),
+        Err(httparse::Error::HeaderName) => {
+            return Err(ParseError::Malformed("invalid header name"))
+        }
+        Err(httparse::Error::HeaderValue) => {
+            return Err(ParseError::Malformed("invalid header value"))
+        }
+        Err(_) => return Err(ParseError::Malformed("malformed request head")),
+    };
+    let len = match status {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => {
+            if buf.len() >= limits.max_head_size {
+                return Err(ParseError::HeadTooLarge);
+            }
+            return Ok(None);
+        }
+    };
+    // The field positions are kept as u32.
+    if len > limits.max_head_size || u32::try_from(len).is_err() {
+        return Err(ParseError::HeadTooLarge);
     }
-    let (parts, ()) = builder
-        .body(())
-        .map_err(|_| ParseError::Malformed("invalid request"))?
-        .into_parts();
-    decide(parts).map(Some)
+    if has_bare_lf(&buf[..len]) {
+        return Err(ParseError::Malformed("bare lf in request head"));
+    }
+    let base = buf.as_ptr() as usize;
+    // Every slice httparse returns lies within the head, below u32::MAX (above).
+    let at = |s: &[u8]| {
+        let start = s.as_ptr() as usize - base;
+        (start as u32, (start + s.len()) as u32)
+    };
+    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
+        .map_err(|_| ParseError::Malformed("invalid method"))?;
+    let (ts, te) = at(req.path.unwrap_or_default().as_bytes());
+    let version = match req.version {
+        Some(0) => Version::HTTP_10,
+        Some(1) => Version::HTTP_11,
+        _ => return Err(ParseError::UnsupportedVersion),
+    };
+    let fields = req.headers.len();
+    if fields > INLINE_FIELDS {
+        spilled.reserve_exact(fields);
+    }
+    for (i, h) in req.headers.iter().enumerate() {
+        let (ns, ne) = at(h.name.as_bytes());
+        let (vs, ve) = at(h.value);
+        match inline.get_mut(i) {
+            Some(slot) if fields <= INLINE_FIELDS => *slot = [ns, ne, vs, ve],
+            _ => spilled.push([ns, ne, vs, ve]),
+        }
+    }
+    Ok(Some(Raw {
+        method,
+        target: (ts as usize, te as usize),
+        version,
+        len,
+        fields,
+    }))
 }
 
 /// RFC 9112 §3.2: origin-form, absolute-form, authority-form (CONNECT only) and
@@ -278,137 +321,177 @@ pub(crate) fn lists_token(headers: &HeaderMap, name: HeaderName, token: &str) ->
         .any(|v| list(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(token.as_bytes())))
 }
 
-fn decide(parts: http::request::Parts) -> Result<RequestHead, ParseError> {
-    let h = &parts.headers;
-    let http11 = parts.version == Version::HTTP_11;
-
-    // RFC 9112 §3.2: exactly one Host in HTTP/1.1.
-    if http11 && h.get_all(header::HOST).iter().count() != 1 {
-        return Err(ParseError::Malformed("http/1.1 needs exactly one host"));
-    }
-
-    let body = framing(h, http11)?;
-
-    let mut keep_alive = http11;
-    let mut connection_upgrade = false;
-    let mut connection_settings = false;
-    for v in h.get_all(header::CONNECTION) {
-        for t in list(v.as_bytes()) {
-            if t.eq_ignore_ascii_case(b"close") {
-                keep_alive = false;
-            } else if t.eq_ignore_ascii_case(b"keep-alive") && !http11 {
-                // RFC 9112 §9.3: an HTTP/1.0 client asks for persistence this way.
-                keep_alive = true;
-            } else if t.eq_ignore_ascii_case(b"upgrade") {
-                connection_upgrade = true;
-            } else if t.eq_ignore_ascii_case(b"http2-settings") {
-                connection_settings = true;
-            }
-        }
-    }
-    if h.get_all(header::CONNECTION)
-        .iter()
-        .any(|v| list(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close")))
-    {
-        keep_alive = false;
-    }
-
-    // RFC 9110 §10.1.1: 100-continue is the only expectation; an HTTP/1.0 server
-    // ignores Expect.
-    let mut expect_continue = false;
-    if http11 {
-        for v in h.get_all(header::EXPECT) {
-            if v.as_bytes()
-                .trim_ascii()
-                .eq_ignore_ascii_case(b"100-continue")
-            {
-                expect_continue = true;
-            } else {
-                return Err(ParseError::Expectation);
-            }
-        }
-    }
-
-    let mut upgrade = UpgradeAsk::None;
-    for v in h.get_all(header::UPGRADE) {
-        for t in list(v.as_bytes()) {
-            if t.eq_ignore_ascii_case(b"h2c") {
-                upgrade = UpgradeAsk::H2c;
-            } else if t.eq_ignore_ascii_case(b"h2") && upgrade == UpgradeAsk::None {
-                upgrade = UpgradeAsk::H2Tls;
-            }
-        }
-    }
-
-    Ok(RequestHead {
-        parts,
-        body,
-        keep_alive,
-        expect_continue,
-        upgrade,
-        connection_upgrade,
-        connection_settings,
-    })
+/// What the fields that steer the connection said, gathered in the one pass that
+/// builds the `HeaderMap` (a hashed lookup per field name would cost more than the
+/// pass). Errors are kept and reported by [`Seen::decide`] in a fixed order, so the
+/// status does not depend on the order of the fields.
+struct Seen {
+    http11: bool,
+    hosts: usize,
+    // Connection (RFC 9112 §9.6, §9.3).
+    close: bool,
+    keep_alive_10: bool,
+    connection_upgrade: bool,
+    connection_settings: bool,
+    // Transfer-Encoding (RFC 9112 §6.1).
+    has_te: bool,
+    codings: usize,
+    last_chunked: bool,
+    chunked_count: usize,
+    other_coding: bool,
+    // Content-Length (RFC 9112 §6.2): the first invalid value wins.
+    length: Option<u64>,
+    length_error: Option<ParseError>,
+    // Expect (RFC 9110 §10.1.1).
+    expect_continue: bool,
+    expect_other: bool,
+    upgrade: UpgradeAsk,
 }
 
-/// RFC 9112 §6.1-§6.3: the body length, refusing every ambiguous framing.
-fn framing(h: &HeaderMap, http11: bool) -> Result<BodyLength, ParseError> {
-    let mut codings = 0usize;
-    let mut last_chunked = false;
-    let mut chunked_count = 0usize;
-    let mut other = false;
-    for v in h.get_all(header::TRANSFER_ENCODING) {
-        for t in list(v.as_bytes()) {
-            codings += 1;
-            last_chunked = t.eq_ignore_ascii_case(b"chunked");
-            if last_chunked {
-                chunked_count += 1;
+impl Seen {
+    fn new(http11: bool) -> Self {
+        Seen {
+            http11,
+            hosts: 0,
+            close: false,
+            keep_alive_10: false,
+            connection_upgrade: false,
+            connection_settings: false,
+            has_te: false,
+            codings: 0,
+            last_chunked: false,
+            chunked_count: 0,
+            other_coding: false,
+            length: None,
+            length_error: None,
+            expect_continue: false,
+            expect_other: false,
+            upgrade: UpgradeAsk::None,
+        }
+    }
+
+    /// Takes note of one field, in the order the fields came.
+    fn field(&mut self, name: &HeaderName, value: &[u8]) {
+        if *name == header::HOST {
+            self.hosts += 1;
+        } else if *name == header::CONNECTION {
+            for t in list(value) {
+                if t.eq_ignore_ascii_case(b"close") {
+                    self.close = true;
+                } else if t.eq_ignore_ascii_case(b"keep-alive") {
+                    // RFC 9112 §9.3: an HTTP/1.0 client asks for persistence this way.
+                    self.keep_alive_10 = true;
+                } else if t.eq_ignore_ascii_case(b"upgrade") {
+                    self.connection_upgrade = true;
+                } else if t.eq_ignore_ascii_case(b"http2-settings") {
+                    self.connection_settings = true;
+                }
+            }
+        } else if *name == header::TRANSFER_ENCODING {
+            self.has_te = true;
+            for t in list(value) {
+                self.codings += 1;
+                self.last_chunked = t.eq_ignore_ascii_case(b"chunked");
+                if self.last_chunked {
+                    self.chunked_count += 1;
+                } else {
+                    self.other_coding = true;
+                }
+            }
+        } else if *name == header::CONTENT_LENGTH {
+            if self.length_error.is_none() {
+                if let Err(e) = self.content_length(value) {
+                    self.length_error = Some(e);
+                }
+            }
+        } else if *name == header::EXPECT {
+            // RFC 9110 §10.1.1: 100-continue is the only expectation.
+            if value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+                self.expect_continue = true;
             } else {
-                other = true;
+                self.expect_other = true;
+            }
+        } else if *name == header::UPGRADE {
+            for t in list(value) {
+                if t.eq_ignore_ascii_case(b"h2c") {
+                    self.upgrade = UpgradeAsk::H2c;
+                } else if t.eq_ignore_ascii_case(b"h2") && self.upgrade == UpgradeAsk::None {
+                    self.upgrade = UpgradeAsk::H2Tls;
+                }
             }
         }
     }
-    let has_te = h.contains_key(header::TRANSFER_ENCODING);
-    let mut length: Option<u64> = None;
-    for v in h.get_all(header::CONTENT_LENGTH) {
+
+    /// RFC 9112 §6.3 item 5: a list of identical lengths is one length.
+    fn content_length(&mut self, value: &[u8]) -> Result<(), ParseError> {
         let mut any = false;
-        for t in list(v.as_bytes()) {
+        for t in list(value) {
             any = true;
             let n = parse_decimal(t).ok_or(ParseError::Malformed("invalid content-length"))?;
-            if length.is_some_and(|l| l != n) {
+            if self.length.is_some_and(|l| l != n) {
                 return Err(ParseError::Malformed("conflicting content-length"));
             }
-            length = Some(n);
+            self.length = Some(n);
         }
         if !any {
             return Err(ParseError::Malformed("invalid content-length"));
         }
+        Ok(())
     }
 
-    if has_te {
-        // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty
-        // framing; with Content-Length it is a smuggling attempt (§6.3 item 3).
-        if !http11 {
-            return Err(ParseError::Malformed("transfer-encoding in http/1.0"));
+    fn decide(self, parts: http::request::Parts) -> Result<RequestHead, ParseError> {
+        let http11 = self.http11;
+        // RFC 9112 §3.2: exactly one Host in HTTP/1.1.
+        if http11 && self.hosts != 1 {
+            return Err(ParseError::Malformed("http/1.1 needs exactly one host"));
         }
-        if length.is_some() {
-            return Err(ParseError::Malformed(
-                "transfer-encoding with content-length",
-            ));
+        let body = self.framing()?;
+        // RFC 9110 §10.1.1: an HTTP/1.0 server ignores Expect.
+        if http11 && self.expect_other {
+            return Err(ParseError::Expectation);
         }
-        if codings == 0 || !last_chunked || chunked_count > 1 {
-            // RFC 9112 §6.3 item 4: a request whose final coding is not chunked
-            // cannot be delimited.
-            return Err(ParseError::Malformed(
-                "transfer-encoding must end in chunked",
-            ));
-        }
-        if other {
-            return Err(ParseError::UnsupportedCoding);
-        }
-        return Ok(BodyLength::Chunked);
+        let keep_alive = !self.close && (http11 || self.keep_alive_10);
+        Ok(RequestHead {
+            parts,
+            body,
+            keep_alive,
+            expect_continue: http11 && self.expect_continue,
+            upgrade: self.upgrade,
+            connection_upgrade: self.connection_upgrade,
+            connection_settings: self.connection_settings,
+        })
     }
-    Ok(BodyLength::Length(length.unwrap_or(0)))
+
+    /// RFC 9112 §6.1-§6.3: the body length, refusing every ambiguous framing.
+    fn framing(&self) -> Result<BodyLength, ParseError> {
+        if let Some(e) = self.length_error {
+            return Err(e);
+        }
+        if self.has_te {
+            // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty
+            // framing; with Content-Length it is a smuggling attempt (§6.3 item 3).
+            if !self.http11 {
+                return Err(ParseError::Malformed("transfer-encoding in http/1.0"));
+            }
+            if self.length.is_some() {
+                return Err(ParseError::Malformed(
+                    "transfer-encoding with content-length",
+                ));
+            }
+            if self.codings == 0 || !self.last_chunked || self.chunked_count > 1 {
+                // RFC 9112 §6.3 item 4: a request whose final coding is not chunked
+                // cannot be delimited.
+                return Err(ParseError::Malformed(
+                    "transfer-encoding must end in chunked",
+                ));
+            }
+            if self.other_coding {
+                return Err(ParseError::UnsupportedCoding);
+            }
+            return Ok(BodyLength::Chunked);
+        }
+        Ok(BodyLength::Length(self.length.unwrap_or(0)))
+    }
 }
 
 /// True when a LF is not preceded by CR (leading empty lines included).
@@ -537,6 +620,25 @@ mod tests {
                 false,
                 false,
             ),
+            (
+                "PUT / HTTP/1.0\r\nExpect: later\r\nContent-Length: 1\r\n\r\n",
+                BodyLength::Length(1),
+                false,
+                false,
+            ),
+            // Any close wins, wherever it stands.
+            (
+                "GET / HTTP/1.0\r\nConnection: close, keep-alive\r\n\r\n",
+                BodyLength::Length(0),
+                false,
+                false,
+            ),
+            (
+                "GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+                BodyLength::Length(0),
+                false,
+                false,
+            ),
         ];
         for (s, body, ka, expect) in cases {
             let h = ok(s);
@@ -599,6 +701,9 @@ mod tests {
             ("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n".into(), 400),
             ("GET / HTTP/1.1\r\nHost: a\r\nX : a\r\n\r\n".into(), 400),
             ("GET / HTTP/1.1\r\nHost: a\r\nX: \0\r\n\r\n".into(), 400),
+            // The framing is judged before the expectation, whatever the order.
+            ("GET / HTTP/1.1\r\nExpect: later\r\nHost: a\r\nContent-Length: x\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nExpect: later\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".into(), 501),
             (long_line, 414),
             (big_head, 431),
             (many, 431),
@@ -609,6 +714,26 @@ mod tests {
                 other => panic!("{s:?}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn many_fields_spill_past_the_inline_slots() {
+        let limits = Limits {
+            max_headers: INLINE_FIELDS * 2,
+            ..LIMITS
+        };
+        let extra: String = (0..INLINE_FIELDS + 3)
+            .map(|i| format!("X-{i}: {i}\r\n"))
+            .collect();
+        let mut b = BytesMut::from(
+            format!("POST / HTTP/1.1\r\nHost: h\r\n{extra}Content-Length: 2\r\n\r\nab").as_str(),
+        );
+        let h = parse_request(&mut b, &limits).unwrap().unwrap();
+        assert_eq!(h.parts.headers.len(), INLINE_FIELDS + 5);
+        assert_eq!(h.parts.headers["x-34"], "34");
+        assert_eq!(h.parts.headers["host"], "h");
+        assert_eq!(h.body, BodyLength::Length(2));
+        assert_eq!(&b[..], b"ab");
     }
 
     #[test]
