@@ -1,6 +1,7 @@
 //! The service bound, spelled once for the whole crate.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -52,4 +53,31 @@ pub(crate) async fn call<S: HttpService>(
         .await
         .map_err(Into::into)?;
     svc.call(req).await.map_err(Into::into)
+}
+
+/// [`call`] as a poll function, for a caller that polls other work beside it: the
+/// request waits in `req` until the service is ready, its future in `fut`. Keeping
+/// both in the caller's state, instead of in an `async` block of their own, saves
+/// moving the request and the future into and out of one more state machine.
+pub(crate) fn poll_call<S: HttpService>(
+    svc: &mut S,
+    req: &mut Option<Request<Body>>,
+    mut fut: Pin<&mut Option<S::Future>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Response<S::ResBody>, BoxError>> {
+    if let Some(r) = req.take() {
+        match svc.poll_ready(cx) {
+            Poll::Ready(Ok(())) => fut.set(Some(svc.call(r))),
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+            Poll::Pending => {
+                *req = Some(r);
+                return Poll::Pending;
+            }
+        }
+    }
+    match fut.as_pin_mut() {
+        Some(f) => f.poll(cx).map_err(Into::into),
+        // Called again after it returned: there is nothing more to give.
+        None => Poll::Pending,
+    }
 }

@@ -15,6 +15,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::future::Either;
 use http::{header, HeaderMap, Method, Request, Response, StatusCode, Version};
 use http_body::Frame;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -106,6 +107,9 @@ pub(crate) struct H1<'a, I, S> {
     answered: bool,
 }
 
+// Not boxed: that would be an allocation per request (benches/profile h1); a Next
+// lives only between the parser and `run`.
+#[allow(clippy::large_enum_variant)]
 enum Next {
     Head(RequestHead),
     Bad(ParseError),
@@ -126,6 +130,21 @@ enum Flow<B> {
         preamble: Bytes,
         stream1: Stream1<B>,
     },
+}
+
+/// The future of a request's rarer branches (see `H1::request`).
+type BoxFlow<'a, B> = Pin<Box<dyn Future<Output = Result<Flow<B>, Error>> + Send + 'a>>;
+
+/// What the response must honour of its request.
+#[derive(Debug, Clone, Copy)]
+struct Reply {
+    /// Whether the connection may stay open after this response, as far as the
+    /// request (and then the service) said.
+    keep_alive: bool,
+    /// The request's version: HTTP/1.0 gets no chunked framing.
+    version: Version,
+    /// A response to HEAD carries no body.
+    is_head: bool,
 }
 
 enum UpgradeBody {
@@ -234,7 +253,14 @@ where
                 method = %head.parts.method,
                 path = %head.parts.uri.path(),
             );
-            match self.request(head).instrument(span).await? {
+            // Instrumenting costs a move of the request future and an enter and exit
+            // per poll: only worth it when the span records something.
+            let flow = if span.is_disabled() {
+                self.request(head).await?
+            } else {
+                self.request(head).instrument(span).await?
+            };
+            match flow {
                 Flow::KeepAlive => {
                     self.answered = true;
                     continue;
@@ -328,7 +354,13 @@ where
         .await
     }
 
-    async fn request(&mut self, mut head: RequestHead) -> Result<Flow<S::ResBody>, Error> {
+    /// Serves one request. Not an `async fn`: the rare branches (a body over the
+    /// limit, an upgrade) are boxed futures of their own, so the future of a plain
+    /// request, moved on every call, stays small.
+    fn request(
+        &mut self,
+        mut head: RequestHead,
+    ) -> impl Future<Output = Result<Flow<S::ResBody>, Error>> + Send + use<'_, 'a, I, S> {
         let cfg = self.cfg;
         // Before the upgrade policy runs, so it can see the peer.
         if let Some(peer) = self.peer {
@@ -337,74 +369,83 @@ where
         if let (Some(limit), BodyLength::Length(n)) = (cfg.max_request_body_size, head.body) {
             if n > limit {
                 debug!(length = n, limit, "request body over the limit");
-                self.fail(StatusCode::PAYLOAD_TOO_LARGE).await;
-                return Err(Error::new(Kind::Parse).with("request body too large"));
+                return Either::Left(Box::pin(async move {
+                    self.fail(StatusCode::PAYLOAD_TOO_LARGE).await;
+                    Err(Error::new(Kind::Parse).with("request body too large"))
+                }) as BoxFlow<'_, S::ResBody>);
             }
         }
         let decoder = match head.body {
             BodyLength::Length(n) => Decoder::length(n),
             BodyLength::Chunked => Decoder::chunked(ChunkedLimits::default()),
         };
-        let mut decoder = BodyReader::new(decoder, cfg);
-        let mut declined = None;
+        let decoder = BodyReader::new(decoder, cfg);
+        if head.upgrade != UpgradeAsk::None {
+            return Either::Left(Box::pin(self.upgrade_request(head, decoder)));
+        }
+        Either::Right(self.dispatch(head, decoder, None, false, None))
+    }
+
+    /// A request that asks for `Upgrade: h2c` (or `h2`): switch, or answer it over
+    /// HTTP/1.1 with the reason it was declined.
+    async fn upgrade_request(
+        &mut self,
+        head: RequestHead,
+        mut decoder: BodyReader,
+    ) -> Result<Flow<S::ResBody>, Error> {
+        let cfg = self.cfg;
         let mut continue_sent = false;
         let mut prefix = None;
-
-        if head.upgrade != UpgradeAsk::None {
-            match upgrade::prepare(&head, cfg) {
-                Ok(preamble) => {
-                    // RFC 9110 §10.1.1: the client waits for 100 before the body,
-                    // which must be read before the 101 (RFC 7540 §3.2).
-                    if head.expect_continue && !decoder.is_end() {
-                        self.wbuf.flat().extend_from_slice(CONTINUE);
-                        continue_sent = true;
+        let reason = match upgrade::prepare(&head, cfg) {
+            Ok(preamble) => {
+                // RFC 9110 §10.1.1: the client waits for 100 before the body, which
+                // must be read before the 101 (RFC 7540 §3.2).
+                if head.expect_continue && !decoder.is_end() {
+                    self.wbuf.flat().extend_from_slice(CONTINUE);
+                    continue_sent = true;
+                }
+                if cfg.stream_upgrade_body && !decoder.is_end() {
+                    return self.streamed_upgrade(head, decoder, preamble).await;
+                }
+                match self.read_upgrade_body(&mut decoder).await {
+                    Ok(UpgradeBody::Complete(body, trailers)) => {
+                        poll_fn(|cx| self.wbuf.poll_flush(&mut self.io, cx))
+                            .await
+                            .map_err(Error::io)?;
+                        debug!("switching to h2c");
+                        let content_length = match head.body {
+                            BodyLength::Length(n) => Some(n),
+                            BodyLength::Chunked => None,
+                        };
+                        return Ok(Flow::Upgrade {
+                            preamble,
+                            stream1: Stream1::Buffered {
+                                body,
+                                trailers,
+                                content_length,
+                            },
+                        });
                     }
-                    if cfg.stream_upgrade_body && !decoder.is_end() {
-                        return self.streamed_upgrade(head, decoder, preamble).await;
+                    Ok(UpgradeBody::TooLarge(read)) => {
+                        prefix = Some(read);
+                        DeclineReason::BodyTooLarge {
+                            limit: cfg.max_upgrade_body_size,
+                        }
                     }
-                    match self.read_upgrade_body(&mut decoder).await {
-                        Ok(UpgradeBody::Complete(body, trailers)) => {
-                            poll_fn(|cx| self.wbuf.poll_flush(&mut self.io, cx))
-                                .await
-                                .map_err(Error::io)?;
-                            debug!("switching to h2c");
-                            let content_length = match head.body {
-                                BodyLength::Length(n) => Some(n),
-                                BodyLength::Chunked => None,
-                            };
-                            return Ok(Flow::Upgrade {
-                                preamble,
-                                stream1: Stream1::Buffered {
-                                    body,
-                                    trailers,
-                                    content_length,
-                                },
-                            });
+                    Err(e) => {
+                        debug!(error = %e, "upgrade request body failed");
+                        if e.is_parse() {
+                            self.fail(StatusCode::BAD_REQUEST).await;
                         }
-                        Ok(UpgradeBody::TooLarge(read)) => {
-                            prefix = Some(read);
-                            declined = Some(DeclineReason::BodyTooLarge {
-                                limit: cfg.max_upgrade_body_size,
-                            });
-                        }
-                        Err(e) => {
-                            debug!(error = %e, "upgrade request body failed");
-                            if e.is_parse() {
-                                self.fail(StatusCode::BAD_REQUEST).await;
-                            }
-                            return Err(e);
-                        }
+                        return Err(e);
                     }
                 }
-                Err(reason) => declined = Some(reason),
             }
-            if let Some(reason) = &declined {
-                debug!(%reason, "h2c upgrade declined");
-            }
-        }
-        self.dispatch(head, decoder, declined, continue_sent, prefix)
+            Err(reason) => reason,
+        };
+        debug!(%reason, "h2c upgrade declined");
+        self.dispatch(head, decoder, Some(reason), continue_sent, prefix)
             .await
-            .map(|keep| if keep { Flow::KeepAlive } else { Flow::Close })
     }
 
     /// An upgrade whose body streams to the service (see
@@ -427,10 +468,7 @@ where
                 // prepare() encoded the same head, so this is not expected; stay on
                 // HTTP/1.1 rather than guess.
                 let reason = DeclineReason::InvalidRequest(e.to_string());
-                return self
-                    .dispatch(head, reader, Some(reason), true, None)
-                    .await
-                    .map(|keep| if keep { Flow::KeepAlive } else { Flow::Close });
+                return self.dispatch(head, reader, Some(reason), true, None).await;
             }
         };
         let is_head = head.parts.method == Method::HEAD;
@@ -513,9 +551,13 @@ where
         };
         let keep =
             head.keep_alive && !parse::lists_token(res.headers(), header::CONNECTION, "close");
-        self.respond(res, is_head, Version::HTTP_11, keep, Some(feeder))
-            .await
-            .map(|keep| if keep { Flow::KeepAlive } else { Flow::Close })
+        let reply = Reply {
+            keep_alive: keep,
+            version: Version::HTTP_11,
+            is_head,
+        };
+        let keep = self.respond(res, reply, &mut Some(feeder)).await?;
+        Ok(if keep { Flow::KeepAlive } else { Flow::Close })
     }
 
     /// Reads a whole upgrade request body, up to the configured bound.
@@ -544,25 +586,26 @@ where
         }
     }
 
-    /// Serves one request over HTTP/1.1. Returns whether the connection stays open.
-    async fn dispatch(
+    /// Serves one request over HTTP/1.1: builds the service's request, then
+    /// [`serve`](Self::serve)s it.
+    fn dispatch(
         &mut self,
         head: RequestHead,
         decoder: BodyReader,
         declined: Option<DeclineReason>,
         continue_sent: bool,
         prefix: Option<Bytes>,
-    ) -> Result<bool, Error> {
+    ) -> impl Future<Output = Result<Flow<S::ResBody>, Error>> + Send + use<'_, 'a, I, S> {
         let RequestHead {
             mut parts,
-            keep_alive: client_keep_alive,
+            keep_alive,
             expect_continue,
             ..
         } = head;
         let version = parts.version;
         let is_head = parts.method == Method::HEAD;
 
-        let (mut feeder, body) = if decoder.is_end() && prefix.is_none() {
+        let (feeder, body) = if decoder.is_end() && prefix.is_none() {
             (None, Body::empty())
         } else {
             let prefix_len = prefix.as_ref().map_or(0, |p| p.len() as u64);
@@ -587,8 +630,23 @@ where
             parts.extensions.insert(UpgradeDeclined { reason });
         }
         let req = Request::from_parts(parts, body);
+        let reply = Reply {
+            keep_alive,
+            version,
+            is_head,
+        };
+        self.serve(Some(req), feeder, reply)
+    }
 
-        // The service computes its response while the body streams in.
+    /// Calls the service with `req`, feeding it the request body meanwhile, and
+    /// writes its response. The arguments are used where they lie in this future,
+    /// never moved into a local: each copy would be kept beside the original.
+    async fn serve(
+        &mut self,
+        mut req: Option<Request<Body>>,
+        mut feeder: Option<Feeder>,
+        reply: Reply,
+    ) -> Result<Flow<S::ResBody>, Error> {
         let res = {
             let H1 {
                 io,
@@ -597,48 +655,55 @@ where
                 svc,
                 ..
             } = self;
-            let mut fut = pin!(service::call(svc, req));
+            let mut fut = pin!(None);
             poll_fn(|cx| {
                 if let Some(f) = feeder.as_mut() {
                     let _ = f.poll_feed(cx, io, rbuf, wbuf);
                 }
-                fut.as_mut().poll(cx)
+                service::poll_call(svc, &mut req, fut.as_mut(), cx)
             })
             .await
         };
-        match res {
+        let keep = match res {
             Ok(res) => {
-                let keep = client_keep_alive
+                let keep = reply.keep_alive
                     && !parse::lists_token(res.headers(), header::CONNECTION, "close");
-                self.respond(res, is_head, version, keep, feeder).await
+                let reply = Reply {
+                    keep_alive: keep,
+                    ..reply
+                };
+                self.respond(res, reply, &mut feeder).await?
             }
             Err(e) => {
-                let res = server_error::<S::ResBody>(e);
-                self.respond(res, is_head, version, false, feeder).await
+                // Boxed: a second body type would double this future's size.
+                let reply = Reply {
+                    keep_alive: false,
+                    ..reply
+                };
+                Box::pin(self.respond(server_error::<S::ResBody>(e), reply, &mut feeder)).await?
             }
-        }
+        };
+        Ok(if keep { Flow::KeepAlive } else { Flow::Close })
     }
 
     /// Writes the response, keeps feeding the request body meanwhile, then settles
-    /// what is left of the request body. Returns whether the connection stays open.
-    async fn respond<B>(
-        &mut self,
+    /// what is left of the request body. Its future resolves to whether the
+    /// connection stays open.
+    fn respond<'f, B>(
+        &'f mut self,
         res: Response<B>,
-        is_head: bool,
-        version: Version,
-        mut keep_alive: bool,
-        mut feeder: Option<Feeder>,
-    ) -> Result<bool, Error>
+        reply: Reply,
+        feeder: &'f mut Option<Feeder>,
+    ) -> impl Future<Output = Result<bool, Error>> + Send + use<'f, 'a, I, S, B>
     where
-        B: http_body::Body<Data = Bytes>,
+        B: http_body::Body<Data = Bytes> + Send + 'f,
         B::Error: Into<crate::error::BoxError>,
     {
-        let (mut parts, body) = res.into_parts();
-        // Carries the request's version to `respond_with` (the wire is HTTP/1.1).
-        parts.version = version;
+        let (parts, body) = res.into_parts();
         let status = parts.status;
+        let version = reply.version;
         let declared = declared_length(&parts.headers);
-        let no_body = is_head
+        let no_body = reply.is_head
             || status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
@@ -657,6 +722,7 @@ where
             Framing::Close
         };
 
+        let mut keep_alive = reply.keep_alive;
         if self.shutdown.is_triggered() || framing == Framing::Close {
             keep_alive = false;
         }
@@ -669,44 +735,40 @@ where
             .as_ref()
             .is_some_and(|f| f.expect == Expect::Pending && !f.decoder.is_end());
         if awaiting && !no_body {
-            let mut held = Held::new(Some(body));
-            poll_fn(|cx| {
-                let _ = held.poll_hold(cx);
-                Poll::Ready(())
-            })
-            .await;
-            if let Some(f) = feeder.as_mut() {
-                f.settle_expect(&mut self.wbuf);
-            }
-            return self
-                .respond_with(parts, held, framing, keep_alive, feeder)
+            // Boxed, as it writes another body type (see `serve`).
+            return Either::Left(Box::pin(async move {
+                let mut held = Held::new(Some(body));
+                poll_fn(|cx| {
+                    let _ = held.poll_hold(cx);
+                    Poll::Ready(())
+                })
                 .await;
+                if let Some(f) = feeder.as_mut() {
+                    f.settle_expect(&mut self.wbuf);
+                }
+                let keep_alive = self.write_head(&parts, version, framing, keep_alive, feeder);
+                self.finish(held, framing, keep_alive, feeder).await
+            })
+                as Pin<Box<dyn Future<Output = Result<bool, Error>> + Send + 'f>>);
         }
         if let Some(f) = feeder.as_mut() {
             f.settle_expect(&mut self.wbuf);
         }
-        self.respond_with(parts, body, framing, keep_alive, feeder)
-            .await
+        let keep_alive = self.write_head(&parts, version, framing, keep_alive, feeder);
+        Either::Right(self.finish(body, framing, keep_alive, feeder))
     }
 
-    /// Writes the head and body once the framing is settled, then settles what is
-    /// left of the request body.
-    async fn respond_with<B>(
+    /// Queues the response head once the framing is settled. Returns whether the
+    /// connection stays open.
+    fn write_head(
         &mut self,
-        parts: http::response::Parts,
-        body: B,
+        parts: &http::response::Parts,
+        version: Version,
         framing: Framing,
         mut keep_alive: bool,
-        mut feeder: Option<Feeder>,
-    ) -> Result<bool, Error>
-    where
-        B: http_body::Body<Data = Bytes>,
-        B::Error: Into<crate::error::BoxError>,
-    {
-        let status = parts.status;
-        let version_10 = parts.version == Version::HTTP_10;
-        let no_body = matches!(framing, Framing::NoBody { .. });
-        if let Some(f) = &feeder {
+        feeder: &Option<Feeder>,
+    ) -> bool {
+        if let Some(f) = feeder {
             // A refused body may or may not follow: the connection cannot be reused
             // safely, nor after a broken body.
             if f.broken || f.expect == Expect::Refused {
@@ -715,40 +777,52 @@ where
         }
         let persistence = if !keep_alive {
             Persistence::Close
-        } else if version_10 {
+        } else if version == Version::HTTP_10 {
             Persistence::KeepAlive10
         } else {
             Persistence::Default
         };
         encode::write_head(
             self.wbuf.flat(),
-            status,
+            parts.status,
             &parts.headers,
             framing,
             persistence,
         );
         trace!(
-            status = status.as_u16(),
+            status = parts.status.as_u16(),
             ?framing,
             keep_alive,
             "response head"
         );
+        keep_alive
+    }
 
-        if !no_body {
-            let result = self.write_body(body, framing, &mut feeder).await;
-            if let Err(e) = result {
-                // The head is out: no error response can follow. Closing without
-                // the end of the framing tells the client the body is incomplete.
-                debug!(error = %e, "response body failed");
-                self.wbuf.clear();
-                return Err(e);
-            }
-        } else {
+    /// Writes the response body after its head, then settles what is left of the
+    /// request body. Returns whether the connection stays open.
+    async fn finish<B>(
+        &mut self,
+        body: B,
+        framing: Framing,
+        keep_alive: bool,
+        feeder: &mut Option<Feeder>,
+    ) -> Result<bool, Error>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<crate::error::BoxError>,
+    {
+        if matches!(framing, Framing::NoBody { .. }) {
             drop(body);
+        } else if let Err(e) = self.write_body(pin!(body), framing, feeder).await {
+            // The head is out: no error response can follow. Closing without the end
+            // of the framing tells the client the body is incomplete.
+            debug!(error = %e, "response body failed");
+            self.wbuf.clear();
+            return Err(e);
         }
 
         // Settle the rest of the request body.
-        if let Some(mut f) = feeder {
+        if let Some(f) = feeder {
             f.tx = None;
             if !f.decoder.is_end() {
                 if f.broken || !keep_alive || f.expect != Expect::Done {
@@ -768,22 +842,21 @@ where
         Ok(keep_alive)
     }
 
-    async fn write_body<B>(
-        &mut self,
-        body: B,
+    fn write_body<'b, B>(
+        &'b mut self,
+        mut body: Pin<&'b mut B>,
         framing: Framing,
-        feeder: &mut Option<Feeder>,
-    ) -> Result<(), Error>
+        feeder: &'b mut Option<Feeder>,
+    ) -> impl Future<Output = Result<(), Error>> + 'b
     where
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<crate::error::BoxError>,
     {
-        let mut body = pin!(body);
         let mut sent: u64 = 0;
         // At least one byte, so a zero setting means "write every piece".
         let high_water = self.cfg.max_write_buffer_size.max(1);
         let H1 { io, rbuf, wbuf, .. } = self;
-        poll_fn(|cx| {
+        poll_fn(move |cx| {
             for _ in 0..MAX_TURNS {
                 if let Some(f) = feeder.as_mut() {
                     let _ = f.poll_feed(cx, io, rbuf, wbuf);
@@ -839,7 +912,6 @@ where
             cx.waker().wake_by_ref();
             Poll::Pending
         })
-        .await
     }
 
     /// Writes a status-only response with `connection: close` and closes, unless the
