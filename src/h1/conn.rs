@@ -549,10 +549,8 @@ where
                 .map_or_else(server_error, |r| r.map(|b| Held::new(Some(b))))
             }
         };
-        let keep =
-            head.keep_alive && !parse::lists_token(res.headers(), header::CONNECTION, "close");
         let reply = Reply {
-            keep_alive: keep,
+            keep_alive: head.keep_alive,
             version: Version::HTTP_11,
             is_head,
         };
@@ -665,15 +663,7 @@ where
             .await
         };
         let keep = match res {
-            Ok(res) => {
-                let keep = reply.keep_alive
-                    && !parse::lists_token(res.headers(), header::CONNECTION, "close");
-                let reply = Reply {
-                    keep_alive: keep,
-                    ..reply
-                };
-                self.respond(res, reply, &mut feeder).await?
-            }
+            Ok(res) => self.respond(res, reply, &mut feeder).await?,
             Err(e) => {
                 // Boxed: a second body type would double this future's size.
                 let reply = Reply {
@@ -702,7 +692,7 @@ where
         let (parts, body) = res.into_parts();
         let status = parts.status;
         let version = reply.version;
-        let declared = declared_length(&parts.headers);
+        let (declared, close) = framing_fields(&parts.headers);
         let no_body = reply.is_head
             || status.is_informational()
             || status == StatusCode::NO_CONTENT
@@ -722,7 +712,7 @@ where
             Framing::Close
         };
 
-        let mut keep_alive = reply.keep_alive;
+        let mut keep_alive = reply.keep_alive && !close;
         if self.shutdown.is_triggered() || framing == Framing::Close {
             keep_alive = false;
         }
@@ -979,14 +969,22 @@ fn finish_body(
     Ok(())
 }
 
-/// A single valid Content-Length the service set, if any.
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
-    let v = values.next()?;
-    if values.next().is_some() {
-        return None;
+/// What the service's fields say about the framing: a single valid Content-Length,
+/// if any, and whether `Connection` lists `close`. One pass over the fields: a
+/// response has few, and each lookup by name would hash.
+fn framing_fields(headers: &HeaderMap) -> (Option<u64>, bool) {
+    let mut length = None;
+    let mut lengths = 0;
+    let mut close = false;
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH {
+            lengths += 1;
+            length = value.to_str().ok().and_then(|v| v.trim().parse().ok());
+        } else if name == header::CONNECTION && !close {
+            close = parse::list(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close"));
+        }
     }
-    v.to_str().ok()?.trim().parse().ok()
+    (length.filter(|_| lengths == 1), close)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

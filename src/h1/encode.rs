@@ -2,7 +2,7 @@
 //! field (RFC 9110 §6.6.1).
 
 use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, BytesMut};
 use http::header::{self, HeaderMap};
@@ -45,10 +45,12 @@ pub(crate) fn write_head(
     dst.put_u8(b' ');
     dst.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
     dst.put_slice(b"\r\n");
+    let mut has_date = false;
     for (name, value) in headers {
         if is_managed(name) {
             continue;
         }
+        has_date |= name == header::DATE;
         dst.put_slice(name.as_str().as_bytes());
         dst.put_slice(b": ");
         dst.put_slice(value.as_bytes());
@@ -71,7 +73,7 @@ pub(crate) fn write_head(
         Persistence::KeepAlive10 => dst.put_slice(b"connection: keep-alive\r\n"),
         Persistence::Default => {}
     }
-    if !headers.contains_key(header::DATE) {
+    if !has_date {
         dst.put_slice(b"date: ");
         put_date(dst);
         dst.put_slice(b"\r\n");
@@ -156,30 +158,38 @@ fn put_decimal(dst: &mut BytesMut, mut n: u64) {
 
 thread_local! {
     // The formatted date changes once a second; formatting it per response would
-    // cost more than the rest of a small response head.
-    static DATE: RefCell<(u64, header::HeaderValue)> =
-        const { RefCell::new((u64::MAX, header::HeaderValue::from_static(""))) };
+    // cost more than the rest of a small response head. Held with the second it
+    // is valid for, [start, end), so a check is two comparisons of `SystemTime`.
+    static DATE: RefCell<(SystemTime, SystemTime, header::HeaderValue)> =
+        const { RefCell::new((UNIX_EPOCH, UNIX_EPOCH, header::HeaderValue::from_static(""))) };
 }
 
-/// The current `Date` value (RFC 9110 §6.6.1: IMF-fixdate), cached per second;
-/// cloning it is a reference count, so HTTP/2 responses get it cheaply too.
-pub(crate) fn date_value() -> header::HeaderValue {
+/// Calls `f` with the current `Date` value (RFC 9110 §6.6.1: IMF-fixdate), cached
+/// per second.
+fn with_date<R>(f: impl FnOnce(&header::HeaderValue) -> R) -> R {
     let now = SystemTime::now();
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     DATE.with(|cell| {
         let mut cached = cell.borrow_mut();
-        if cached.0 != secs {
-            let text = httpdate::fmt_http_date(now);
-            if let Ok(v) = header::HeaderValue::from_str(&text) {
-                *cached = (secs, v);
+        // Also refreshed when the clock went back.
+        if now < cached.0 || now >= cached.1 {
+            let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let start = UNIX_EPOCH + Duration::from_secs(secs);
+            if let Ok(v) = header::HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
+                *cached = (start, start + Duration::from_secs(1), v);
             }
         }
-        cached.1.clone()
+        f(&cached.2)
     })
 }
 
+/// The current `Date` value; cloning it is a reference count, so HTTP/2 responses
+/// get it cheaply too.
+pub(crate) fn date_value() -> header::HeaderValue {
+    with_date(header::HeaderValue::clone)
+}
+
 fn put_date(dst: &mut BytesMut) {
-    dst.put_slice(date_value().as_bytes());
+    with_date(|v| dst.put_slice(v.as_bytes()));
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
 use http::header::{self, HeaderName, HeaderValue};
-use http::{HeaderMap, Method, StatusCode, Uri, Version};
+use http::{Method, StatusCode, Uri, Version};
 
 /// Header slots kept on the stack; a larger configured limit falls back to the heap.
 const STACK_HEADERS: usize = 128;
@@ -140,6 +140,7 @@ fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>
     // The limit counts the line without its CRLF, so its LF may sit two bytes past.
     let scan = limits.max_request_line.saturating_add(2);
     let line = buf.get(start..).unwrap_or_default();
+    let mut bare_lf = false;
     match line.iter().take(scan).position(|&b| b == b'\n') {
         None if line.len() >= scan => return Err(ParseError::RequestLineTooLong),
         Some(lf) => {
@@ -147,13 +148,14 @@ fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>
             if lf - cr > limits.max_request_line {
                 return Err(ParseError::RequestLineTooLong);
             }
+            bare_lf = cr == 0;
         }
         None => {}
     }
 
     let mut inline = [[0u32; 4]; INLINE_FIELDS];
     let mut spilled = Vec::new();
-    let Some(raw) = scan_head(buf, limits, &mut inline, &mut spilled)? else {
+    let Some(raw) = scan_head(buf, limits, bare_lf, &mut inline, &mut spilled)? else {
         return Ok(None);
     };
     let at: &[FieldAt] = if raw.fields <= INLINE_FIELDS {
@@ -163,9 +165,16 @@ fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>
     };
 
     let head = buf.split_to(raw.len).freeze();
-    let http11 = raw.version == Version::HTTP_11;
-    let mut seen = Seen::new(http11);
-    let mut headers = HeaderMap::with_capacity(at.len());
+    let uri = parse_target(&raw.method, head.slice(raw.target.0..raw.target.1))?;
+    // `Parts` has private fields: start from an empty request and fill it in place
+    // (going through `request::Builder` would move the whole `Parts` at every step).
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = raw.method;
+    parts.uri = uri;
+    parts.version = raw.version;
+    let headers = &mut parts.headers;
+    headers.reserve(at.len());
+    let mut seen = Seen::new(raw.version == Version::HTTP_11);
     for &[ns, ne, vs, ve] in at {
         let (ns, ne, vs, ve) = (ns as usize, ne as usize, vs as usize, ve as usize);
         let name = HeaderName::from_bytes(head.get(ns..ne).unwrap_or_default())
@@ -175,16 +184,16 @@ fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>
         seen.field(&name, value.as_bytes());
         headers.append(name, value);
     }
-    let uri = parse_target(&raw.method, head.slice(raw.target.0..raw.target.1))?;
-
-    // `Parts` has private fields: start from an empty request and fill it in place
-    // (going through `request::Builder` would move the whole `Parts` at every step).
-    let (mut parts, ()) = http::Request::new(()).into_parts();
-    parts.method = raw.method;
-    parts.uri = uri;
-    parts.version = raw.version;
-    parts.headers = headers;
-    seen.decide(parts).map(Some)
+    let body = seen.decide()?;
+    Ok(Some(RequestHead {
+        parts,
+        body,
+        keep_alive: !seen.close && (seen.http11 || seen.keep_alive_10),
+        expect_continue: seen.http11 && seen.expect_continue,
+        upgrade: seen.upgrade,
+        connection_upgrade: seen.connection_upgrade,
+        connection_settings: seen.connection_settings,
+    }))
 }
 
 struct Raw {
@@ -202,6 +211,7 @@ struct Raw {
 fn scan_head(
     buf: &BytesMut,
     limits: &Limits,
+    request_line_bare_lf: bool,
     inline: &mut [FieldAt; INLINE_FIELDS],
     spilled: &mut Vec<FieldAt>,
 ) -> Result<Option<Raw>, ParseError> {
@@ -241,10 +251,21 @@ fn scan_head(
     if len > limits.max_head_size || u32::try_from(len).is_err() {
         return Err(ParseError::HeadTooLarge);
     }
-    if has_bare_lf(&buf[..len]) {
+    let base = buf.as_ptr() as usize;
+    // A bare LF can only end a line (httparse refuses it elsewhere): check the end
+    // of the request line (measured before parsing), of each field line (its LF
+    // follows the value and at most some whitespace), and of the empty last line.
+    let crlf_at = |lf: usize| lf > 0 && buf.get(lf - 1) == Some(&b'\r');
+    let fields_crlf = req.headers.iter().all(|h| {
+        let end = h.value.as_ptr() as usize - base + h.value.len();
+        let rest = buf.get(end..len).unwrap_or_default();
+        rest.iter()
+            .position(|&b| b == b'\n')
+            .is_some_and(|lf| crlf_at(end + lf))
+    });
+    if request_line_bare_lf || !fields_crlf || !crlf_at(len - 1) {
         return Err(ParseError::Malformed("bare lf in request head"));
     }
-    let base = buf.as_ptr() as usize;
     // Every slice httparse returns lies within the head, below u32::MAX (above).
     let at = |s: &[u8]| {
         let start = s.as_ptr() as usize - base;
@@ -311,14 +332,6 @@ pub(crate) fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
         let item = item.trim_ascii();
         (!item.is_empty()).then_some(item)
     })
-}
-
-/// True when any of the `name` fields lists `token` (case-insensitive).
-pub(crate) fn lists_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .any(|v| list(v.as_bytes()).any(|t| t.eq_ignore_ascii_case(token.as_bytes())))
 }
 
 /// What the fields that steer the connection said, gathered in the one pass that
@@ -439,27 +452,19 @@ impl Seen {
         Ok(())
     }
 
-    fn decide(self, parts: http::request::Parts) -> Result<RequestHead, ParseError> {
-        let http11 = self.http11;
+    /// The checks on what was seen, in their fixed order; the body framing if the
+    /// head passes them.
+    fn decide(&self) -> Result<BodyLength, ParseError> {
         // RFC 9112 §3.2: exactly one Host in HTTP/1.1.
-        if http11 && self.hosts != 1 {
+        if self.http11 && self.hosts != 1 {
             return Err(ParseError::Malformed("http/1.1 needs exactly one host"));
         }
         let body = self.framing()?;
         // RFC 9110 §10.1.1: an HTTP/1.0 server ignores Expect.
-        if http11 && self.expect_other {
+        if self.http11 && self.expect_other {
             return Err(ParseError::Expectation);
         }
-        let keep_alive = !self.close && (http11 || self.keep_alive_10);
-        Ok(RequestHead {
-            parts,
-            body,
-            keep_alive,
-            expect_continue: http11 && self.expect_continue,
-            upgrade: self.upgrade,
-            connection_upgrade: self.connection_upgrade,
-            connection_settings: self.connection_settings,
-        })
+        Ok(body)
     }
 
     /// RFC 9112 §6.1-§6.3: the body length, refusing every ambiguous framing.
@@ -492,13 +497,6 @@ impl Seen {
         }
         Ok(BodyLength::Length(self.length.unwrap_or(0)))
     }
-}
-
-/// True when a LF is not preceded by CR (leading empty lines included).
-fn has_bare_lf(head: &[u8]) -> bool {
-    head.iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
 }
 
 /// A Content-Length: 1*DIGIT, without overflow.
@@ -697,6 +695,10 @@ mod tests {
             ("GET / HTTP/1.1\nHost: a\n\n".into(), 400),
             ("GET / HTTP/1.1\r\nHost: a\n\r\n".into(), 400),
             ("\nGET / HTTP/1.1\r\nHost: a\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\n\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a \t\nX: b\r\n\r\n".into(), 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX:\nY: b\r\n\r\n".into(), 400),
+            ("\r\nGET / HTTP/1.1\nHost: a\r\n\r\n".into(), 400),
             ("GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n".into(), 400),
             ("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n".into(), 400),
             ("GET / HTTP/1.1\r\nHost: a\r\nX : a\r\n\r\n".into(), 400),
@@ -712,6 +714,24 @@ mod tests {
             match parse(&s) {
                 Err(e) => assert_eq!(e.status().as_u16(), status, "{s:?}: {e}"),
                 other => panic!("{s:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_line_must_end_in_crlf() {
+        // Each line of the head ends in CRLF or a bare LF: any bare LF is a 400.
+        let lines = ["GET / HTTP/1.1", "Host: a", "X: b \t", "Y:", ""];
+        for mask in 0..(1u32 << lines.len()) {
+            let mut msg = String::new();
+            for (i, line) in lines.iter().enumerate() {
+                msg.push_str(line);
+                msg.push_str(if mask & (1 << i) != 0 { "\n" } else { "\r\n" });
+            }
+            match parse(&msg) {
+                Ok(Some(_)) => assert_eq!(mask, 0, "{msg:?}"),
+                Err(ParseError::Malformed(_)) => assert_ne!(mask, 0, "{msg:?}"),
+                other => panic!("{msg:?}: {other:?}"),
             }
         }
     }
