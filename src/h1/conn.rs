@@ -633,47 +633,56 @@ where
             version,
             is_head,
         };
-        self.serve(Some(req), feeder, reply)
+        self.serve(req, feeder, reply)
     }
 
     /// Calls the service with `req`, feeding it the request body meanwhile, and
     /// writes its response. The arguments are used where they lie in this future,
     /// never moved into a local: each copy would be kept beside the original.
-    async fn serve(
+    fn serve(
         &mut self,
-        mut req: Option<Request<Body>>,
+        req: Request<Body>,
         mut feeder: Option<Feeder>,
         reply: Reply,
-    ) -> Result<Flow<S::ResBody>, Error> {
-        let res = {
-            let H1 {
-                io,
-                rbuf,
-                wbuf,
-                svc,
-                ..
-            } = self;
-            let mut fut = pin!(None);
-            poll_fn(|cx| {
-                if let Some(f) = feeder.as_mut() {
-                    let _ = f.poll_feed(cx, io, rbuf, wbuf);
+    ) -> impl Future<Output = Result<Flow<S::ResBody>, Error>> + Send + use<'_, 'a, I, S> {
+        let mut req = Some(req);
+        // An async block, not an `async fn`: the arguments of an `async fn` are moved
+        // into locals when it starts, and its state keeps both copies.
+        async move {
+            let respond = {
+                let H1 {
+                    io,
+                    rbuf,
+                    wbuf,
+                    svc,
+                    ..
+                } = &mut *self;
+                let mut fut = pin!(None);
+                let res = poll_fn(|cx| {
+                    if let Some(f) = feeder.as_mut() {
+                        let _ = f.poll_feed(cx, io, rbuf, wbuf);
+                    }
+                    service::poll_call(svc, &mut req, fut.as_mut(), cx)
+                })
+                .await;
+                // The response moves into the future that writes it; scoped so its
+                // place is not also kept in this state.
+                match res {
+                    Ok(res) => Either::Left(self.respond(res, reply, &mut feeder)),
+                    Err(e) => {
+                        // Boxed: a second body type would double this future's size.
+                        let reply = Reply {
+                            keep_alive: false,
+                            ..reply
+                        };
+                        let res = server_error::<S::ResBody>(e);
+                        Either::Right(Box::pin(self.respond(res, reply, &mut feeder)))
+                    }
                 }
-                service::poll_call(svc, &mut req, fut.as_mut(), cx)
-            })
-            .await
-        };
-        let keep = match res {
-            Ok(res) => self.respond(res, reply, &mut feeder).await?,
-            Err(e) => {
-                // Boxed: a second body type would double this future's size.
-                let reply = Reply {
-                    keep_alive: false,
-                    ..reply
-                };
-                Box::pin(self.respond(server_error::<S::ResBody>(e), reply, &mut feeder)).await?
-            }
-        };
-        Ok(if keep { Flow::KeepAlive } else { Flow::Close })
+            };
+            let keep = respond.await?;
+            Ok(if keep { Flow::KeepAlive } else { Flow::Close })
+        }
     }
 
     /// Writes the response, keeps feeding the request body meanwhile, then settles
@@ -790,46 +799,51 @@ where
 
     /// Writes the response body after its head, then settles what is left of the
     /// request body. Returns whether the connection stays open.
-    async fn finish<B>(
-        &mut self,
+    // Not an `async fn`: see the note in `serve`.
+    #[allow(clippy::manual_async_fn)]
+    fn finish<'f, B>(
+        &'f mut self,
         body: B,
         framing: Framing,
         keep_alive: bool,
-        feeder: &mut Option<Feeder>,
-    ) -> Result<bool, Error>
+        feeder: &'f mut Option<Feeder>,
+    ) -> impl Future<Output = Result<bool, Error>> + use<'f, 'a, I, S, B>
     where
-        B: http_body::Body<Data = Bytes>,
+        B: http_body::Body<Data = Bytes> + 'f,
         B::Error: Into<crate::error::BoxError>,
     {
-        if matches!(framing, Framing::NoBody { .. }) {
-            drop(body);
-        } else if let Err(e) = self.write_body(pin!(body), framing, feeder).await {
-            // The head is out: no error response can follow. Closing without the end
-            // of the framing tells the client the body is incomplete.
-            debug!(error = %e, "response body failed");
-            self.wbuf.clear();
-            return Err(e);
-        }
+        // An async block for the reason given in `serve`.
+        async move {
+            if matches!(framing, Framing::NoBody { .. }) {
+                drop(body);
+            } else if let Err(e) = self.write_body(pin!(body), framing, feeder).await {
+                // The head is out: no error response can follow. Closing without the end
+                // of the framing tells the client the body is incomplete.
+                debug!(error = %e, "response body failed");
+                self.wbuf.clear();
+                return Err(e);
+            }
 
-        // Settle the rest of the request body.
-        if let Some(f) = feeder {
-            f.tx = None;
-            if !f.decoder.is_end() {
-                if f.broken || !keep_alive || f.expect != Expect::Done {
-                    return Ok(false);
-                }
-                let limit = self.cfg.max_drain_size;
-                let drained = {
-                    let H1 { io, rbuf, .. } = self;
-                    poll_fn(|cx| f.poll_drain(cx, io, rbuf, limit)).await
-                };
-                if !drained {
-                    debug!("unread request body over the drain bound; closing");
-                    return Ok(false);
+            // Settle the rest of the request body.
+            if let Some(f) = feeder {
+                f.tx = None;
+                if !f.decoder.is_end() {
+                    if f.broken || !keep_alive || f.expect != Expect::Done {
+                        return Ok(false);
+                    }
+                    let limit = self.cfg.max_drain_size;
+                    let drained = {
+                        let H1 { io, rbuf, .. } = self;
+                        poll_fn(|cx| f.poll_drain(cx, io, rbuf, limit)).await
+                    };
+                    if !drained {
+                        debug!("unread request body over the drain bound; closing");
+                        return Ok(false);
+                    }
                 }
             }
+            Ok(keep_alive)
         }
-        Ok(keep_alive)
     }
 
     fn write_body<'b, B>(
