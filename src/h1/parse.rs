@@ -124,10 +124,8 @@ const INLINE_FIELDS: usize = 32;
 type FieldAt = [u32; 4];
 
 fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>, ParseError> {
-    // RFC 9112 §3: a request line longer than we accept is 414, decided before the
-    // whole head has to arrive.
     // RFC 9112 §2.2: empty lines before the request line are skipped (httparse
-    // does), so they are not the line measured here.
+    // does), so they are not the line measured for the 414 (see `request_line`).
     let mut start = 0;
     while buf.get(start..start + 2) == Some(&b"\r\n"[..]) {
         start += 2;
@@ -137,25 +135,10 @@ fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>
     if buf.get(start) == Some(&b'\n') {
         return Err(ParseError::Malformed("bare lf in request head"));
     }
-    // The limit counts the line without its CRLF, so its LF may sit two bytes past.
-    let scan = limits.max_request_line.saturating_add(2);
-    let line = buf.get(start..).unwrap_or_default();
-    let mut bare_lf = false;
-    match line.iter().take(scan).position(|&b| b == b'\n') {
-        None if line.len() >= scan => return Err(ParseError::RequestLineTooLong),
-        Some(lf) => {
-            let cr = usize::from(lf > 0 && line[lf - 1] == b'\r');
-            if lf - cr > limits.max_request_line {
-                return Err(ParseError::RequestLineTooLong);
-            }
-            bare_lf = cr == 0;
-        }
-        None => {}
-    }
 
     let mut inline = [[0u32; 4]; INLINE_FIELDS];
     let mut spilled = Vec::new();
-    let Some(raw) = scan_head(buf, limits, bare_lf, &mut inline, &mut spilled)? else {
+    let Some(raw) = scan_head(buf, limits, start, &mut inline, &mut spilled)? else {
         return Ok(None);
     };
     let at: &[FieldAt] = if raw.fields <= INLINE_FIELDS {
@@ -211,7 +194,7 @@ struct Raw {
 fn scan_head(
     buf: &BytesMut,
     limits: &Limits,
-    request_line_bare_lf: bool,
+    start: usize,
     inline: &mut [FieldAt; INLINE_FIELDS],
     spilled: &mut Vec<FieldAt>,
 ) -> Result<Option<Raw>, ParseError> {
@@ -225,36 +208,43 @@ fn scan_head(
         &mut heap
     };
     let mut req = httparse::Request::new(&mut []);
-    let status = match req.parse_with_uninit_headers(buf, slots) {
-        Ok(s) => s,
-        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
-        Err(httparse::Error::Version) => return Err(ParseError::UnsupportedVersion),
-        Err(httparse::Error::Token) => return Err(ParseError::Malformed("invalid token")),
-        Err(httparse::Error::HeaderName) => {
-            return Err(ParseError::Malformed("invalid header name"))
-        }
-        Err(httparse::Error::HeaderValue) => {
-            return Err(ParseError::Malformed("invalid header value"))
-        }
-        Err(_) => return Err(ParseError::Malformed("malformed request head")),
+    let status = req.parse_with_uninit_headers(buf, slots);
+    let Ok(httparse::Status::Complete(len)) = status else {
+        // An incomplete or refused head: the request line is judged first, found
+        // by scanning for its end.
+        let line = buf.get(start..).unwrap_or_default();
+        let scan = limits.max_request_line.saturating_add(2);
+        match line.iter().take(scan).position(|&b| b == b'\n') {
+            Some(lf) => request_line(buf, start, start + lf, limits)?,
+            None if line.len() >= scan => return Err(ParseError::RequestLineTooLong),
+            None => true,
+        };
+        return match status {
+            Err(httparse::Error::TooManyHeaders) => Err(ParseError::TooManyHeaders),
+            Err(httparse::Error::Version) => Err(ParseError::UnsupportedVersion),
+            Err(httparse::Error::Token) => Err(ParseError::Malformed("invalid token")),
+            Err(httparse::Error::HeaderName) => Err(ParseError::Malformed("invalid header name")),
+            Err(httparse::Error::HeaderValue) => Err(ParseError::Malformed("invalid header value")),
+            Err(_) => Err(ParseError::Malformed("malformed request head")),
+            Ok(_) if buf.len() >= limits.max_head_size => Err(ParseError::HeadTooLarge),
+            Ok(_) => Ok(None),
+        };
     };
-    let len = match status {
-        httparse::Status::Complete(n) => n,
-        httparse::Status::Partial => {
-            if buf.len() >= limits.max_head_size {
-                return Err(ParseError::HeadTooLarge);
-            }
-            return Ok(None);
-        }
+    let base = buf.as_ptr() as usize;
+    // A complete head: its request line ends where the first field line (or else
+    // the empty last line) starts.
+    let line_end = match req.headers.first() {
+        Some(h) => (h.name.as_ptr() as usize - base).checked_sub(1),
+        None => len.checked_sub(2 + usize::from(buf.get(len.wrapping_sub(2)) == Some(&b'\r'))),
     };
+    let request_line_crlf = request_line(buf, start, line_end.unwrap_or(start), limits)?;
     // The field positions are kept as u32.
     if len > limits.max_head_size || u32::try_from(len).is_err() {
         return Err(ParseError::HeadTooLarge);
     }
-    let base = buf.as_ptr() as usize;
     // A bare LF can only end a line (httparse refuses it elsewhere): check the end
-    // of the request line (measured before parsing), of each field line (its LF
-    // follows the value and at most some whitespace), and of the empty last line.
+    // of the request line (above), of each field line (its LF follows the value and
+    // at most some whitespace), and of the empty last line.
     let crlf_at = |lf: usize| lf > 0 && buf.get(lf - 1) == Some(&b'\r');
     let fields_crlf = req.headers.iter().all(|h| {
         let end = h.value.as_ptr() as usize - base + h.value.len();
@@ -263,7 +253,7 @@ fn scan_head(
             .position(|&b| b == b'\n')
             .is_some_and(|lf| crlf_at(end + lf))
     });
-    if request_line_bare_lf || !fields_crlf || !crlf_at(len - 1) {
+    if !request_line_crlf || !fields_crlf || !crlf_at(len - 1) {
         return Err(ParseError::Malformed("bare lf in request head"));
     }
     // Every slice httparse returns lies within the head, below u32::MAX (above).
@@ -497,6 +487,17 @@ impl Seen {
         }
         Ok(BodyLength::Length(self.length.unwrap_or(0)))
     }
+}
+
+/// RFC 9112 §3: a request line longer than we accept is 414, decided before the
+/// whole head has to arrive. The line starts at `start` and its LF is at `lf`; the
+/// limit counts it without its CRLF. Returns whether the line ends in CRLF.
+fn request_line(buf: &[u8], start: usize, lf: usize, limits: &Limits) -> Result<bool, ParseError> {
+    let crlf = lf > start && buf.get(lf - 1) == Some(&b'\r');
+    if lf.saturating_sub(start + usize::from(crlf)) > limits.max_request_line {
+        return Err(ParseError::RequestLineTooLong);
+    }
+    Ok(crlf)
 }
 
 /// A Content-Length: 1*DIGIT, without overflow.
