@@ -637,8 +637,7 @@ where
     }
 
     /// Calls the service with `req`, feeding it the request body meanwhile, and
-    /// writes its response. The arguments are used where they lie in this future,
-    /// never moved into a local: each copy would be kept beside the original.
+    /// writes its response.
     fn serve(
         &mut self,
         req: Request<Body>,
@@ -812,7 +811,6 @@ where
         B: http_body::Body<Data = Bytes> + 'f,
         B::Error: Into<crate::error::BoxError>,
     {
-        // An async block for the reason given in `serve`.
         async move {
             if matches!(framing, Framing::NoBody { .. }) {
                 drop(body);
