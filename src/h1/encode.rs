@@ -158,43 +158,73 @@ fn put_decimal(dst: &mut BytesMut, mut n: u64) {
             break;
         }
     }
-    dst.put_slice(&digits[i..]);
+    // A few digits: byte by byte is cheaper than a copy of unknown length.
+    for &d in &digits[i..] {
+        dst.put_u8(d);
+    }
+}
+
+/// The length of an IMF-fixdate (RFC 9110 §5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`.
+const DATE_LEN: usize = 29;
+
+/// The `Date` of the current second, in the two forms it is used in.
+struct CachedDate {
+    /// The second it is valid for: [start, end).
+    start: SystemTime,
+    end: SystemTime,
+    /// For HTTP/1 heads: a copy of known length is a few moves, not a call.
+    bytes: [u8; DATE_LEN],
+    /// For HTTP/2 responses: cloning it is a reference count.
+    value: header::HeaderValue,
 }
 
 thread_local! {
     // The formatted date changes once a second; formatting it per response would
-    // cost more than the rest of a small response head. Held with the second it
-    // is valid for, [start, end), so a check is two comparisons of `SystemTime`.
-    static DATE: RefCell<(SystemTime, SystemTime, header::HeaderValue)> =
-        const { RefCell::new((UNIX_EPOCH, UNIX_EPOCH, header::HeaderValue::from_static(""))) };
+    // cost more than the rest of a small response head. A check is two comparisons
+    // of `SystemTime`.
+    static DATE: RefCell<CachedDate> = const {
+        RefCell::new(CachedDate {
+            start: UNIX_EPOCH,
+            end: UNIX_EPOCH,
+            bytes: [b' '; DATE_LEN],
+            value: header::HeaderValue::from_static(""),
+        })
+    };
 }
 
-/// Calls `f` with the current `Date` value (RFC 9110 §6.6.1: IMF-fixdate), cached
-/// per second.
-fn with_date<R>(f: impl FnOnce(&header::HeaderValue) -> R) -> R {
+/// Calls `f` with the `Date` of the current second (RFC 9110 §6.6.1).
+fn with_date<R>(f: impl FnOnce(&CachedDate) -> R) -> R {
     let now = SystemTime::now();
     DATE.with(|cell| {
         let mut cached = cell.borrow_mut();
         // Also refreshed when the clock went back.
-        if now < cached.0 || now >= cached.1 {
+        if now < cached.start || now >= cached.end {
             let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
             let start = UNIX_EPOCH + Duration::from_secs(secs);
-            if let Ok(v) = header::HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
-                *cached = (start, start + Duration::from_secs(1), v);
+            let text = httpdate::fmt_http_date(now);
+            if let (Ok(bytes), Ok(value)) = (
+                <[u8; DATE_LEN]>::try_from(text.as_bytes()),
+                header::HeaderValue::from_str(&text),
+            ) {
+                *cached = CachedDate {
+                    start,
+                    end: start + Duration::from_secs(1),
+                    bytes,
+                    value,
+                };
             }
         }
-        f(&cached.2)
+        f(&cached)
     })
 }
 
-/// The current `Date` value; cloning it is a reference count, so HTTP/2 responses
-/// get it cheaply too.
+/// The current `Date` value.
 pub(crate) fn date_value() -> header::HeaderValue {
-    with_date(header::HeaderValue::clone)
+    with_date(|d| d.value.clone())
 }
 
 fn put_date(dst: &mut BytesMut) {
-    with_date(|v| dst.put_slice(v.as_bytes()));
+    with_date(|d| dst.put_slice(&d.bytes));
 }
 
 #[cfg(test)]
