@@ -14,28 +14,12 @@
 use h2c_mux::bench_api::decode_settings;
 use libfuzzer_sys::fuzz_target;
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 /// base64url (RFC 4648 §5), with or without `=` padding.
 fn encode(input: &[u8], pad: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..4 {
-            if i < chars {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 0x3f) as usize]);
-            } else if pad {
-                out.push(b'=');
-            }
-        }
-    }
-    out
+    use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    let engine = if pad { &URL_SAFE } else { &URL_SAFE_NO_PAD };
+    engine.encode(input).into_bytes()
 }
 
 /// The validity of a decoded payload, written from the RFCs.
@@ -76,7 +60,8 @@ fuzz_target!(|data: &[u8]| {
     // A byte outside the alphabet (and not OWS or '=') inside the value is refused.
     if mode & 2 != 0 && !value.is_empty() {
         let bad = payload.first().copied().unwrap_or(b'!');
-        if !ALPHABET.contains(&bad) && !matches!(bad, b' ' | b'\t' | b'=') {
+        let in_alphabet = bad.is_ascii_alphanumeric() || bad == b'-' || bad == b'_';
+        if !in_alphabet && !matches!(bad, b' ' | b'\t' | b'=') {
             let at = value.len() / 2;
             value.insert(at, bad);
             assert!(!decode_settings(&value), "non-base64url byte accepted");
