@@ -102,6 +102,10 @@ struct Gated {
 
 impl Gated {
     async fn start() -> Gated {
+        Gated::start_with(&Builder::new()).await
+    }
+
+    async fn start_with(builder: &Builder) -> Gated {
         let (events_tx, events) = mpsc::unbounded_channel();
         let (open, release) = oneshot::channel();
         let gate = Gate {
@@ -113,7 +117,7 @@ impl Gated {
             let _ = stopped.await;
             let _ = events_tx.send(Ev::Fired);
         };
-        let (addr, serve) = serve_on(loopback().await, &Builder::new(), gate, shutdown);
+        let (addr, serve) = serve_on(loopback().await, builder, gate, shutdown);
         Gated {
             addr,
             events,
@@ -174,6 +178,24 @@ async fn in_flight_http1_request_completes_with_connection_close() {
     // Closing our side ends the server's lingering read at once.
     drop(conn);
     server.join().await.expect("serve result");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn drain_timeout_closes_what_is_still_open_and_serve_returns() {
+    let mut b = Builder::new();
+    b.drain_timeout(std::time::Duration::from_millis(100));
+    let mut server = Gated::start_with(&b).await;
+    let mut conn = H1Conn::connect(server.addr).await;
+    conn.send("GET /gate HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    server.wait_for(Ev::Called("/gate".into())).await;
+
+    server.shut_down_under_the_gate().await;
+    // The gate stays shut: only the drain timeout can end the connection.
+    let open = server.open.take().expect("gate");
+    server.join().await.expect("serve result");
+    // The in-flight response future was dropped with its connection.
+    assert!(open.is_closed(), "the gated request outlived serve");
+    conn.expect_closed().await;
 }
 
 #[tokio::test(flavor = "current_thread")]
