@@ -7,7 +7,7 @@
 
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -17,16 +17,17 @@ use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body as _;
+use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
-use tracing::{debug, Instrument};
+use tracing::debug;
 
 use crate::body::{Body, Held};
 use crate::builder::Config;
 use crate::conn::Shutdown;
 use crate::error::{BoxError, Error, Kind};
 use crate::policy::{Protocol, RemoteAddr};
-use crate::service::{self, HttpService};
+use crate::service::HttpService;
 
 /// Accept/run rounds in one poll before yielding to other connections.
 const MAX_TURNS: usize = 16;
@@ -100,7 +101,7 @@ where
                         } else {
                             None
                         };
-                        streams.push(handle(svc.clone(), req, respond, first, protocol, peer));
+                        streams.push(stream_task(svc, req, respond, first, protocol, peer));
                         progressed = true;
                         // A stream, however short, restarts the idle clock.
                         was_idle = false;
@@ -216,14 +217,49 @@ impl KeepAlive {
     }
 }
 
-async fn handle<S: HttpService>(
-    mut svc: S,
+pin_project! {
+    /// One stream, from its request to the end of its response. Written out by hand
+    /// rather than as nested `async fn`s: those keep every argument twice and every
+    /// awaited future's state beside its caller's (3.3 KB per stream), which
+    /// `FuturesUnordered` copies on every push and sizes its stub task by.
+    #[project = TaskProj]
+    enum Task<S>
+    where
+        S: HttpService,
+    {
+        /// A request the service answers.
+        Service {
+            #[pin]
+            respond: Respond<Call<S>, S::ResBody>,
+        },
+        /// Stream 1 of a streamed upgrade, answered (or being answered) before the
+        /// switch: once per connection at most, so boxed.
+        Started {
+            fut: Pin<Box<dyn Future<Output = ()> + Send>>,
+        },
+    }
+}
+
+impl<S: HttpService> Future for Task<S> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.project() {
+            TaskProj::Service { respond } => respond.poll(cx),
+            TaskProj::Started { fut } => fut.as_mut().poll(cx),
+        }
+    }
+}
+
+/// The future serving the stream `h2` presented.
+fn stream_task<S: HttpService>(
+    svc: &S,
     req: Request<RecvStream>,
-    mut respond: SendResponse<Bytes>,
+    respond: SendResponse<Bytes>,
     first: Option<Stream1<S::ResBody>>,
     protocol: Protocol,
     peer: Option<SocketAddr>,
-) {
+) -> Task<S> {
     let (mut parts, recv) = req.into_parts();
     let span = tracing::debug_span!(
         "request",
@@ -235,18 +271,16 @@ async fn handle<S: HttpService>(
     let body = match first {
         Some(Stream1::Started(started)) => {
             drop(recv);
-            async move {
-                let done = match started {
-                    Started::Pending(fut) => answer(fut, &mut respond, is_head).await,
-                    Started::Ready(res) => send(res, &mut respond, is_head).await,
-                };
-                if let Err(e) = done {
-                    debug!(error = %e, "response failed");
-                }
-            }
-            .instrument(span)
-            .await;
-            return;
+            let fut: Pin<Box<dyn Future<Output = ()> + Send>> = match started {
+                Started::Pending(fut) => Box::pin(Respond::new(fut, respond, span, is_head)),
+                Started::Ready(res) => Box::pin(Respond::new(
+                    std::future::ready(Ok::<_, BoxError>(res)),
+                    respond,
+                    span,
+                    is_head,
+                )),
+            };
+            return Task::Started { fut };
         }
         Some(Stream1::Buffered {
             body,
@@ -265,48 +299,162 @@ async fn handle<S: HttpService>(
     if let Some(p) = peer {
         parts.extensions.insert(RemoteAddr(p));
     }
-    let req = Request::from_parts(parts, body);
-    async move {
-        if let Err(e) = answer(service::call(&mut svc, req), &mut respond, is_head).await {
-            debug!(error = %e, "response failed");
-        }
+    let call = Call::Ready {
+        svc: svc.clone(),
+        req: Some(Request::from_parts(parts, body)),
+    };
+    Task::Service {
+        respond: Respond::new(call, respond, span, is_head),
     }
-    .instrument(span)
-    .await
 }
 
-/// Waits for the service's response (or the client's reset) and sends it.
-async fn answer<F, B>(fut: F, respond: &mut SendResponse<Bytes>, is_head: bool) -> Result<(), Error>
+pin_project! {
+    /// Waits until the service is ready, then calls it.
+    #[project = CallProj]
+    enum Call<S>
+    where
+        S: HttpService,
+    {
+        Ready {
+            svc: S,
+            req: Option<Request<Body>>,
+        },
+        Called {
+            #[pin]
+            fut: S::Future,
+        },
+    }
+}
+
+impl<S: HttpService> Future for Call<S> {
+    type Output = Result<Response<S::ResBody>, BoxError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match self.as_mut().project() {
+                CallProj::Ready { svc, req } => {
+                    ready!(svc.poll_ready(cx)).map_err(Into::into)?;
+                    let Some(req) = req.take() else {
+                        return Poll::Ready(Err("service called twice".into()));
+                    };
+                    let fut = svc.call(req);
+                    // The service clone is dropped here; its future is 'static.
+                    self.set(Call::Called { fut });
+                }
+                CallProj::Called { fut } => return fut.poll(cx).map_err(Into::into),
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// Waits for the answer `F` (or the client's reset), then sends its head and
+    /// its body `B`, within the request's span.
+    struct Respond<F, B> {
+        #[pin]
+        phase: Phase<F, B>,
+        respond: SendResponse<Bytes>,
+        span: tracing::Span,
+        is_head: bool,
+    }
+}
+
+pin_project! {
+    #[project = PhaseProj]
+    enum Phase<F, B> {
+        Answer {
+            #[pin]
+            fut: F,
+        },
+        Body {
+            #[pin]
+            body: B,
+            stream: SendStream<Bytes>,
+            // Data waiting for flow-control capacity, and whether it ends the body.
+            data: Bytes,
+            end: bool,
+        },
+        Done,
+    }
+}
+
+impl<F, B> Respond<F, B> {
+    fn new(fut: F, respond: SendResponse<Bytes>, span: tracing::Span, is_head: bool) -> Self {
+        Respond {
+            phase: Phase::Answer { fut },
+            respond,
+            span,
+            is_head,
+        }
+    }
+}
+
+impl<F, B, E> Future for Respond<F, B>
 where
-    F: Future<Output = Result<Response<B>, BoxError>>,
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let result = {
-        let mut fut = pin!(fut);
-        poll_fn(|cx| {
-            if let Poll::Ready(r) = respond.poll_reset(cx) {
-                return Poll::Ready(Err(r.ok()));
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let _entered = this.span.enter();
+        let done = match this.phase.as_mut().project() {
+            PhaseProj::Answer { fut } => {
+                if let Poll::Ready(r) = this.respond.poll_reset(cx) {
+                    debug!(reason = ?r.ok(), "stream reset before the response");
+                    this.phase.set(Phase::Done);
+                    return Poll::Ready(());
+                }
+                match ready!(fut.poll(cx)) {
+                    Ok(res) => match send_head(res, this.respond, *this.is_head) {
+                        Ok(Some((stream, body))) => {
+                            this.phase.set(Phase::Body {
+                                body,
+                                stream,
+                                data: Bytes::new(),
+                                end: false,
+                            });
+                            match this.phase.as_mut().project() {
+                                PhaseProj::Body {
+                                    body,
+                                    stream,
+                                    data,
+                                    end,
+                                } => ready!(poll_body(body, stream, data, end, cx)),
+                                _ => Ok(()),
+                            }
+                        }
+                        Ok(None) => Ok(()),
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => {
+                        let e = e.into();
+                        debug!(error = %e, "service error");
+                        let mut res = Response::new(());
+                        *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                        this.respond
+                            .send_response(res, true)
+                            .map(drop)
+                            .map_err(Error::h2)
+                    }
+                }
             }
-            fut.as_mut().poll(cx).map(Ok)
-        })
-        .await
-    };
-    match result {
-        Err(reason) => {
-            debug!(?reason, "stream reset before the response");
-            Ok(())
+            PhaseProj::Body {
+                body,
+                stream,
+                data,
+                end,
+            } => ready!(poll_body(body, stream, data, end, cx)),
+            PhaseProj::Done => return Poll::Ready(()),
+        };
+        if let Err(e) = done {
+            debug!(error = %e, "response failed");
         }
-        Ok(Ok(res)) => send(res, respond, is_head).await,
-        Ok(Err(e)) => {
-            debug!(error = %e, "service error");
-            let mut res = Response::new(());
-            *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            respond
-                .send_response(res, true)
-                .map(drop)
-                .map_err(Error::h2)
-        }
+        this.phase.set(Phase::Done);
+        Poll::Ready(())
     }
 }
 
@@ -323,14 +471,14 @@ fn strip_connection_fields(headers: &mut HeaderMap) {
     }
 }
 
-async fn send<B>(
+/// Sends the response head; returns the stream and body when a body follows.
+fn send_head<B>(
     res: Response<B>,
     respond: &mut SendResponse<Bytes>,
     is_head: bool,
-) -> Result<(), Error>
+) -> Result<Option<(SendStream<Bytes>, B)>, Error>
 where
     B: http_body::Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
 {
     let (mut parts, body) = res.into_parts();
     strip_connection_fields(&mut parts.headers);
@@ -350,68 +498,70 @@ where
     let stream = respond
         .send_response(Response::from_parts(parts, ()), end)
         .map_err(Error::h2)?;
-    if end {
-        return Ok(());
-    }
-    send_body(stream, body).await
+    Ok((!end).then_some((stream, body)))
 }
 
-async fn send_body<B>(mut stream: SendStream<Bytes>, body: B) -> Result<(), Error>
+/// Sends the body: frame by frame, each data frame as flow control allows.
+fn poll_body<B>(
+    mut body: Pin<&mut B>,
+    stream: &mut SendStream<Bytes>,
+    data: &mut Bytes,
+    end: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), Error>>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let mut body = pin!(body);
     loop {
-        let frame = poll_fn(|cx| {
-            if let Poll::Ready(r) = stream.poll_reset(cx) {
-                let e = match r {
-                    Ok(reason) => Error::new(Kind::H2).with(h2::Error::from(reason)),
-                    Err(e) => Error::h2(e),
-                };
-                return Poll::Ready(Err(e));
+        while !data.is_empty() {
+            stream.reserve_capacity(data.len());
+            let granted = match ready!(stream.poll_capacity(cx)) {
+                Some(Ok(n)) => n,
+                Some(Err(e)) => return Poll::Ready(Err(Error::h2(e))),
+                None => return Poll::Ready(Err(Error::new(Kind::H2).with("stream closed"))),
+            };
+            if granted == 0 {
+                continue;
             }
-            // The error is boxed at once so the future never holds `B::Error`.
-            let frame = std::task::ready!(body.as_mut().poll_frame(cx));
-            Poll::Ready(Ok(frame.map(|r| r.map_err(Into::<BoxError>::into))))
-        })
-        .await?;
-        let frame = match frame {
+            let chunk = data.split_to(granted.min(data.len()));
+            stream
+                .send_data(chunk, *end && data.is_empty())
+                .map_err(Error::h2)?;
+        }
+        if *end {
+            return Poll::Ready(Ok(()));
+        }
+        if let Poll::Ready(r) = stream.poll_reset(cx) {
+            let e = match r {
+                Ok(reason) => Error::new(Kind::H2).with(h2::Error::from(reason)),
+                Err(e) => Error::h2(e),
+            };
+            return Poll::Ready(Err(e));
+        }
+        let frame = match ready!(body.as_mut().poll_frame(cx)) {
             None => {
                 stream.send_data(Bytes::new(), true).map_err(Error::h2)?;
-                return Ok(());
+                return Poll::Ready(Ok(()));
             }
             Some(Err(e)) => {
                 stream.send_reset(Reason::INTERNAL_ERROR);
-                return Err(Error::new(Kind::Body).with(e));
+                return Poll::Ready(Err(Error::new(Kind::Body).with(e.into())));
             }
             Some(Ok(frame)) => frame,
         };
         match frame.into_data() {
-            Ok(mut data) => {
-                let end = body.is_end_stream();
-                while !data.is_empty() {
-                    stream.reserve_capacity(data.len());
-                    let granted = match poll_fn(|cx| stream.poll_capacity(cx)).await {
-                        Some(Ok(n)) => n,
-                        Some(Err(e)) => return Err(Error::h2(e)),
-                        None => return Err(Error::new(Kind::H2).with("stream closed")),
-                    };
-                    if granted == 0 {
-                        continue;
-                    }
-                    let chunk = data.split_to(granted.min(data.len()));
-                    stream
-                        .send_data(chunk, end && data.is_empty())
-                        .map_err(Error::h2)?;
+            Ok(chunk) => {
+                *end = body.is_end_stream();
+                if chunk.is_empty() && *end {
+                    stream.send_data(chunk, true).map_err(Error::h2)?;
+                    return Poll::Ready(Ok(()));
                 }
-                if end {
-                    return Ok(());
-                }
+                *data = chunk;
             }
             Err(frame) => {
                 if let Ok(trailers) = frame.into_trailers() {
-                    return stream.send_trailers(trailers).map_err(Error::h2);
+                    return Poll::Ready(stream.send_trailers(trailers).map_err(Error::h2));
                 }
             }
         }
