@@ -7,7 +7,7 @@
 
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -78,11 +78,15 @@ where
     let mut svc = svc;
     // Captured as `&mut`, so the future is Send without asking the service to be Sync.
     let svc = &mut svc;
-    let mut keep_alive = KeepAlive::new(&mut conn, cfg);
+    // Both timers live in this future rather than in allocations of their own.
+    let ping_timer = pin!(tokio::time::sleep(
+        cfg.h2_keep_alive_interval.unwrap_or(Duration::MAX / 4)
+    ));
+    let mut keep_alive = KeepAlive::new(&mut conn, cfg, ping_timer);
     let idle_timeout = cfg.keep_alive_timeout;
     // After GOAWAY with nothing open, the peer gets one more idle period to close.
     let goaway_grace = idle_timeout;
-    let mut idle = Box::pin(tokio::time::sleep(idle_timeout));
+    let mut idle = pin!(tokio::time::sleep(idle_timeout));
     let mut was_idle = true;
 
     poll_fn(move |cx| {
@@ -161,16 +165,20 @@ where
 
 /// HTTP/2 keep-alive: a PING every interval; no acknowledgement within the timeout
 /// ends the connection.
-struct KeepAlive {
+struct KeepAlive<'t> {
     ping: Option<h2::PingPong>,
     interval: Option<Duration>,
     timeout: Duration,
-    timer: Pin<Box<Sleep>>,
+    timer: Pin<&'t mut Sleep>,
     waiting: bool,
 }
 
-impl KeepAlive {
-    fn new<T, B>(conn: &mut h2::server::Connection<T, B>, cfg: &Config) -> Self
+impl<'t> KeepAlive<'t> {
+    fn new<T, B>(
+        conn: &mut h2::server::Connection<T, B>,
+        cfg: &Config,
+        timer: Pin<&'t mut Sleep>,
+    ) -> Self
     where
         T: AsyncRead + AsyncWrite + Unpin,
         B: bytes::Buf,
@@ -180,7 +188,7 @@ impl KeepAlive {
             ping: interval.and_then(|_| conn.ping_pong()),
             interval,
             timeout: cfg.h2_keep_alive_timeout,
-            timer: Box::pin(tokio::time::sleep(interval.unwrap_or(Duration::MAX / 4))),
+            timer,
             waiting: false,
         }
     }

@@ -37,6 +37,10 @@ pub(crate) fn sniff(buf: &[u8]) -> Sniffed {
 }
 
 /// A transport whose first reads return `pre`, bytes already read from it.
+///
+/// `pre` is usually a view into the whole read buffer it was read into (8 KiB),
+/// which stays allocated as long as any view of it does: it is let go as soon as
+/// it is empty, so an idle connection does not carry it.
 #[derive(Debug)]
 pub(crate) struct Rewind<T> {
     pre: Bytes,
@@ -45,6 +49,7 @@ pub(crate) struct Rewind<T> {
 
 impl<T> Rewind<T> {
     pub(crate) fn new(inner: T, pre: Bytes) -> Self {
+        let pre = if pre.is_empty() { Bytes::new() } else { pre };
         Rewind { pre, inner }
     }
 }
@@ -59,6 +64,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
             let n = self.pre.len().min(buf.remaining());
             buf.put_slice(&self.pre[..n]);
             self.pre.advance(n);
+            if self.pre.is_empty() {
+                self.pre = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)
@@ -152,5 +160,22 @@ mod tests {
         let mut out = String::new();
         r.read_to_string(&mut out).await.unwrap();
         assert_eq!(out, "hello world");
+    }
+
+    #[test]
+    fn replayed_bytes_release_their_buffer() {
+        let mut rbuf = bytes::BytesMut::with_capacity(8192);
+        rbuf.extend_from_slice(b"abc");
+        let pre = rbuf.freeze();
+        let weak = pre.clone();
+        let mut r = Rewind::new(tokio::io::empty(), pre);
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut space = [0u8; 8];
+        let mut buf = ReadBuf::new(&mut space);
+        assert!(Pin::new(&mut r).poll_read(&mut cx, &mut buf).is_ready());
+        assert_eq!(buf.filled(), b"abc");
+        // Only the test's own view still holds the 8 KiB buffer.
+        assert!(weak.is_unique());
     }
 }

@@ -51,7 +51,8 @@ pub(crate) struct UpgradeIo<T> {
     preamble: Bytes,
     preface_pos: usize,
     ahead: BytesMut,
-    deadline: Pin<Box<Sleep>>,
+    /// The preface deadline; dropped with the start-up buffers.
+    deadline: Option<Pin<Box<Sleep>>>,
     failed: Option<(io::ErrorKind, &'static str)>,
     // write side
     head: Option<&'static [u8]>,
@@ -72,7 +73,7 @@ impl<T> UpgradeIo<T> {
             preamble,
             preface_pos: 0,
             ahead: BytesMut::new(),
-            deadline: Box::pin(tokio::time::sleep(timeout)),
+            deadline: Some(Box::pin(tokio::time::sleep(timeout))),
             failed: None,
             head: Some(head),
             filter: AckFilter::default(),
@@ -100,6 +101,14 @@ impl<T> UpgradeIo<T> {
             && self.preamble.is_empty()
             && self.ahead.is_empty()
             && !self.discard;
+        if self.passthrough {
+            // Start-up is over: its buffers (the 4 KiB look-ahead above all) and
+            // its timer are not kept for the life of the connection.
+            self.preamble = Bytes::new();
+            self.ahead = BytesMut::new();
+            self.out = BytesMut::new();
+            self.deadline = None;
+        }
     }
 
     /// Takes one write from `h2` into `out`.
@@ -143,7 +152,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> UpgradeIo<T> {
                 match tokio_util::io::poll_read_buf(Pin::new(&mut self.inner), cx, &mut self.ahead)
                 {
                     Poll::Pending => {
-                        if self.deadline.as_mut().poll(cx).is_ready() {
+                        let expired = self
+                            .deadline
+                            .as_mut()
+                            .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                        if expired {
                             let e =
                                 self.fail(io::ErrorKind::TimedOut, "no http/2 preface after 101");
                             return Poll::Ready(Err(e));
@@ -446,6 +459,37 @@ mod tests {
         let mut next = [0u8; 4];
         io.read_exact(&mut next).await.unwrap();
         assert_eq!(&next, b"NEXT");
+    }
+
+    #[tokio::test]
+    async fn start_up_buffers_are_released_once_passed_through() {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let mut io = UpgradeIo::new(
+            server,
+            HEAD,
+            Bytes::from_static(b"PRE"),
+            Duration::from_secs(5),
+        );
+        let (mut c_read, mut c_write) = tokio::io::split(client);
+        let settings = frame(4, 0, 0, &[]);
+        let ack = frame(4, 1, 0, &[]);
+        io.write_all(&[&settings[..], &ack].concat()).await.unwrap();
+        io.flush().await.unwrap();
+        let mut got = vec![0; HEAD.len() + settings.len()];
+        c_read.read_exact(&mut got).await.unwrap();
+        let mut pre = [0u8; 3];
+        io.read_exact(&mut pre).await.unwrap();
+        c_write
+            .write_all(&[&PREFACE[..], b"NEXT"].concat())
+            .await
+            .unwrap();
+        let mut next = [0u8; 4];
+        io.read_exact(&mut next).await.unwrap();
+        assert_eq!(&next, b"NEXT");
+        assert!(io.passthrough);
+        assert_eq!(io.ahead.capacity(), 0);
+        assert_eq!(io.out.capacity(), 0);
+        assert!(io.deadline.is_none());
     }
 
     #[tokio::test]
