@@ -7,10 +7,11 @@
 //! sent anything yet. Every field is therefore a literal that is not indexed: nothing
 //! enters either dynamic table.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use bytes::{BufMut, BytesMut};
-use http::header;
+use http::header::{self, HeaderName};
 use http::uri::{Authority, Scheme};
 use http::Method;
 
@@ -47,16 +48,16 @@ const LITERAL_NOT_INDEXED_NEW_NAME: u8 = 0x00;
 /// `:authority` (RFC 9113 §8.3.1); `expect` was answered over HTTP/1.1; and
 /// `content-length` would contradict END_STREAM on the HEADERS frame, which h2
 /// resets (RFC 9113 §8.1.1), while the body reaches the handler out of band.
-const DROPPED: [&str; 9] = [
-    "connection",
-    "upgrade",
-    "http2-settings",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "host",
-    "expect",
-    "content-length",
+static DROPPED: [HeaderName; 9] = [
+    header::CONNECTION,
+    header::UPGRADE,
+    HeaderName::from_static("http2-settings"),
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TRANSFER_ENCODING,
+    header::HOST,
+    header::EXPECT,
+    header::CONTENT_LENGTH,
 ];
 
 /// Why a request cannot be carried as stream 1 (each is a reason to decline the upgrade and answer over HTTP/1.1).
@@ -122,30 +123,74 @@ pub(crate) fn encode_stream1_headers(
     let authority = authority(parts)?;
     let path = path(&parts.uri)?;
 
-    // RFC 9113 §8.3: pseudo-header fields first, then the regular ones.
-    let mut fields: Vec<(&[u8], &[u8])> = Vec::with_capacity(4 + parts.headers.len());
-    fields.push((b":method", parts.method.as_str().as_bytes()));
-    fields.push((b":scheme", b"http"));
-    fields.push((b":authority", authority.as_bytes()));
-    fields.push((b":path", path.as_bytes()));
-    regular_fields(&parts.headers, &mut fields);
+    // RFC 9113 §8.3: pseudo-header fields first, then the regular ones. Two passes
+    // over the fields (size, then bytes) rather than a list of them: no allocation
+    // when the block fits one frame, as it nearly always does.
+    let pseudo: [(&[u8], &[u8]); 4] = [
+        (b":method", parts.method.as_str().as_bytes()),
+        (b":scheme", b"http"),
+        (b":authority", authority.as_bytes()),
+        (b":path", path.as_bytes()),
+    ];
+    let (mut size, mut block_len) = (0usize, 0usize);
+    let mut measure = |name: &[u8], value: &[u8]| {
+        size = size
+            .saturating_add(name.len())
+            .saturating_add(value.len())
+            .saturating_add(FIELD_OVERHEAD);
+        block_len = block_len.saturating_add(literal_len(name, value));
+    };
+    for (name, value) in pseudo {
+        measure(name, value);
+    }
+    regular_fields(&parts.headers, &mut measure);
 
     let limit = max_header_list_size.min(MAX_HPACK_LIST_SIZE);
-    let size = fields.iter().fold(0usize, |acc, (name, value)| {
-        acc.saturating_add(name.len())
-            .saturating_add(value.len())
-            .saturating_add(FIELD_OVERHEAD)
-    });
     if size >= limit {
         return Err(Stream1Error::TooLarge { size, limit });
     }
 
-    let mut block = BytesMut::with_capacity(size);
-    for (name, value) in &fields {
-        put_literal(name, value, &mut block);
+    let write = |dst: &mut BytesMut| {
+        for (name, value) in pseudo {
+            put_literal(name, value, dst);
+        }
+        regular_fields(&parts.headers, |name, value| put_literal(name, value, dst));
+    };
+    if block_len <= MAX_FRAME_PAYLOAD {
+        dst.reserve(frame::HEADER_LEN + block_len);
+        frame::put_header(
+            block_len,
+            frame::TYPE_HEADERS,
+            FLAG_END_STREAM | FLAG_END_HEADERS,
+            STREAM_ID,
+            dst,
+        );
+        write(dst);
+    } else {
+        let mut block = BytesMut::with_capacity(block_len);
+        write(&mut block);
+        put_frames(&block, dst);
     }
-    put_frames(&block, dst);
     Ok(())
+}
+
+/// Bytes [`put_literal`] writes for one field.
+fn literal_len(name: &[u8], value: &[u8]) -> usize {
+    1 + int_7_len(name.len()) + name.len() + int_7_len(value.len()) + value.len()
+}
+
+/// Bytes [`put_int_7`] writes for `value`.
+fn int_7_len(value: usize) -> usize {
+    if value < PREFIX_7_MAX {
+        return 1;
+    }
+    let mut n = 2;
+    let mut rest = (value - PREFIX_7_MAX) >> 7;
+    while rest > 0 {
+        n += 1;
+        rest >>= 7;
+    }
+    n
 }
 
 /// The request as `h2` presents stream 1 when it decodes the HEADERS that
@@ -161,20 +206,18 @@ pub(crate) fn request_view(
     let uri = http::Uri::builder()
         .scheme(Scheme::HTTP)
         .authority(authority)
-        .path_and_query(path)
+        .path_and_query(path.as_ref())
         .build()
         .map_err(|_| Stream1Error::BadPath)?;
-    let mut fields = Vec::with_capacity(parts.headers.len());
-    regular_fields(&parts.headers, &mut fields);
-    let mut headers = http::HeaderMap::with_capacity(fields.len() + 1);
-    for (name, value) in fields {
+    let mut headers = http::HeaderMap::with_capacity(parts.headers.len() + 1);
+    regular_fields(&parts.headers, |name, value| {
         if let (Ok(n), Ok(v)) = (
             http::HeaderName::from_bytes(name),
             http::HeaderValue::from_bytes(value),
         ) {
             headers.append(n, v);
         }
-    }
+    });
     if let Some(len) = parts.headers.get(header::CONTENT_LENGTH) {
         headers.insert(header::CONTENT_LENGTH, len.clone());
     }
@@ -232,7 +275,7 @@ fn port_is_digits(authority: &str) -> bool {
 
 /// Builds `:path` from the target (RFC 9113 §8.3.1): path and query, `*` for an
 /// asterisk-form OPTIONS, and `/` for an absolute-form target with an empty path.
-fn path(uri: &http::Uri) -> Result<String, Stream1Error> {
+fn path(uri: &http::Uri) -> Result<Cow<'_, str>, Stream1Error> {
     match uri.scheme() {
         Some(scheme) if *scheme != Scheme::HTTP => return Err(Stream1Error::BadScheme),
         // Authority-form (no scheme, an authority, no path) has no :path.
@@ -240,27 +283,27 @@ fn path(uri: &http::Uri) -> Result<String, Stream1Error> {
         _ => {}
     }
     // `Uri::path` already yields "/" for an absolute-form target with an empty path.
-    let mut path = String::from(uri.path());
+    let path = uri.path();
     if path.is_empty() {
         return Err(Stream1Error::BadPath);
     }
-    if let Some(query) = uri.query() {
-        path.push('?');
-        path.push_str(query);
-    }
-    Ok(path)
+    Ok(match uri.query() {
+        None => Cow::Borrowed(path),
+        Some(query) => Cow::Owned(format!("{path}?{query}")),
+    })
 }
 
-/// Appends the regular fields that may cross into HTTP/2, in their HTTP/1.1 order.
-fn regular_fields<'a>(headers: &'a http::HeaderMap, fields: &mut Vec<(&'a [u8], &'a [u8])>) {
+/// Hands each regular field that may cross into HTTP/2 to `f`, in their HTTP/1.1
+/// order.
+fn regular_fields<'a>(headers: &'a http::HeaderMap, mut f: impl FnMut(&'a [u8], &'a [u8])) {
     // RFC 9110 §7.6.1: Connection names further fields that are hop-by-hop only.
-    let named: Vec<&[u8]> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
-        .map(trim_ows)
-        .filter(|token| !token.is_empty())
-        .collect();
+    let connection = headers.get_all(header::CONNECTION);
+    let named_by_connection = |name: &HeaderName| {
+        connection
+            .iter()
+            .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+            .any(|token| trim_ows(token).eq_ignore_ascii_case(name.as_str().as_bytes()))
+    };
     let mut te_sent = false;
     for (name, value) in headers {
         if *name == header::TE {
@@ -268,19 +311,15 @@ fn regular_fields<'a>(headers: &'a http::HeaderMap, fields: &mut Vec<(&'a [u8], 
             // are HTTP/1.1 hop-by-hop matters; h2 (comparing case-sensitively) resets the
             // stream over anything else, so send the canonical value at most once.
             if !te_sent && has_trailers(value.as_bytes()) {
-                fields.push((b"te", b"trailers"));
+                f(b"te", b"trailers");
                 te_sent = true;
             }
             continue;
         }
-        if DROPPED.contains(&name.as_str())
-            || named
-                .iter()
-                .any(|token| token.eq_ignore_ascii_case(name.as_str().as_bytes()))
-        {
+        if DROPPED.contains(name) || named_by_connection(name) {
             continue;
         }
-        fields.push((name.as_str().as_bytes(), value.as_bytes()));
+        f(name.as_str().as_bytes(), value.as_bytes());
     }
 }
 
@@ -493,6 +532,12 @@ mod tests {
             let mut dst = BytesMut::new();
             put_int_7(*value, &mut dst);
             assert_eq!(&dst[..], *want, "value {value}");
+            assert_eq!(int_7_len(*value), want.len(), "length of {value}");
+        }
+        for value in (0..70_000).chain([1 << 21, (1 << 28) - 1, 1 << 28]) {
+            let mut dst = BytesMut::new();
+            put_int_7(value, &mut dst);
+            assert_eq!(int_7_len(value), dst.len(), "length of {value}");
         }
     }
 
