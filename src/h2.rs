@@ -72,7 +72,7 @@ where
         .handshake::<T, Bytes>(io)
         .await
         .map_err(Error::h2)?;
-    let mut streams = FuturesUnordered::new();
+    let mut streams = pin!(InFlight::new());
     let mut closing = false;
     let mut accepting = true;
     let mut svc = svc;
@@ -91,7 +91,6 @@ where
     // The closure borrows the connection and the stream set rather than taking
     // them: moved in, the 1.5 KB connection was copied twice more.
     let conn = &mut conn;
-    let streams = &mut streams;
     let stream1 = &mut stream1;
 
     poll_fn(move |cx| {
@@ -111,7 +110,8 @@ where
                         } else {
                             None
                         };
-                        streams.push(stream_task(svc, req, respond, first, protocol, peer));
+                        let task = stream_task(svc, req, respond, first, protocol, peer);
+                        streams.as_mut().push(task);
                         progressed = true;
                         // A stream, however short, restarts the idle clock.
                         was_idle = false;
@@ -126,9 +126,7 @@ where
             }
             // Run the streams; a stream that produced frames wakes this task, and the
             // next turn's poll_accept writes them.
-            while let Poll::Ready(Some(())) = streams.poll_next_unpin(cx) {
-                progressed = true;
-            }
+            progressed |= streams.as_mut().poll_run(cx);
             if !accepting && streams.is_empty() {
                 return Poll::Ready(Ok(()));
             }
@@ -166,6 +164,65 @@ where
         Poll::Pending
     })
     .await
+}
+
+pin_project! {
+    /// The streams in flight. The first is kept in place and polled whenever the
+    /// connection is; the others go to a `FuturesUnordered`, made when a second
+    /// stream is in flight at once, which polls only those woken. A connection that
+    /// never runs two streams at a time (one request per connection above all)
+    /// allocates nothing for them: `FuturesUnordered::new` allocates its queue and
+    /// a stub task, and each push a task.
+    struct InFlight<S>
+    where
+        S: HttpService,
+    {
+        #[pin]
+        lone: Option<Task<S>>,
+        more: Option<FuturesUnordered<Task<S>>>,
+    }
+}
+
+impl<S: HttpService> InFlight<S> {
+    fn new() -> Self {
+        InFlight {
+            lone: None,
+            more: None,
+        }
+    }
+
+    fn push(self: Pin<&mut Self>, task: Task<S>) {
+        let mut this = self.project();
+        if this.lone.is_none() {
+            this.lone.set(Some(task));
+        } else {
+            this.more
+                .get_or_insert_with(FuturesUnordered::new)
+                .push(task);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lone.is_none() && self.more.as_ref().is_none_or(|m| m.is_empty())
+    }
+
+    /// Runs the streams that can make progress; true when one of them finished.
+    fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+        let mut this = self.project();
+        let mut finished = false;
+        if let Some(task) = this.lone.as_mut().as_pin_mut() {
+            if task.poll(cx).is_ready() {
+                this.lone.set(None);
+                finished = true;
+            }
+        }
+        if let Some(more) = this.more {
+            while let Poll::Ready(Some(())) = more.poll_next_unpin(cx) {
+                finished = true;
+            }
+        }
+        finished
+    }
 }
 
 /// HTTP/2 keep-alive: a PING every interval; no acknowledgement within the timeout
