@@ -23,7 +23,7 @@ use crate::h2::Stream1;
 use crate::policy::Protocol;
 use crate::service::HttpService;
 use crate::sniff::{sniff, Rewind, Sniffed};
-use crate::upgrade::io::UpgradeIo;
+use crate::upgrade::io::{StartUpHold, UpgradeIo};
 
 /// Bytes read on the stack while sniffing a new connection or when a parked one
 /// wakes: they are then copied into a read buffer of just their size, so a
@@ -311,7 +311,7 @@ fn h2_stage<I, S>(
     stream1: Option<Stream1<S::ResBody>>,
 ) -> Stage
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + Unpin + Send + StartUpHold + 'static,
     S: HttpService,
 {
     let span = ctx.span.clone();

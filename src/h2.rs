@@ -29,6 +29,7 @@ use crate::conn::Shutdown;
 use crate::error::{BoxError, Error, Kind};
 use crate::policy::{Protocol, RemoteAddr};
 use crate::service::HttpService;
+use crate::upgrade::io::StartUpHold;
 
 /// Accept/run rounds in one poll before yielding to other connections.
 const MAX_TURNS: usize = 16;
@@ -64,9 +65,15 @@ pub(crate) async fn serve<T, S>(
     peer: Option<SocketAddr>,
 ) -> Result<(), Error>
 where
-    T: AsyncRead + AsyncWrite + Unpin + Send,
+    T: AsyncRead + AsyncWrite + Unpin + Send + StartUpHold,
     S: HttpService,
 {
+    // After an upgrade, the `101` waits until stream 1's service has been polled
+    // once, so that an answer ready at once goes out in the same write.
+    let mut hold = io.start_up_hold();
+    if let Some(h) = &hold {
+        h.engage();
+    }
     let mut conn = cfg
         .h2_builder()
         .handshake::<T, Bytes>(io)
@@ -127,6 +134,12 @@ where
             // Run the streams; a stream that produced frames wakes this task, and the
             // next turn's poll_accept writes them.
             progressed |= streams.as_mut().poll_run(cx);
+            if let Some(h) = hold.take() {
+                // Stream 1 (if h2 accepted it) has had its first poll: the next write
+                // or flush of h2's, in the next turn, takes the 101 out.
+                h.release();
+                progressed = true;
+            }
             if !accepting && streams.is_empty() {
                 return Poll::Ready(Ok(()));
             }

@@ -18,11 +18,18 @@
 //!   32 KiB buffer and fails when more comes). The rest is held, up to
 //!   [`HOLD_LIMIT`]; past that the adapter reads ahead to find the preface.
 //!
+//! - when the connection driver engages the [`Hold`], nothing is written until it
+//!   releases it, once the service has had its first poll of stream 1: a response
+//!   that is ready at once leaves in the same write as the `101` and SETTINGS (one
+//!   segment and one system call fewer per upgrade).
+//!
 //! Once all of that is done the adapter is a pass-through, vectored writes included.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -31,7 +38,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 use super::frame;
-use crate::sniff::PREFACE;
+use crate::sniff::{Rewind, PREFACE};
 
 /// Output let through before the client's preface arrives: small responses on
 /// stream 1 go out at once, and `101` + SETTINGS + this stays well under the 32 KiB
@@ -44,9 +51,66 @@ pub(crate) const HOLD_LIMIT: usize = 256 * 1024;
 /// Read size while looking for the preface.
 const AHEAD_CHUNK: usize = 4 * 1024;
 
+/// Holds the adapter's first output back while the connection driver lets stream 1
+/// be answered (see the module docs). Shared by the adapter, which `h2` owns, and
+/// the driver.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Hold(Arc<AtomicU8>);
+
+/// [`Hold`] states: nothing held (the default), held, released but not yet written
+/// (only a write or flush from `h2` writes then, so that the response it is about
+/// to write joins the `101`).
+const HOLD_OFF: u8 = 0;
+const HOLD_ENGAGED: u8 = 1;
+const HOLD_RELEASED: u8 = 2;
+
+impl Hold {
+    pub(crate) fn engage(&self) {
+        self.0.store(HOLD_ENGAGED, Ordering::Relaxed);
+    }
+
+    pub(crate) fn release(&self) {
+        self.0.store(HOLD_RELEASED, Ordering::Relaxed);
+    }
+
+    /// Lets everything out from now on.
+    fn lift(&self) -> bool {
+        self.0.swap(HOLD_OFF, Ordering::Relaxed) != HOLD_OFF
+    }
+
+    /// Whether output may be written now, from the write side or the read side.
+    fn lets_out(&self, writing: bool) -> bool {
+        match self.0.load(Ordering::Relaxed) {
+            HOLD_OFF => true,
+            HOLD_RELEASED if writing => {
+                self.0.store(HOLD_OFF, Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A transport that may hold its first output back for the connection driver.
+pub(crate) trait StartUpHold {
+    /// The hold, for a transport that has one.
+    fn start_up_hold(&self) -> Option<Hold> {
+        None
+    }
+}
+
+impl<T> StartUpHold for Rewind<T> {}
+
+impl<T> StartUpHold for UpgradeIo<T> {
+    fn start_up_hold(&self) -> Option<Hold> {
+        Some(self.hold.clone())
+    }
+}
+
 pub(crate) struct UpgradeIo<T> {
     inner: T,
     passthrough: bool,
+    hold: Hold,
     // read side
     preamble: Bytes,
     preface_pos: usize,
@@ -70,6 +134,7 @@ impl<T> UpgradeIo<T> {
         UpgradeIo {
             inner,
             passthrough: false,
+            hold: Hold::default(),
             preamble,
             preface_pos: 0,
             ahead: BytesMut::new(),
@@ -124,7 +189,13 @@ impl<T> UpgradeIo<T> {
 
 impl<T: AsyncRead + AsyncWrite + Unpin> UpgradeIo<T> {
     /// Writes what may be written of `out`. Ready when nothing more may go now.
-    fn drive_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// `writing`: called for a write or flush of `h2`'s, not for a read.
+    fn drive_out(&mut self, cx: &mut Context<'_>, writing: bool) -> Poll<io::Result<()>> {
+        // A hold never keeps back more than the budget (h2 writes no more before the
+        // driver releases it; this is a bound, not a path).
+        if self.out.len() < HOLD_BUDGET && !self.hold.lets_out(writing) {
+            return Poll::Ready(Ok(()));
+        }
         while !self.out.is_empty() && !self.discard {
             let n = if self.preface_done() {
                 self.out.len()
@@ -176,6 +247,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> UpgradeIo<T> {
                     }
                 }
             }
+            if self.hold.lift() {
+                // The client spoke before the held 101 went out (it should not; a
+                // test does): the 101 goes first, so that what follows, a wrong
+                // preface included, is answered as without the hold.
+                ready!(self.drive_out(cx, true))?;
+            }
             let want = &PREFACE[self.preface_pos..];
             let n = want.len().min(self.ahead.len());
             if self.ahead[..n] != want[..n] {
@@ -213,14 +290,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for UpgradeIo<T> {
         }
         // Held output goes out as soon as it may; a Pending here registers for
         // writability and the next poll continues.
-        if let Poll::Ready(Err(e)) = this.drive_out(cx) {
+        if let Poll::Ready(Err(e)) = this.drive_out(cx, false) {
             return Poll::Ready(Err(e));
         }
         if !this.preface_done() {
             if ready!(this.poll_preface(cx))? {
                 return Poll::Ready(Ok(()));
             }
-            if let Poll::Ready(Err(e)) = this.drive_out(cx) {
+            if let Poll::Ready(Err(e)) = this.drive_out(cx, false) {
                 return Poll::Ready(Err(e));
             }
         }
@@ -260,12 +337,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UpgradeIo<T> {
             return Poll::Ready(Ok(total));
         }
         if this.out.len() >= HOLD_LIMIT {
-            ready!(this.drive_out(cx))?;
+            ready!(this.drive_out(cx, true))?;
             if this.out.len() >= HOLD_LIMIT && !this.preface_done() {
                 // h2 will not read while its writes are pushed back: look for the
                 // preface here.
                 ready!(this.poll_preface(cx))?;
-                ready!(this.drive_out(cx))?;
+                ready!(this.drive_out(cx, true))?;
             }
             if this.out.len() >= HOLD_LIMIT {
                 return Poll::Pending;
@@ -274,7 +351,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UpgradeIo<T> {
         for b in bufs {
             this.stage(b);
         }
-        if let Poll::Ready(Err(e)) = this.drive_out(cx) {
+        if let Poll::Ready(Err(e)) = this.drive_out(cx, true) {
             return Poll::Ready(Err(e));
         }
         this.check_passthrough();
@@ -290,7 +367,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UpgradeIo<T> {
         if !this.passthrough {
             // Held bytes stay held: reporting them as pending would stop h2 from
             // reading the preface that releases them.
-            ready!(this.drive_out(cx))?;
+            ready!(this.drive_out(cx, true))?;
         }
         Pin::new(&mut this.inner).poll_flush(cx)
     }
@@ -298,11 +375,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UpgradeIo<T> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         if !this.passthrough && !this.discard && !this.out.is_empty() {
-            if !this.preface_done() {
+            // What a hold kept back goes first: the client waits for it.
+            this.hold.release();
+            ready!(this.drive_out(cx, true))?;
+            if !this.out.is_empty() && !this.preface_done() {
                 // Bounded by the preface deadline; on EOF or error nothing is held.
                 let _ = ready!(this.poll_preface(cx));
             }
-            ready!(this.drive_out(cx))?;
+            ready!(this.drive_out(cx, true))?;
         }
         Pin::new(&mut this.inner).poll_shutdown(cx)
     }
@@ -490,6 +570,59 @@ mod tests {
         assert_eq!(io.ahead.capacity(), 0);
         assert_eq!(io.out.capacity(), 0);
         assert!(io.deadline.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_hold_keeps_everything_back_until_released_and_a_write() {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), Duration::from_secs(5));
+        let hold = io.start_up_hold().expect("a hold");
+        hold.engage();
+        let (mut c_read, _c_write) = tokio::io::split(client);
+
+        let settings = frame(4, 0, 0, &[]);
+        let ack = frame(4, 1, 0, &[]);
+        let headers = frame(1, 4, 1, &[0x88]);
+        io.write_all(&settings).await.unwrap();
+        io.flush().await.unwrap();
+        io.write_all(&ack).await.unwrap();
+        io.flush().await.unwrap();
+        // Released: a read does not let it out (h2 reads before it writes).
+        hold.release();
+        let mut b = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_millis(20), io.read(&mut b)).await;
+        assert!(read.is_err(), "no client bytes: the read waits");
+        let mut got = [0u8; 1];
+        let early = tokio::time::timeout(Duration::from_millis(20), c_read.read(&mut got)).await;
+        assert!(early.is_err(), "nothing written before h2's next write");
+        // h2's next write takes everything out together.
+        io.write_all(&headers).await.unwrap();
+        io.flush().await.unwrap();
+        let want = [HEAD, &settings[..], &headers[..]].concat();
+        let mut got = vec![0; want.len()];
+        c_read.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, want);
+    }
+
+    #[tokio::test]
+    async fn a_held_101_still_precedes_the_refusal_of_a_wrong_preface() {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), Duration::from_secs(5));
+        io.start_up_hold().expect("a hold").engage();
+        let (mut c_read, mut c_write) = tokio::io::split(client);
+        let settings = frame(4, 0, 0, &[]);
+        io.write_all(&settings).await.unwrap();
+        io.flush().await.unwrap();
+        c_write
+            .write_all(b"NOT A PREFACE AT ALL....")
+            .await
+            .unwrap();
+        let mut b = [0u8; 8];
+        let e = io.read(&mut b).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        let mut got = vec![0; HEAD.len() + settings.len()];
+        c_read.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, [HEAD, &settings[..]].concat());
     }
 
     #[tokio::test]
