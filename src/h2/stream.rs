@@ -1,38 +1,23 @@
-//! Serving an HTTP/2 connection with `h2`: prior knowledge, or after an upgrade
-//! with stream 1 already carrying the original request.
-//!
-//! Streams are driven inside the connection's task: every ready stream is accepted
-//! before the service futures run, so a burst of requests is answered in one batch
-//! and its responses leave in as few writes as possible.
+//! One HTTP/2 stream, from the request `h2` presents to the end of its response.
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream::{FuturesUnordered, StreamExt};
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
 use http::header::HeaderName;
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use pin_project_lite::pin_project;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::{Instant, Sleep};
 use tracing::debug;
 
 use crate::body::{Body, Held};
-use crate::builder::Config;
-use crate::conn::Shutdown;
 use crate::error::{BoxError, Error, Kind};
 use crate::policy::{Protocol, RemoteAddr};
 use crate::service::HttpService;
-use crate::upgrade::io::StartUpHold;
-
-/// Accept/run rounds in one poll before yielding to other connections.
-const MAX_TURNS: usize = 16;
 
 /// Stream 1 of an upgraded connection: the request arrived over HTTP/1.1.
 pub(crate) enum Stream1<B> {
@@ -55,259 +40,13 @@ pub(crate) enum Started<B> {
     Ready(Response<Held<B>>),
 }
 
-pub(crate) async fn serve<T, S>(
-    io: T,
-    svc: S,
-    cfg: &Config,
-    protocol: Protocol,
-    mut stream1: Option<Stream1<S::ResBody>>,
-    shutdown: &Shutdown,
-    peer: Option<SocketAddr>,
-) -> Result<(), Error>
-where
-    T: AsyncRead + AsyncWrite + Unpin + Send + StartUpHold,
-    S: HttpService,
-{
-    // After an upgrade, the `101` waits until stream 1's service has been polled
-    // once, so that an answer ready at once goes out in the same write.
-    let mut hold = io.start_up_hold();
-    if let Some(h) = &hold {
-        h.engage();
-    }
-    let mut conn = cfg
-        .h2_builder()
-        .handshake::<T, Bytes>(io)
-        .await
-        .map_err(Error::h2)?;
-    let mut streams = pin!(InFlight::new());
-    let mut closing = false;
-    let mut accepting = true;
-    let mut svc = svc;
-    // Captured as `&mut`, so the future is Send without asking the service to be Sync.
-    let svc = &mut svc;
-    // Both timers live in this future rather than in allocations of their own.
-    let ping_timer = pin!(tokio::time::sleep(
-        cfg.h2_keep_alive_interval.unwrap_or(Duration::MAX / 4)
-    ));
-    let mut keep_alive = KeepAlive::new(&mut conn, cfg, ping_timer);
-    let idle_timeout = cfg.keep_alive_timeout;
-    // After GOAWAY with nothing open, the peer gets one more idle period to close.
-    let goaway_grace = idle_timeout;
-    let mut idle = pin!(tokio::time::sleep(idle_timeout));
-    let mut was_idle = true;
-    // The closure borrows the connection and the stream set rather than taking
-    // them: moved in, the 1.5 KB connection was copied twice more.
-    let conn = &mut conn;
-    let stream1 = &mut stream1;
-
-    poll_fn(move |cx| {
-        if !closing && shutdown.poll(cx).is_ready() {
-            debug!("graceful shutdown: sending goaway");
-            conn.graceful_shutdown();
-            closing = true;
-            was_idle = false;
-        }
-        for _ in 0..MAX_TURNS {
-            let mut progressed = false;
-            while accepting {
-                match conn.poll_accept(cx) {
-                    Poll::Ready(Some(Ok((req, respond)))) => {
-                        let first = if u32::from(respond.stream_id()) == 1 {
-                            stream1.take()
-                        } else {
-                            None
-                        };
-                        let task = stream_task(svc, req, respond, first, protocol, peer);
-                        streams.as_mut().push(task);
-                        progressed = true;
-                        // A stream, however short, restarts the idle clock.
-                        was_idle = false;
-                    }
-                    Poll::Ready(Some(Err(e))) => {
-                        debug!(error = %e, "http/2 connection error");
-                        return Poll::Ready(Err(Error::h2(e)));
-                    }
-                    Poll::Ready(None) => accepting = false,
-                    Poll::Pending => break,
-                }
-            }
-            // Run the streams; a stream that produced frames wakes this task, and the
-            // next turn's poll_accept writes them.
-            progressed |= streams.as_mut().poll_run(cx);
-            if let Some(h) = hold.take() {
-                // Stream 1 (if h2 accepted it) has had its first poll: the next write
-                // or flush of h2's, in the next turn, takes the 101 out.
-                h.release();
-                progressed = true;
-            }
-            if !accepting && streams.is_empty() {
-                return Poll::Ready(Ok(()));
-            }
-            if !progressed {
-                // An idle connection (no stream in flight) is closed with GOAWAY.
-                let is_idle = streams.is_empty();
-                if is_idle && !was_idle {
-                    let wait = if closing { goaway_grace } else { idle_timeout };
-                    idle.as_mut().reset(Instant::now() + wait);
-                }
-                was_idle = is_idle;
-                if is_idle && idle.as_mut().poll(cx).is_ready() {
-                    if closing {
-                        // GOAWAY went out and nothing is open, yet the peer keeps
-                        // the connection (h2 waits for its PING ACK): end it.
-                        debug!("peer ignored goaway; closing");
-                        conn.abrupt_shutdown(Reason::NO_ERROR);
-                        return Poll::Ready(Ok(()));
-                    }
-                    debug!("idle timeout: sending goaway");
-                    conn.graceful_shutdown();
-                    closing = true;
-                    idle.as_mut().reset(Instant::now() + goaway_grace);
-                    continue;
-                }
-                if let Poll::Ready(e) = keep_alive.poll(cx) {
-                    debug!("keep-alive ping unanswered; closing");
-                    conn.abrupt_shutdown(Reason::NO_ERROR);
-                    return Poll::Ready(Err(e));
-                }
-                return Poll::Pending;
-            }
-        }
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await
-}
-
-pin_project! {
-    /// The streams in flight. The first is kept in place and polled whenever the
-    /// connection is; the others go to a `FuturesUnordered`, made when a second
-    /// stream is in flight at once, which polls only those woken. A connection that
-    /// never runs two streams at a time (one request per connection above all)
-    /// allocates nothing for them: `FuturesUnordered::new` allocates its queue and
-    /// a stub task, and each push a task.
-    struct InFlight<S>
-    where
-        S: HttpService,
-    {
-        #[pin]
-        lone: Option<Task<S>>,
-        more: Option<FuturesUnordered<Task<S>>>,
-    }
-}
-
-impl<S: HttpService> InFlight<S> {
-    fn new() -> Self {
-        InFlight {
-            lone: None,
-            more: None,
-        }
-    }
-
-    fn push(self: Pin<&mut Self>, task: Task<S>) {
-        let mut this = self.project();
-        if this.lone.is_none() {
-            this.lone.set(Some(task));
-        } else {
-            this.more
-                .get_or_insert_with(FuturesUnordered::new)
-                .push(task);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.lone.is_none() && self.more.as_ref().is_none_or(|m| m.is_empty())
-    }
-
-    /// Runs the streams that can make progress; true when one of them finished.
-    fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
-        let mut this = self.project();
-        let mut finished = false;
-        if let Some(task) = this.lone.as_mut().as_pin_mut() {
-            if task.poll(cx).is_ready() {
-                this.lone.set(None);
-                finished = true;
-            }
-        }
-        if let Some(more) = this.more {
-            while let Poll::Ready(Some(())) = more.poll_next_unpin(cx) {
-                finished = true;
-            }
-        }
-        finished
-    }
-}
-
-/// HTTP/2 keep-alive: a PING every interval; no acknowledgement within the timeout
-/// ends the connection.
-struct KeepAlive<'t> {
-    ping: Option<h2::PingPong>,
-    interval: Option<Duration>,
-    timeout: Duration,
-    timer: Pin<&'t mut Sleep>,
-    waiting: bool,
-}
-
-impl<'t> KeepAlive<'t> {
-    fn new<T, B>(
-        conn: &mut h2::server::Connection<T, B>,
-        cfg: &Config,
-        timer: Pin<&'t mut Sleep>,
-    ) -> Self
-    where
-        T: AsyncRead + AsyncWrite + Unpin,
-        B: bytes::Buf,
-    {
-        let interval = cfg.h2_keep_alive_interval;
-        KeepAlive {
-            ping: interval.and_then(|_| conn.ping_pong()),
-            interval,
-            timeout: cfg.h2_keep_alive_timeout,
-            timer,
-            waiting: false,
-        }
-    }
-
-    /// Ready with an error when the peer failed to answer a PING in time.
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
-        let (Some(ping), Some(interval)) = (self.ping.as_mut(), self.interval) else {
-            return Poll::Pending;
-        };
-        loop {
-            if self.waiting {
-                match ping.poll_pong(cx) {
-                    Poll::Ready(Ok(_)) => {
-                        self.waiting = false;
-                        self.timer.as_mut().reset(Instant::now() + interval);
-                        continue;
-                    }
-                    Poll::Ready(Err(_)) => return Poll::Pending,
-                    Poll::Pending => {}
-                }
-            }
-            ready!(self.timer.as_mut().poll(cx));
-            if self.waiting {
-                return Poll::Ready(
-                    Error::new(Kind::Timeout).with("keep-alive ping not acknowledged"),
-                );
-            }
-            if ping.send_ping(h2::Ping::opaque()).is_err() {
-                // The connection is closing; nothing to watch.
-                return Poll::Pending;
-            }
-            self.waiting = true;
-            self.timer.as_mut().reset(Instant::now() + self.timeout);
-        }
-    }
-}
-
 pin_project! {
     /// One stream, from its request to the end of its response. Written out by hand
     /// rather than as nested `async fn`s: those keep every argument twice and every
     /// awaited future's state beside its caller's (3.3 KB per stream), which
     /// `FuturesUnordered` copies on every push and sizes its stub task by.
     #[project = TaskProj]
-    enum Task<S>
+    pub(crate) enum Task<S>
     where
         S: HttpService,
     {
@@ -336,7 +75,7 @@ impl<S: HttpService> Future for Task<S> {
 }
 
 /// The future serving the stream `h2` presented.
-fn stream_task<S: HttpService>(
+pub(crate) fn stream_task<S: HttpService>(
     svc: &S,
     req: Request<RecvStream>,
     respond: SendResponse<Bytes>,

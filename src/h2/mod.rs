@@ -1,0 +1,388 @@
+//! Serving an HTTP/2 connection with `h2`: prior knowledge, or after an upgrade
+//! with stream 1 already carrying the original request.
+//!
+//! Streams are driven inside the connection's task: every ready stream is accepted
+//! before the service futures run, so a burst of requests is answered in one batch
+//! and its responses leave in as few writes as possible.
+
+mod stream;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use h2::Reason;
+use pin_project_lite::pin_project;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, Sleep};
+use tracing::debug;
+
+use crate::builder::Config;
+use crate::conn::Shutdown;
+use crate::error::{Error, Kind};
+use crate::policy::Protocol;
+use crate::service::HttpService;
+use crate::upgrade::io::{Hold, StartUpHold};
+use stream::{stream_task, Task};
+pub(crate) use stream::{Started, Stream1};
+
+/// Accept/run rounds in one poll before yielding to other connections.
+const MAX_TURNS: usize = 16;
+
+/// Serves an HTTP/2 connection: `h2`'s handshake, then the [`Driver`].
+///
+/// A plain function returning a two-state future rather than an `async fn`: an
+/// `async fn` keeps its arguments for its whole life and lays the handshake out
+/// beside the connection, where here the two share their space (the future is
+/// boxed with the connection and kept while it is open).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn serve<'a, T, S>(
+    io: T,
+    svc: S,
+    cfg: &'a Config,
+    protocol: Protocol,
+    stream1: Option<Stream1<S::ResBody>>,
+    shutdown: &'a Shutdown,
+    peer: Option<SocketAddr>,
+) -> impl Future<Output = Result<(), Error>> + Send + 'a
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + StartUpHold + 'a,
+    S: HttpService,
+{
+    // After an upgrade, the `101` waits until stream 1's service has been polled
+    // once, so that an answer ready at once goes out in the same write.
+    let hold = io.start_up_hold();
+    if let Some(h) = &hold {
+        h.engage();
+    }
+    Serve::Handshaking {
+        handshake: cfg.h2_builder().handshake::<T, Bytes>(io),
+        rest: Some(Rest {
+            svc,
+            cfg,
+            protocol,
+            stream1,
+            shutdown,
+            peer,
+            hold,
+        }),
+    }
+}
+
+/// What the [`Driver`] needs besides the connection.
+struct Rest<'a, S: HttpService> {
+    svc: S,
+    cfg: &'a Config,
+    protocol: Protocol,
+    stream1: Option<Stream1<S::ResBody>>,
+    shutdown: &'a Shutdown,
+    peer: Option<SocketAddr>,
+    hold: Option<Hold>,
+}
+
+pin_project! {
+    #[project = ServeProj]
+    enum Serve<'a, T, S>
+    where
+        S: HttpService,
+    {
+        Handshaking {
+            #[pin]
+            handshake: h2::server::Handshake<T, Bytes>,
+            rest: Option<Rest<'a, S>>,
+        },
+        Driving {
+            #[pin]
+            driver: Driver<'a, T, S>,
+        },
+    }
+}
+
+impl<T, S> Future for Serve<'_, T, S>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    S: HttpService,
+{
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match self.as_mut().project() {
+                ServeProj::Handshaking { handshake, rest } => {
+                    let conn = match ready!(handshake.poll(cx)) {
+                        Ok(conn) => conn,
+                        Err(e) => return Poll::Ready(Err(Error::h2(e))),
+                    };
+                    let Some(rest) = rest.take() else {
+                        return Poll::Ready(Err(Error::new(Kind::H2).with("polled after the end")));
+                    };
+                    self.set(Serve::Driving {
+                        driver: Driver::new(conn, rest),
+                    });
+                }
+                ServeProj::Driving { driver } => return driver.poll(cx),
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// The connection once `h2`'s handshake is done: accepts streams and runs them,
+    /// keeps the idle and keep-alive clocks, and closes.
+    struct Driver<'a, T, S>
+    where
+        S: HttpService,
+    {
+        conn: h2::server::Connection<T, Bytes>,
+        #[pin]
+        streams: InFlight<S>,
+        #[pin]
+        idle: Sleep,
+        #[pin]
+        ping_timer: Sleep,
+        keep_alive: KeepAlive,
+        rest: Rest<'a, S>,
+        closing: bool,
+        accepting: bool,
+        was_idle: bool,
+    }
+}
+
+impl<'a, T, S> Driver<'a, T, S>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    S: HttpService,
+{
+    #[inline(always)]
+    fn new(mut conn: h2::server::Connection<T, Bytes>, rest: Rest<'a, S>) -> Self {
+        let cfg = rest.cfg;
+        let keep_alive = KeepAlive::new(&mut conn, cfg);
+        Driver {
+            conn,
+            streams: InFlight::new(),
+            idle: tokio::time::sleep(cfg.keep_alive_timeout),
+            ping_timer: tokio::time::sleep(cfg.h2_keep_alive_interval.unwrap_or(Duration::MAX / 4)),
+            keep_alive,
+            rest,
+            closing: false,
+            accepting: true,
+            was_idle: true,
+        }
+    }
+}
+
+impl<T, S> Future for Driver<'_, T, S>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    S: HttpService,
+{
+    type Output = Result<(), Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let conn = this.conn;
+        let rest = this.rest;
+        let idle_timeout = rest.cfg.keep_alive_timeout;
+        // After GOAWAY with nothing open, the peer gets one more idle period to close.
+        let goaway_grace = idle_timeout;
+        if !*this.closing && rest.shutdown.poll(cx).is_ready() {
+            debug!("graceful shutdown: sending goaway");
+            conn.graceful_shutdown();
+            *this.closing = true;
+            *this.was_idle = false;
+        }
+        for _ in 0..MAX_TURNS {
+            let mut progressed = false;
+            while *this.accepting {
+                match conn.poll_accept(cx) {
+                    Poll::Ready(Some(Ok((req, respond)))) => {
+                        let first = if u32::from(respond.stream_id()) == 1 {
+                            rest.stream1.take()
+                        } else {
+                            None
+                        };
+                        let task =
+                            stream_task(&rest.svc, req, respond, first, rest.protocol, rest.peer);
+                        this.streams.as_mut().push(task);
+                        progressed = true;
+                        // A stream, however short, restarts the idle clock.
+                        *this.was_idle = false;
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        debug!(error = %e, "http/2 connection error");
+                        return Poll::Ready(Err(Error::h2(e)));
+                    }
+                    Poll::Ready(None) => *this.accepting = false,
+                    Poll::Pending => break,
+                }
+            }
+            // Run the streams; a stream that produced frames wakes this task, and the
+            // next turn's poll_accept writes them.
+            progressed |= this.streams.as_mut().poll_run(cx);
+            if let Some(h) = rest.hold.take() {
+                // Stream 1 (if h2 accepted it) has had its first poll: the next write
+                // or flush of h2's, in the next turn, takes the 101 out.
+                h.release();
+                progressed = true;
+            }
+            if !*this.accepting && this.streams.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            if !progressed {
+                // An idle connection (no stream in flight) is closed with GOAWAY.
+                let is_idle = this.streams.is_empty();
+                if is_idle && !*this.was_idle {
+                    let wait = if *this.closing {
+                        goaway_grace
+                    } else {
+                        idle_timeout
+                    };
+                    this.idle.as_mut().reset(Instant::now() + wait);
+                }
+                *this.was_idle = is_idle;
+                if is_idle && this.idle.as_mut().poll(cx).is_ready() {
+                    if *this.closing {
+                        // GOAWAY went out and nothing is open, yet the peer keeps
+                        // the connection (h2 waits for its PING ACK): end it.
+                        debug!("peer ignored goaway; closing");
+                        conn.abrupt_shutdown(Reason::NO_ERROR);
+                        return Poll::Ready(Ok(()));
+                    }
+                    debug!("idle timeout: sending goaway");
+                    conn.graceful_shutdown();
+                    *this.closing = true;
+                    this.idle.as_mut().reset(Instant::now() + goaway_grace);
+                    continue;
+                }
+                if let Poll::Ready(e) = this.keep_alive.poll(this.ping_timer.as_mut(), cx) {
+                    debug!("keep-alive ping unanswered; closing");
+                    conn.abrupt_shutdown(Reason::NO_ERROR);
+                    return Poll::Ready(Err(e));
+                }
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+pin_project! {
+    /// The streams in flight. The first is kept in place and polled whenever the
+    /// connection is; the others go to a `FuturesUnordered`, made when a second
+    /// stream is in flight at once, which polls only those woken. A connection that
+    /// never runs two streams at a time (one request per connection above all)
+    /// allocates nothing for them: `FuturesUnordered::new` allocates its queue and
+    /// a stub task, and each push a task.
+    struct InFlight<S>
+    where
+        S: HttpService,
+    {
+        #[pin]
+        lone: Option<Task<S>>,
+        more: Option<FuturesUnordered<Task<S>>>,
+    }
+}
+
+impl<S: HttpService> InFlight<S> {
+    fn new() -> Self {
+        InFlight {
+            lone: None,
+            more: None,
+        }
+    }
+
+    fn push(self: Pin<&mut Self>, task: Task<S>) {
+        let mut this = self.project();
+        if this.lone.is_none() {
+            this.lone.set(Some(task));
+        } else {
+            this.more
+                .get_or_insert_with(FuturesUnordered::new)
+                .push(task);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lone.is_none() && self.more.as_ref().is_none_or(|m| m.is_empty())
+    }
+
+    /// Runs the streams that can make progress; true when one of them finished.
+    fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+        let mut this = self.project();
+        let mut finished = false;
+        if let Some(task) = this.lone.as_mut().as_pin_mut() {
+            if task.poll(cx).is_ready() {
+                this.lone.set(None);
+                finished = true;
+            }
+        }
+        if let Some(more) = this.more {
+            while let Poll::Ready(Some(())) = more.poll_next_unpin(cx) {
+                finished = true;
+            }
+        }
+        finished
+    }
+}
+
+/// HTTP/2 keep-alive: a PING every interval; no acknowledgement within the timeout
+/// ends the connection.
+struct KeepAlive {
+    ping: Option<h2::PingPong>,
+    interval: Option<Duration>,
+    timeout: Duration,
+    waiting: bool,
+}
+
+impl KeepAlive {
+    fn new<T, B>(conn: &mut h2::server::Connection<T, B>, cfg: &Config) -> Self
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+        B: bytes::Buf,
+    {
+        let interval = cfg.h2_keep_alive_interval;
+        KeepAlive {
+            ping: interval.and_then(|_| conn.ping_pong()),
+            interval,
+            timeout: cfg.h2_keep_alive_timeout,
+            waiting: false,
+        }
+    }
+
+    /// Ready with an error when the peer failed to answer a PING in time.
+    fn poll(&mut self, mut timer: Pin<&mut Sleep>, cx: &mut Context<'_>) -> Poll<Error> {
+        let (Some(ping), Some(interval)) = (self.ping.as_mut(), self.interval) else {
+            return Poll::Pending;
+        };
+        loop {
+            if self.waiting {
+                match ping.poll_pong(cx) {
+                    Poll::Ready(Ok(_)) => {
+                        self.waiting = false;
+                        timer.as_mut().reset(Instant::now() + interval);
+                        continue;
+                    }
+                    Poll::Ready(Err(_)) => return Poll::Pending,
+                    Poll::Pending => {}
+                }
+            }
+            ready!(timer.as_mut().poll(cx));
+            if self.waiting {
+                return Poll::Ready(
+                    Error::new(Kind::Timeout).with("keep-alive ping not acknowledged"),
+                );
+            }
+            if ping.send_ping(h2::Ping::opaque()).is_err() {
+                // The connection is closing; nothing to watch.
+                return Poll::Pending;
+            }
+            self.waiting = true;
+            timer.as_mut().reset(Instant::now() + self.timeout);
+        }
+    }
+}
