@@ -308,6 +308,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for UpgradeIo<T> {
             this.check_passthrough();
             return Poll::Ready(Ok(()));
         }
+        // The look-ahead buffer served only the preface: it goes once drained,
+        // whatever the write side still has to do.
+        if this.ahead.capacity() > 0 {
+            this.ahead = BytesMut::new();
+        }
         this.check_passthrough();
         Pin::new(&mut this.inner).poll_read(cx, buf)
     }
@@ -368,6 +373,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UpgradeIo<T> {
             // Held bytes stay held: reporting them as pending would stop h2 from
             // reading the preface that releases them.
             ready!(this.drive_out(cx, true))?;
+            // The last start-up bytes may leave here, after h2's last read: an idle
+            // connection must not keep the start-up buffers until its next read.
+            this.check_passthrough();
         }
         Pin::new(&mut this.inner).poll_flush(cx)
     }
