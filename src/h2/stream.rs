@@ -115,7 +115,9 @@ pub(crate) fn stream_task<S: HttpService>(
             // one, where the HTTP/1 request had no Content-Length either (and
             // inserting one cost four allocations per upgrade).
             if let Some(n) = content_length.filter(|&n| n > 0) {
-                parts.headers.insert(header::CONTENT_LENGTH, n.into());
+                parts
+                    .headers
+                    .insert(header::CONTENT_LENGTH, length_value(n));
             }
             Body::buffered(body, trailers)
         }
@@ -298,6 +300,25 @@ fn is_connection_field(name: &HeaderName) -> bool {
         || *name == PROXY_CONNECTION
 }
 
+/// A Content-Length value in one allocation: `HeaderValue::from(u64)` writes into
+/// a growable buffer and freezes it, which allocates a second time.
+fn length_value(n: u64) -> header::HeaderValue {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        // `rest % 10` is a digit: the cast cannot truncate.
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let bytes = Bytes::copy_from_slice(&digits[at..]);
+    header::HeaderValue::from_maybe_shared(bytes).unwrap_or_else(|_| n.into())
+}
+
 /// Sends the response head; returns the stream and body when a body follows.
 fn send_head<B>(
     res: Response<B>,
@@ -331,7 +352,9 @@ where
     // a Date (RFC 9110 §6.6.1).
     if !has_length {
         if let Some(n) = body.size_hint().exact() {
-            parts.headers.insert(header::CONTENT_LENGTH, n.into());
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, length_value(n));
         }
     }
     if !has_date {
@@ -415,6 +438,18 @@ where
                     return Poll::Ready(stream.send_trailers(trailers).map_err(Error::h2));
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_values() {
+        for n in [0, 7, 10, 12, 99, 100, 65_535, 1 << 40, u64::MAX] {
+            assert_eq!(length_value(n), header::HeaderValue::from(n), "{n}");
         }
     }
 }
