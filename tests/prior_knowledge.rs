@@ -140,3 +140,64 @@ async fn prior_knowledge_responses_carry_a_date() {
         res.headers
     );
 }
+
+/// Not ready on every other `poll_ready` (it wakes itself), and failing it when
+/// the path asks: each stream is answered either way.
+#[derive(Clone)]
+struct Moody {
+    inner: Demo,
+    skip: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    fail: bool,
+}
+
+impl tower_service::Service<http::Request<h2c_mux::Body>> for Moody {
+    type Response = <Demo as tower_service::Service<http::Request<h2c_mux::Body>>>::Response;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        use std::sync::atomic::Ordering;
+        if self.fail {
+            return std::task::Poll::Ready(Err("not today".into()));
+        }
+        if !self.skip.fetch_xor(true, Ordering::Relaxed) {
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<h2c_mux::Body>) -> Self::Future {
+        let fut = self.inner.call(req);
+        Box::pin(async move { Ok(fut.await.unwrap_or_else(|e| match e {})) })
+    }
+}
+
+#[tokio::test]
+async fn a_service_not_ready_or_failing_in_poll_ready_still_answers_each_stream() {
+    let moody = Moody {
+        inner: Demo::new(),
+        skip: Default::default(),
+        fail: false,
+    };
+    let server = Server::start(&Builder::new(), moody.clone()).await;
+    let mut client = h2_connect(server.addr).await;
+    for _ in 0..4 {
+        let res = roundtrip(&mut client, request(Method::GET, "/"), None).await;
+        assert_eq!(res.status, 200);
+        assert_eq!(res.body, b"hello world\n");
+    }
+    let failing = Moody {
+        fail: true,
+        ..moody
+    };
+    let server = Server::start(&Builder::new(), failing).await;
+    let mut client = h2_connect(server.addr).await;
+    let res = roundtrip(&mut client, request(Method::GET, "/"), None).await;
+    assert_eq!(res.status, 500);
+}

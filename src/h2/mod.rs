@@ -205,8 +205,15 @@ where
                         } else {
                             None
                         };
-                        let task =
-                            stream_task(&rest.svc, req, respond, first, rest.protocol, rest.peer);
+                        let task = stream_task(
+                            cx,
+                            &rest.svc,
+                            req,
+                            respond,
+                            first,
+                            rest.protocol,
+                            rest.peer,
+                        );
                         this.streams.as_mut().push(task);
                         progressed = true;
                         // A stream, however short, restarts the idle clock.

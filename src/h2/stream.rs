@@ -74,8 +74,10 @@ impl<S: HttpService> Future for Task<S> {
     }
 }
 
-/// The future serving the stream `h2` presented.
+/// The future serving the stream `h2` presented. A ready service is called at
+/// once, so the stream keeps its future, not the request waiting for it.
 pub(crate) fn stream_task<S: HttpService>(
+    cx: &mut Context<'_>,
     svc: &S,
     req: Request<RecvStream>,
     respond: SendResponse<Bytes>,
@@ -127,9 +129,19 @@ pub(crate) fn stream_task<S: HttpService>(
     if let Some(p) = peer {
         parts.extensions.insert(RemoteAddr(p));
     }
-    let call = Call::Ready {
-        svc: svc.clone(),
-        req: Some(Request::from_parts(parts, body)),
+    let req = Request::from_parts(parts, body);
+    let mut svc = svc.clone();
+    let call = match svc.poll_ready(cx) {
+        // The service clone is dropped here; its future is 'static.
+        Poll::Ready(Ok(())) => Call::Called { fut: svc.call(req) },
+        Poll::Ready(Err(e)) => Call::Failed {
+            error: Some(e.into()),
+        },
+        // Rare (services are nearly always ready): the wait is boxed, so that
+        // every stream does not carry room for the request beside the future.
+        Poll::Pending => Call::Waiting {
+            parked: Some(Box::new((svc, req))),
+        },
     };
     Task::Service {
         respond: Respond::new(call, respond, span, is_head),
@@ -137,19 +149,24 @@ pub(crate) fn stream_task<S: HttpService>(
 }
 
 pin_project! {
-    /// Waits until the service is ready, then calls it.
+    /// The service's answer to one request.
     #[project = CallProj]
     enum Call<S>
     where
         S: HttpService,
     {
-        Ready {
-            svc: S,
-            req: Option<Request<Body>>,
-        },
+        /// Called: its future.
         Called {
             #[pin]
             fut: S::Future,
+        },
+        /// The service was not ready when the stream came.
+        Waiting {
+            parked: Option<Box<(S, Request<Body>)>>,
+        },
+        /// The service failed before it was called.
+        Failed {
+            error: Option<BoxError>,
         },
     }
 }
@@ -160,16 +177,23 @@ impl<S: HttpService> Future for Call<S> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
             match self.as_mut().project() {
-                CallProj::Ready { svc, req } => {
-                    ready!(svc.poll_ready(cx)).map_err(Into::into)?;
-                    let Some(req) = req.take() else {
+                CallProj::Called { fut } => return fut.poll(cx).map_err(Into::into),
+                CallProj::Waiting { parked } => {
+                    let Some(waiting) = parked.as_mut() else {
                         return Poll::Ready(Err("service called twice".into()));
                     };
+                    ready!(waiting.0.poll_ready(cx)).map_err(Into::into)?;
+                    let Some(waiting) = parked.take() else {
+                        return Poll::Ready(Err("service called twice".into()));
+                    };
+                    let (mut svc, req) = *waiting;
                     let fut = svc.call(req);
-                    // The service clone is dropped here; its future is 'static.
                     self.set(Call::Called { fut });
                 }
-                CallProj::Called { fut } => return fut.poll(cx).map_err(Into::into),
+                CallProj::Failed { error } => {
+                    let e = error.take().unwrap_or_else(|| "service failed".into());
+                    return Poll::Ready(Err(e));
+                }
             }
         }
     }
