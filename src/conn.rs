@@ -12,6 +12,7 @@ use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
 use futures_util::task::AtomicWaker;
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 use tracing::{debug, field, trace, Instrument};
@@ -314,23 +315,16 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + StartUpHold + 'static,
     S: HttpService,
 {
-    let span = ctx.span.clone();
-    Box::pin(
-        async move {
-            crate::h2::serve(
-                io,
-                svc,
-                &ctx.cfg,
-                protocol,
-                stream1,
-                &ctx.shutdown,
-                ctx.peer,
-            )
-            .await
-            .map(|()| Step::Closed)
-        }
-        .instrument(span),
-    )
+    let Ctx {
+        cfg,
+        shutdown,
+        peer,
+        span,
+    } = ctx;
+    // Boxed as it is (no async block around it, which would keep the arguments a
+    // second time for the connection's whole life).
+    let serve = crate::h2::serve(io, svc, cfg, protocol, stream1, shutdown, peer);
+    Box::pin(serve.map(|r| r.map(|()| Step::Closed)).instrument(span))
 }
 
 /// An idle HTTP/1.1 connection: the socket, the service, the keep-alive timer.

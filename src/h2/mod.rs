@@ -10,6 +10,7 @@ mod stream;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -40,17 +41,17 @@ const MAX_TURNS: usize = 16;
 /// beside the connection, where here the two share their space (the future is
 /// boxed with the connection and kept while it is open).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn serve<'a, T, S>(
+pub(crate) fn serve<T, S>(
     io: T,
     svc: S,
-    cfg: &'a Config,
+    cfg: Arc<Config>,
     protocol: Protocol,
     stream1: Option<Stream1<S::ResBody>>,
-    shutdown: &'a Shutdown,
+    shutdown: Arc<Shutdown>,
     peer: Option<SocketAddr>,
-) -> impl Future<Output = Result<(), Error>> + Send + 'a
+) -> impl Future<Output = Result<(), Error>> + Send + 'static
 where
-    T: AsyncRead + AsyncWrite + Unpin + Send + StartUpHold + 'a,
+    T: AsyncRead + AsyncWrite + Unpin + Send + StartUpHold + 'static,
     S: HttpService,
 {
     // After an upgrade, the `101` waits until stream 1's service has been polled
@@ -76,35 +77,35 @@ where
 }
 
 /// What the [`Driver`] needs besides the connection.
-struct Rest<'a, S: HttpService> {
+struct Rest<S: HttpService> {
     svc: S,
-    cfg: &'a Config,
+    cfg: Arc<Config>,
     protocol: Protocol,
     stream1: Option<Box<Stream1<S::ResBody>>>,
-    shutdown: &'a Shutdown,
+    shutdown: Arc<Shutdown>,
     peer: Option<SocketAddr>,
     hold: Option<Hold>,
 }
 
 pin_project! {
     #[project = ServeProj]
-    enum Serve<'a, T, S>
+    enum Serve<T, S>
     where
         S: HttpService,
     {
         Handshaking {
             #[pin]
             handshake: h2::server::Handshake<T, Bytes>,
-            rest: Option<Rest<'a, S>>,
+            rest: Option<Rest<S>>,
         },
         Driving {
             #[pin]
-            driver: Driver<'a, T, S>,
+            driver: Driver<T, S>,
         },
     }
 }
 
-impl<T, S> Future for Serve<'_, T, S>
+impl<T, S> Future for Serve<T, S>
 where
     T: AsyncRead + AsyncWrite + Unpin,
     S: HttpService,
@@ -135,7 +136,7 @@ where
 pin_project! {
     /// The connection once `h2`'s handshake is done: accepts streams and runs them,
     /// keeps the idle and keep-alive clocks, and closes.
-    struct Driver<'a, T, S>
+    struct Driver<T, S>
     where
         S: HttpService,
     {
@@ -147,21 +148,21 @@ pin_project! {
         #[pin]
         ping_timer: Sleep,
         keep_alive: KeepAlive,
-        rest: Rest<'a, S>,
+        rest: Rest<S>,
         closing: bool,
         accepting: bool,
         was_idle: bool,
     }
 }
 
-impl<'a, T, S> Driver<'a, T, S>
+impl<T, S> Driver<T, S>
 where
     T: AsyncRead + AsyncWrite + Unpin,
     S: HttpService,
 {
     #[inline(always)]
-    fn new(mut conn: h2::server::Connection<T, Bytes>, rest: Rest<'a, S>) -> Self {
-        let cfg = rest.cfg;
+    fn new(mut conn: h2::server::Connection<T, Bytes>, rest: Rest<S>) -> Self {
+        let cfg = &*rest.cfg;
         let keep_alive = KeepAlive::new(&mut conn, cfg);
         Driver {
             conn,
@@ -177,7 +178,7 @@ where
     }
 }
 
-impl<T, S> Future for Driver<'_, T, S>
+impl<T, S> Future for Driver<T, S>
 where
     T: AsyncRead + AsyncWrite + Unpin,
     S: HttpService,
