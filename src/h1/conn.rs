@@ -25,7 +25,7 @@ use tracing::{debug, trace, Instrument};
 use super::decode::{ChunkedLimits, DecodeError, Decoded, Decoder};
 use super::encode::{self, Framing, Persistence};
 use super::io::WriteBuf;
-use super::parse::{self, BodyLength, Limits, ParseError, RequestHead, UpgradeAsk};
+use super::parse::{self, BodyLength, Limits, RequestHead, UpgradeAsk};
 use crate::body::{self, Body, Held, Sender};
 use crate::builder::Config;
 use crate::conn::Shutdown;
@@ -107,12 +107,10 @@ pub(crate) struct H1<'a, I, S> {
     answered: bool,
 }
 
-// Not boxed: that would be an allocation per request (benches/profile h1); a Next
-// lives only between the parser and `run`.
-#[allow(clippy::large_enum_variant)]
+/// What waiting for (the rest of) a request head led to.
 enum Next {
-    Head(RequestHead),
-    Bad(ParseError),
+    /// More bytes were read: parse again.
+    Read,
     TimedOut,
     Closed,
     /// Idle with nothing buffered since `since`: free the buffers (see
@@ -120,6 +118,15 @@ enum Next {
     Park {
         since: Instant,
     },
+}
+
+/// What [`H1::wait_head`] keeps across its calls for one request head.
+#[derive(Default)]
+struct HeadWait {
+    /// Which bound the timer holds: None (unset), Some(false) idle, Some(true) head.
+    armed: Option<bool>,
+    /// When the connection went idle, if it did.
+    idle_since: Option<Instant>,
 }
 
 enum Flow<B> {
@@ -217,35 +224,52 @@ where
     }
 
     pub(crate) async fn run(mut self) -> Result<Outcome<I, S>, Error> {
+        let limits = Limits {
+            max_head_size: self.cfg.max_head_size,
+            max_headers: self.cfg.max_headers,
+            max_request_line: self.cfg.max_request_line,
+        };
         loop {
-            let head = match self.next_head().await? {
-                Next::Head(h) => h,
-                Next::Park { since } => {
-                    trace!("idle: parking");
-                    self.timer
-                        .as_mut()
-                        .reset(since + self.cfg.keep_alive_timeout);
-                    return Ok(Outcome::Park(Parked {
-                        io: self.io,
-                        svc: self.svc,
-                        timer: self.timer,
-                        since,
-                        after_response: self.answered,
-                    }));
+            let mut wait = HeadWait::default();
+            // Parsed here, not inside the future that reads: a parsed head is a few
+            // hundred bytes, and every future output or enum it passed through was
+            // one more copy of it per request.
+            let head = loop {
+                if !self.rbuf.is_empty() {
+                    match parse::parse_request(&mut self.rbuf, &limits) {
+                        Ok(Some(h)) => break h,
+                        Ok(None) => {}
+                        Err(e) => {
+                            debug!(error = %e, status = e.status().as_u16(), "bad request head");
+                            self.fail(e.status()).await;
+                            return Err(Error::new(Kind::Parse).with(e));
+                        }
+                    }
                 }
-                Next::Closed => {
-                    self.close().await;
-                    return Ok(Outcome::Closed);
-                }
-                Next::Bad(e) => {
-                    debug!(error = %e, status = e.status().as_u16(), "bad request head");
-                    self.fail(e.status()).await;
-                    return Err(Error::new(Kind::Parse).with(e));
-                }
-                Next::TimedOut => {
-                    debug!("request head timed out");
-                    self.fail(StatusCode::REQUEST_TIMEOUT).await;
-                    return Err(Error::new(Kind::Timeout));
+                match self.wait_head(&mut wait).await? {
+                    Next::Read => {}
+                    Next::Park { since } => {
+                        trace!("idle: parking");
+                        self.timer
+                            .as_mut()
+                            .reset(since + self.cfg.keep_alive_timeout);
+                        return Ok(Outcome::Park(Parked {
+                            io: self.io,
+                            svc: self.svc,
+                            timer: self.timer,
+                            since,
+                            after_response: self.answered,
+                        }));
+                    }
+                    Next::Closed => {
+                        self.close().await;
+                        return Ok(Outcome::Closed);
+                    }
+                    Next::TimedOut => {
+                        debug!("request head timed out");
+                        self.fail(StatusCode::REQUEST_TIMEOUT).await;
+                        return Err(Error::new(Kind::Timeout));
+                    }
                 }
             };
             let span = tracing::debug_span!(
@@ -282,24 +306,10 @@ where
         }
     }
 
-    /// Reads until a whole request head is buffered, flushing pending output first.
-    async fn next_head(&mut self) -> Result<Next, Error> {
-        let limits = Limits {
-            max_head_size: self.cfg.max_head_size,
-            max_headers: self.cfg.max_headers,
-            max_request_line: self.cfg.max_request_line,
-        };
-        // Which bound the timer holds: None (unset), Some(false) idle, Some(true) head.
-        let mut armed: Option<bool> = None;
-        let mut idle_since = None;
-        poll_fn(|cx| loop {
-            if !self.rbuf.is_empty() {
-                match parse::parse_request(&mut self.rbuf, &limits) {
-                    Ok(Some(h)) => return Poll::Ready(Ok(Next::Head(h))),
-                    Ok(None) => {}
-                    Err(e) => return Poll::Ready(Ok(Next::Bad(e))),
-                }
-            }
+    /// Waits for more of a request head: flushes pending output first, then reads.
+    /// `wait` carries the timer's bound from one call to the next of the same head.
+    async fn wait_head(&mut self, wait: &mut HeadWait) -> Result<Next, Error> {
+        poll_fn(|cx| {
             // The pipelined batch ends here: write what was answered so far.
             if !self.wbuf.is_empty() {
                 ready!(self.wbuf.poll_flush(&mut self.io, cx)).map_err(Error::io)?;
@@ -312,10 +322,10 @@ where
                     if !self.rbuf.is_empty() {
                         debug!(buffered = self.rbuf.len(), "peer closed mid head");
                     }
-                    return Poll::Ready(Ok(Next::Closed));
+                    Poll::Ready(Ok(Next::Closed))
                 }
-                Poll::Ready(Ok(_)) => continue,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::io(e))),
+                Poll::Ready(Ok(_)) => Poll::Ready(Ok(Next::Read)),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(Error::io(e))),
                 Poll::Pending => {
                     // Idle between requests, or slow within one: two bounds.
                     let partial = !self.rbuf.is_empty();
@@ -326,28 +336,29 @@ where
                         }));
                     }
                     let release = self.cfg.idle_release_after;
-                    if armed != Some(partial) {
+                    if wait.armed != Some(partial) {
                         let now = Instant::now();
-                        let wait = if partial {
+                        let bound = if partial {
                             self.cfg.header_read_timeout
                         } else {
-                            idle_since = Some(now);
+                            wait.idle_since = Some(now);
                             self.cfg.keep_alive_timeout.min(release)
                         };
-                        self.timer.as_mut().reset(now + wait);
-                        armed = Some(partial);
+                        self.timer.as_mut().reset(now + bound);
+                        wait.armed = Some(partial);
                     }
                     ready!(self.timer.as_mut().poll(cx));
                     if partial {
                         return Poll::Ready(Ok(Next::TimedOut));
                     }
-                    if let Some(since) =
-                        idle_since.filter(|_| release < self.cfg.keep_alive_timeout)
+                    if let Some(since) = wait
+                        .idle_since
+                        .filter(|_| release < self.cfg.keep_alive_timeout)
                     {
                         return Poll::Ready(Ok(Next::Park { since }));
                     }
                     trace!("keep-alive timeout");
-                    return Poll::Ready(Ok(Next::Closed));
+                    Poll::Ready(Ok(Next::Closed))
                 }
             }
         })
