@@ -234,10 +234,10 @@ where
             // Parsed here, not inside the future that reads: a parsed head is a few
             // hundred bytes, and every future output or enum it passed through was
             // one more copy of it per request.
-            let head = loop {
+            let mut head = loop {
                 if !self.rbuf.is_empty() {
                     match parse::parse_request(&mut self.rbuf, &limits) {
-                        Ok(Some(h)) => break h,
+                        Ok(Some(head)) => break head,
                         Ok(None) => {}
                         Err(e) => {
                             debug!(error = %e, status = e.status().as_u16(), "bad request head");
@@ -279,10 +279,27 @@ where
             );
             // Instrumenting costs a move of the request future and an enter and exit
             // per poll: only worth it when the span records something.
-            let flow = if span.is_disabled() {
-                self.request(head).await?
+            // Before the upgrade policy runs, so it can see the peer.
+            if let Some(peer) = self.peer {
+                head.parts.extensions.insert(RemoteAddr(peer));
+            }
+            // The common path's future is awaited here, not returned in one type with
+            // the rare branches: that would be one more move of it per request.
+            let flow = if self.is_plain(&head) {
+                let decoder = self.body_reader(head.body);
+                let fut = self.dispatch(head, decoder, None, false, None);
+                if span.is_disabled() {
+                    fut.await?
+                } else {
+                    fut.instrument(span).await?
+                }
             } else {
-                self.request(head).instrument(span).await?
+                let fut = self.request(head);
+                if span.is_disabled() {
+                    fut.await?
+                } else {
+                    fut.instrument(span).await?
+                }
             };
             match flow {
                 Flow::KeepAlive => {
@@ -365,36 +382,46 @@ where
         .await
     }
 
-    /// Serves one request. Not an `async fn`: the rare branches (a body over the
-    /// limit, an upgrade) are boxed futures of their own, so the future of a plain
-    /// request, moved on every call, stays small.
-    fn request(
-        &mut self,
-        mut head: RequestHead,
-    ) -> impl Future<Output = Result<Flow<S::ResBody>, Error>> + Send + use<'_, 'a, I, S> {
-        let cfg = self.cfg;
-        // Before the upgrade policy runs, so it can see the peer.
-        if let Some(peer) = self.peer {
-            head.parts.extensions.insert(RemoteAddr(peer));
+    /// Whether `head` takes the common path: no upgrade asked for, and no declared
+    /// body over the limit.
+    fn is_plain(&self, head: &RequestHead) -> bool {
+        head.upgrade == UpgradeAsk::None && self.body_over_limit(head).is_none()
+    }
+
+    /// The configured limit, when the body `head` declares is over it.
+    fn body_over_limit(&self, head: &RequestHead) -> Option<u64> {
+        match (self.cfg.max_request_body_size, head.body) {
+            (Some(limit), BodyLength::Length(n)) if n > limit => Some(limit),
+            _ => None,
         }
-        if let (Some(limit), BodyLength::Length(n)) = (cfg.max_request_body_size, head.body) {
-            if n > limit {
-                debug!(length = n, limit, "request body over the limit");
-                return Either::Left(Box::pin(async move {
-                    self.fail(StatusCode::PAYLOAD_TOO_LARGE).await;
-                    Err(Error::new(Kind::Parse).with("request body too large"))
-                }) as BoxFlow<'_, S::ResBody>);
-            }
-        }
-        let decoder = match head.body {
+    }
+
+    fn body_reader(&self, body: BodyLength) -> BodyReader {
+        let decoder = match body {
             BodyLength::Length(n) => Decoder::length(n),
             BodyLength::Chunked => Decoder::chunked(ChunkedLimits::default()),
         };
-        let decoder = BodyReader::new(decoder, cfg);
-        if head.upgrade != UpgradeAsk::None {
-            return Either::Left(Box::pin(self.upgrade_request(head, decoder)));
+        BodyReader::new(decoder, self.cfg)
+    }
+
+    /// Serves a request off the common path (see [`is_plain`](Self::is_plain)): a
+    /// body over the limit, or an upgrade. Boxed, so these states do not inflate
+    /// the future of a plain request, which `run` builds and moves on every call.
+    fn request(&mut self, head: RequestHead) -> BoxFlow<'_, S::ResBody> {
+        if let Some(limit) = self.body_over_limit(&head) {
+            if let BodyLength::Length(n) = head.body {
+                debug!(length = n, limit, "request body over the limit");
+            }
+            return Box::pin(async move {
+                self.fail(StatusCode::PAYLOAD_TOO_LARGE).await;
+                Err(Error::new(Kind::Parse).with("request body too large"))
+            });
         }
-        Either::Right(self.dispatch(head, decoder, None, false, None))
+        let decoder = self.body_reader(head.body);
+        if head.upgrade != UpgradeAsk::None {
+            return Box::pin(self.upgrade_request(head, decoder));
+        }
+        Box::pin(self.dispatch(head, decoder, None, false, None))
     }
 
     /// A request that asks for `Upgrade: h2c` (or `h2`): switch, or answer it over
