@@ -142,6 +142,9 @@ enum Flow<B> {
 /// The future of a request's rarer branches (see `H1::request`).
 type BoxFlow<'a, B> = Pin<Box<dyn Future<Output = Result<Flow<B>, Error>> + Send + 'a>>;
 
+/// The future of a response's rarer branches (see `H1::respond`).
+type BoxRespond<'f> = Pin<Box<dyn Future<Output = Result<bool, Error>> + Send + 'f>>;
+
 /// What the response must honour of its request.
 #[derive(Debug, Clone, Copy)]
 struct Reply {
@@ -705,15 +708,19 @@ where
                 // The response moves into the future that writes it; scoped so its
                 // place is not also kept in this state.
                 match res {
-                    Ok(res) => Either::Left(self.respond(res, reply, &mut feeder)),
+                    Ok(res) => self.respond(res, reply, &mut feeder),
                     Err(e) => {
                         // Boxed: a second body type would double this future's size.
+                        // It takes the place of respond's own boxed branch, so the
+                        // common future is not wrapped (and moved) once more.
                         let reply = Reply {
                             keep_alive: false,
                             ..reply
                         };
                         let res = server_error::<S::ResBody>(e);
-                        Either::Right(Box::pin(self.respond(res, reply, &mut feeder)))
+                        Either::Left(
+                            Box::pin(self.respond(res, reply, &mut feeder)) as BoxRespond<'_>
+                        )
                     }
                 }
             };
@@ -730,7 +737,10 @@ where
         res: Response<B>,
         reply: Reply,
         feeder: &'f mut Option<Feeder>,
-    ) -> impl Future<Output = Result<bool, Error>> + Send + use<'f, 'a, I, S, B>
+    ) -> Either<
+        BoxRespond<'f>,
+        impl Future<Output = Result<bool, Error>> + Send + use<'f, 'a, I, S, B>,
+    >
     where
         B: http_body::Body<Data = Bytes> + Send + 'f,
         B::Error: Into<crate::error::BoxError>,
@@ -784,8 +794,7 @@ where
                 }
                 let keep_alive = self.write_head(&parts, version, framing, keep_alive, feeder);
                 self.finish(held, framing, keep_alive, feeder).await
-            })
-                as Pin<Box<dyn Future<Output = Result<bool, Error>> + Send + 'f>>);
+            }));
         }
         if let Some(f) = feeder.as_mut() {
             f.settle_expect(&mut self.wbuf);
