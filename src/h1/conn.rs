@@ -123,8 +123,9 @@ enum Next {
 /// What [`H1::wait_head`] keeps across its calls for one request head.
 #[derive(Default)]
 struct HeadWait {
-    /// Which bound the timer holds: None (unset), Some(false) idle, Some(true) head.
-    armed: Option<bool>,
+    /// Which bound the wait is under, and when it ends: None (unset), false idle,
+    /// true head.
+    armed: Option<(bool, Instant)>,
     /// When the connection went idle, if it did.
     idle_since: Option<Instant>,
 }
@@ -356,18 +357,36 @@ where
                         }));
                     }
                     let release = self.cfg.idle_release_after;
-                    if wait.armed != Some(partial) {
-                        let now = Instant::now();
-                        let bound = if partial {
-                            self.cfg.header_read_timeout
-                        } else {
-                            wait.idle_since = Some(now);
-                            self.cfg.keep_alive_timeout.min(release)
-                        };
-                        self.timer.as_mut().reset(now + bound);
-                        wait.armed = Some(partial);
+                    let deadline = match wait.armed {
+                        Some((head, deadline)) if head == partial => deadline,
+                        _ => {
+                            let now = Instant::now();
+                            let bound = if partial {
+                                self.cfg.header_read_timeout
+                            } else {
+                                wait.idle_since = Some(now);
+                                self.cfg.keep_alive_timeout.min(release)
+                            };
+                            let deadline = now + bound;
+                            wait.armed = Some((partial, deadline));
+                            // Resetting the timer costs more than the rest of an idle
+                            // wait, and back-to-back requests would pay it for every
+                            // one: a timer still due before this deadline is left to
+                            // fire, and is moved on then (below).
+                            if self.timer.deadline() > deadline {
+                                self.timer.as_mut().reset(deadline);
+                            }
+                            deadline
+                        }
+                    };
+                    loop {
+                        ready!(self.timer.as_mut().poll(cx));
+                        if self.timer.deadline() >= deadline {
+                            break;
+                        }
+                        // It fired for an earlier bound: wait for this one.
+                        self.timer.as_mut().reset(deadline);
                     }
-                    ready!(self.timer.as_mut().poll(cx));
                     if partial {
                         return Poll::Ready(Ok(Next::TimedOut));
                     }
