@@ -335,7 +335,10 @@ where
             if !self.wbuf.is_empty() {
                 ready!(self.wbuf.poll_flush(&mut self.io, cx)).map_err(Error::io)?;
             }
-            if self.rbuf.is_empty() && self.shutdown.poll(cx).is_ready() {
+            // Between requests a shutdown closes the connection. Its waker is only
+            // registered once the read waits (below): a wait that ends with bytes
+            // already there would register it twice per request.
+            if self.rbuf.is_empty() && self.shutdown.is_triggered() {
                 return Poll::Ready(Ok(Next::Closed));
             }
             match poll_read(&mut self.io, cx, &mut self.rbuf) {
@@ -350,6 +353,9 @@ where
                 Poll::Pending => {
                     // Idle between requests, or slow within one: two bounds.
                     let partial = !self.rbuf.is_empty();
+                    if !partial && self.shutdown.poll(cx).is_ready() {
+                        return Poll::Ready(Ok(Next::Closed));
+                    }
                     if !partial && !self.warm {
                         // Not used back to back: idle now costs no buffer.
                         return Poll::Ready(Ok(Next::Park {
