@@ -167,6 +167,12 @@ impl Connection {
     pub fn graceful_shutdown(&self) {
         self.shutdown.trigger();
     }
+
+    /// The handle [`graceful_shutdown`](Self::graceful_shutdown) triggers, for the
+    /// accept loop to keep while the connection runs in its own task.
+    pub(crate) fn shutdown_handle(&self) -> Arc<Shutdown> {
+        self.shutdown.clone()
+    }
 }
 
 impl Future for Connection {
