@@ -281,14 +281,14 @@ where
                 method = %head.parts.method,
                 path = %head.parts.uri.path(),
             );
-            // Instrumenting costs a move of the request future and an enter and exit
-            // per poll: only worth it when the span records something.
             // Before the upgrade policy runs, so it can see the peer.
             if let Some(peer) = self.peer {
                 head.parts.extensions.insert(RemoteAddr(peer));
             }
             // The common path's future is awaited here, not returned in one type with
             // the rare branches: that would be one more move of it per request.
+            // Instrumenting costs a move of the request future and an enter and exit
+            // per poll: only worth it when the span records something.
             let flow = if self.is_plain(&head) {
                 let decoder = self.body_reader(head.body);
                 let fut = self.dispatch(head, decoder, None, false, None);
