@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::future::{poll_fn, Future};
-use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,24 +12,18 @@ use std::task::{ready, Context, Poll};
 use bytes::BytesMut;
 use futures_util::task::AtomicWaker;
 use futures_util::FutureExt;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tracing::{debug, field, trace, Instrument};
 
 use crate::builder::Config;
 use crate::error::{Error, Kind};
-use crate::h1::conn::{Outcome, Parked, H1, SWITCHING_PROTOCOLS};
+use crate::h1::conn::{poll_read_stack, Outcome, Parked, H1, SWITCHING_PROTOCOLS};
 use crate::h2::Stream1;
 use crate::policy::Protocol;
 use crate::service::HttpService;
 use crate::sniff::{sniff, Rewind, Sniffed};
 use crate::upgrade::io::{StartUpHold, UpgradeIo};
-
-/// Bytes read on the stack while sniffing a new connection or when a parked one
-/// wakes: they are then copied into a read buffer of just their size, so a
-/// connection holds no more than its client sent (a request head, or the HTTP/2
-/// preface and first frames). Later reads grow the buffer as they need.
-const STACK_READ: usize = 4 * 1024;
 
 /// A request to finish in-flight work and close, shared by a [`Connection`] and
 /// the task driving it.
@@ -455,16 +448,13 @@ async fn sniff_io<I: AsyncRead + Unpin>(
     .await
 }
 
-/// Reads up to [`STACK_READ`] bytes through a stack buffer and appends them to `buf`,
-/// which grows by just that much.
+/// Sniffing a new connection and waking a parked one read through the stack and
+/// keep a read buffer of just the size that arrived, so a connection holds no more
+/// than its client sent. Later reads grow the buffer as they need.
 fn poll_read_small<I: AsyncRead + Unpin>(
     io: &mut I,
     cx: &mut Context<'_>,
     buf: &mut BytesMut,
 ) -> Poll<std::io::Result<usize>> {
-    let mut stack = [MaybeUninit::<u8>::uninit(); STACK_READ];
-    let mut read = ReadBuf::uninit(&mut stack);
-    ready!(Pin::new(io).poll_read(cx, &mut read))?;
-    buf.extend_from_slice(read.filled());
-    Poll::Ready(Ok(read.filled().len()))
+    poll_read_stack(io, cx, |bytes| buf.extend_from_slice(bytes))
 }

@@ -47,8 +47,9 @@ const MAX_TURNS: usize = 16;
 /// sees the response instead of a reset caused by its unread upload.
 const LINGER_BYTES: usize = 256 * 1024;
 
-/// Bytes discarded per read while lingering (read through the stack).
-const LINGER_CHUNK: usize = 4 * 1024;
+/// Bytes one read through the stack takes ([`poll_read_stack`]): enough for a
+/// typical request head or the HTTP/2 preface and first frames.
+const STACK_READ: usize = 4 * 1024;
 
 /// How long that lingering read may take.
 const LINGER_TIME: Duration = Duration::from_secs(2);
@@ -1011,7 +1012,7 @@ where
         let linger = async {
             let mut seen = 0;
             loop {
-                match poll_fn(|cx| poll_discard(io, cx)).await {
+                match poll_fn(|cx| poll_read_stack(io, cx, |_| {})).await {
                     Ok(n) if n > 0 && seen < LINGER_BYTES => seen += n,
                     _ => break,
                 }
@@ -1308,12 +1309,20 @@ fn decode_error(e: DecodeError) -> Error {
     Error::new(Kind::Parse).with(e)
 }
 
-/// Reads and discards up to [`LINGER_CHUNK`] bytes.
-fn poll_discard<I: AsyncRead + Unpin>(io: &mut I, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-    let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); LINGER_CHUNK];
+/// Reads up to [`STACK_READ`] bytes into a buffer on the stack and hands them to
+/// `take`, for reads whose bytes need no buffer of the connection's own (or only
+/// one of just their size). Returns how many were read; 0 at end of stream.
+pub(crate) fn poll_read_stack<I: AsyncRead + Unpin>(
+    io: &mut I,
+    cx: &mut Context<'_>,
+    take: impl FnOnce(&[u8]),
+) -> Poll<io::Result<usize>> {
+    let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); STACK_READ];
     let mut buf = tokio::io::ReadBuf::uninit(&mut stack);
     ready!(Pin::new(io).poll_read(cx, &mut buf))?;
-    Poll::Ready(Ok(buf.filled().len()))
+    let filled = buf.filled();
+    take(filled);
+    Poll::Ready(Ok(filled.len()))
 }
 
 /// Reads into the spare capacity of `buf`, growing it by [`READ_CHUNK`] when full.
