@@ -253,54 +253,49 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
         let _entered = this.span.enter();
-        let done = match this.phase.as_mut().project() {
-            PhaseProj::Answer { fut } => {
-                if let Poll::Ready(r) = this.respond.poll_reset(cx) {
-                    debug!(reason = ?r.ok(), "stream reset before the response");
-                    this.phase.set(Phase::Done);
-                    return Poll::Ready(());
-                }
-                match ready!(fut.poll(cx)) {
-                    Ok(res) => match send_head(res, this.respond, *this.is_head) {
-                        Ok(Some((stream, body))) => {
-                            this.phase.set(Phase::Body {
-                                body,
-                                stream,
-                                data: Bytes::new(),
-                                end: false,
-                            });
-                            match this.phase.as_mut().project() {
-                                PhaseProj::Body {
+        let done = loop {
+            match this.phase.as_mut().project() {
+                PhaseProj::Answer { fut } => {
+                    if let Poll::Ready(r) = this.respond.poll_reset(cx) {
+                        debug!(reason = ?r.ok(), "stream reset before the response");
+                        this.phase.set(Phase::Done);
+                        return Poll::Ready(());
+                    }
+                    match ready!(fut.poll(cx)) {
+                        Ok(res) => match send_head(res, this.respond, *this.is_head) {
+                            Ok(Some((stream, body))) => {
+                                // The body is polled at once, by the arm below.
+                                this.phase.set(Phase::Body {
                                     body,
                                     stream,
-                                    data,
-                                    end,
-                                } => ready!(poll_body(body, stream, data, end, cx)),
-                                _ => Ok(()),
+                                    data: Bytes::new(),
+                                    end: false,
+                                });
                             }
+                            Ok(None) => break Ok(()),
+                            Err(e) => break Err(e),
+                        },
+                        Err(e) => {
+                            let e = e.into();
+                            debug!(error = %e, "service error");
+                            let mut res = Response::new(());
+                            *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                            break this
+                                .respond
+                                .send_response(res, true)
+                                .map(drop)
+                                .map_err(Error::h2);
                         }
-                        Ok(None) => Ok(()),
-                        Err(e) => Err(e),
-                    },
-                    Err(e) => {
-                        let e = e.into();
-                        debug!(error = %e, "service error");
-                        let mut res = Response::new(());
-                        *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                        this.respond
-                            .send_response(res, true)
-                            .map(drop)
-                            .map_err(Error::h2)
                     }
                 }
+                PhaseProj::Body {
+                    body,
+                    stream,
+                    data,
+                    end,
+                } => break ready!(poll_body(body, stream, data, end, cx)),
+                PhaseProj::Done => return Poll::Ready(()),
             }
-            PhaseProj::Body {
-                body,
-                stream,
-                data,
-                end,
-            } => ready!(poll_body(body, stream, data, end, cx)),
-            PhaseProj::Done => return Poll::Ready(()),
         };
         if let Err(e) = done {
             debug!(error = %e, "response failed");
