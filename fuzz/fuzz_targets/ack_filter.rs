@@ -17,22 +17,9 @@
 use h2c_mux::bench_api::filter_acks;
 use libfuzzer_sys::fuzz_target;
 
-/// Splits `input` at `cuts` (each taken modulo `input.len() + 1`, then sorted).
-fn pieces<'a>(input: &'a [u8], cuts: &[u16]) -> Vec<&'a [u8]> {
-    let mut at: Vec<usize> = cuts
-        .iter()
-        .map(|&c| usize::from(c) % (input.len() + 1))
-        .collect();
-    at.sort_unstable();
-    let mut out = Vec::with_capacity(at.len() + 1);
-    let mut start = 0;
-    for a in at {
-        out.push(&input[start..a]);
-        start = a;
-    }
-    out.push(&input[start..]);
-    out
-}
+#[path = "../common/split.rs"]
+mod split;
+use split::pieces;
 
 /// Reads bytes, then zeros once the input is used up.
 struct Reader<'a>(&'a [u8]);

@@ -17,22 +17,9 @@ use libfuzzer_sys::fuzz_target;
 
 type Outcome = Result<Option<(Vec<u8>, usize, Vec<u8>)>, ()>;
 
-/// Splits `input` at `cuts` (each taken modulo `input.len() + 1`, then sorted).
-fn pieces<'a>(input: &'a [u8], cuts: &[u16]) -> Vec<&'a [u8]> {
-    let mut at: Vec<usize> = cuts
-        .iter()
-        .map(|&c| usize::from(c) % (input.len() + 1))
-        .collect();
-    at.sort_unstable();
-    let mut out = Vec::with_capacity(at.len() + 1);
-    let mut start = 0;
-    for a in at {
-        out.push(&input[start..a]);
-        start = a;
-    }
-    out.push(&input[start..]);
-    out
-}
+#[path = "../common/split.rs"]
+mod split;
+use split::pieces;
 
 /// Compares the split result with the one-piece result. `decode_body` returns as
 /// soon as the body ends, so with pieces the bytes left after the body are only those
