@@ -19,7 +19,7 @@ use libfuzzer_sys::fuzz_target;
 
 #[path = "../common/split.rs"]
 mod split;
-use split::pieces;
+use split::{cuts, pieces};
 
 /// Reads bytes, then zeros once the input is used up.
 struct Reader<'a>(&'a [u8]);
@@ -84,14 +84,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let n = usize::from(n % 8);
-    if rest.len() < 2 * n {
+    let Some((cuts, input)) = cuts(rest, n) else {
         return;
-    }
-    let (sel, input) = rest.split_at(2 * n);
-    let cuts: Vec<u16> = sel
-        .chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .collect();
+    };
 
     let whole = filter_acks(&[input]);
     assert_eq!(

@@ -19,7 +19,7 @@ type Outcome = Result<Option<(Vec<u8>, usize, Vec<u8>)>, ()>;
 
 #[path = "../common/split.rs"]
 mod split;
-use split::pieces;
+use split::{cuts, pieces};
 
 /// Compares the split result with the one-piece result. `decode_body` returns as
 /// soon as the body ends, so with pieces the bytes left after the body are only those
@@ -64,14 +64,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let n = 1 + usize::from(n % 3);
-    if rest.len() < 2 * n {
+    let Some((cuts, input)) = cuts(rest, n) else {
         return;
-    }
-    let (sel, input) = rest.split_at(2 * n);
-    let cuts: Vec<u16> = sel
-        .chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .collect();
+    };
     let parts = pieces(input, &cuts);
     check(None, input, &parts);
     check(Some(u64::from(cuts[0]) % 512), input, &parts);
