@@ -220,9 +220,10 @@ fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
 
 /// HTTP/1.1 keep-alive: three requests in turn on one connection.
 async fn h1_client(s: TcpStream, id: usize, go: Arc<Barrier>) -> Result<usize, String> {
-    go.wait().await;
     let mut conn = H1Conn::new(s);
-    let r = h1_roundtrip(&mut conn, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await?;
+    let first = h1_roundtrip(&mut conn, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    go.wait().await;
+    let r = first?;
     check(r.status == 200 && r.body == b"hello world\n", || {
         format!("h1 {id}: {r:?}")
     })?;
@@ -248,9 +249,9 @@ async fn h1_client(s: TcpStream, id: usize, go: Arc<Barrier>) -> Result<usize, S
 
 /// h2c upgrade: stream 1 is the upgrade request, stream 3 an echo.
 async fn h2c_client(s: TcpStream, id: usize, go: Arc<Barrier>) -> Result<usize, String> {
-    go.wait().await;
     let mut h2 = raw_upgrade(s, UPGRADE_GET).await;
     let (r1, _) = h2.read_response(1).await;
+    go.wait().await;
     check(
         r1.status == Some(200) && r1.body == b"hello world\n",
         || format!("h2c {id} stream 1: {r1:?}"),
@@ -267,24 +268,31 @@ async fn h2c_client(s: TcpStream, id: usize, go: Arc<Barrier>) -> Result<usize, 
     Ok(2)
 }
 
-/// HTTP/2 prior knowledge with the `h2` client: three concurrent streams.
+/// HTTP/2 prior knowledge with the `h2` client: one stream, then two concurrent
+/// streams.
 async fn h2_pk_client(s: TcpStream, id: usize, go: Arc<Barrier>) -> Result<usize, String> {
-    let send = h2_client(s).await.map_err(|e| e.to_string())?;
+    let first = async {
+        let mut send = h2_client(s).await.map_err(|e| e.to_string())?;
+        let r1 = h2_send(&mut send, get("/"), None)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((send, r1))
+    }
+    .await;
     go.wait().await;
+    let (send, r1) = first?;
     let payload = Bytes::from(format!("h2 connection {id} says hello"));
     let echo = Request::builder()
         .method(Method::POST)
         .uri("http://x/echo")
         .body(())
         .expect("request");
-    let (mut a, mut b, mut c) = (send.clone(), send.clone(), send);
-    let (r1, r2, r3) = tokio::join!(
-        h2_send(&mut a, get("/"), None),
+    let (mut b, mut c) = (send.clone(), send);
+    let (r2, r3) = tokio::join!(
         h2_send(&mut b, echo, Some(payload.clone())),
         h2_send(&mut c, get("/"), None),
     );
-    let (r1, r2, r3) = (
-        r1.map_err(|e| e.to_string())?,
+    let (r2, r3) = (
         r2.map_err(|e| e.to_string())?,
         r3.map_err(|e| e.to_string())?,
     );
@@ -322,9 +330,12 @@ fn mib(kib: Option<u64>) -> String {
 const RESPONSES_PER_TRIPLE: usize = 3 + 2 + 3;
 
 /// Opens `per_kind` connections of each kind (HTTP/1.1 keep-alive, upgrade, prior
-/// knowledge) to `addr`, and once every one is established lets them all send
-/// their requests. `sample` runs at that moment (every connection open). Returns
-/// the responses checked and the sample. Bounded by [`PHASE`].
+/// knowledge) to `addr`. Each one makes its first exchange (the first request;
+/// the upgrade and stream 1; the preface and one stream), so that the server has
+/// set every connection up in its protocol, and then waits for all the others
+/// before it sends the rest. `sample` runs at that moment (every connection open
+/// and set up). Returns the responses checked and the sample. Bounded by
+/// [`PHASE`].
 async fn mixed_load<T: Send + 'static>(
     addr: SocketAddr,
     per_kind: usize,
