@@ -438,7 +438,7 @@ impl BinServer {
                 mappings.push((kib.unwrap_or(0), current));
             }
         }
-        mappings.sort_by(|a, b| b.0.cmp(&a.0));
+        mappings.sort_by_key(|m| std::cmp::Reverse(m.0));
         mappings
             .iter()
             .take(16)
