@@ -292,11 +292,27 @@ where
             // per poll: only worth it when the span records something.
             let flow = if self.is_plain(&head) {
                 let decoder = self.body_reader(head.body);
-                let fut = self.dispatch(head, decoder, None, false, None);
                 if span.is_disabled() {
-                    fut.await?
+                    // The request, its service future and the response future live
+                    // in this loop's own state: no future of their own to build and
+                    // move into it (each a copy of about 1 KB per request).
+                    let (mut req, mut feeder) = (None, None);
+                    let reply =
+                        self.prepare(head, decoder, None, false, None, &mut req, &mut feeder);
+                    let mut fut = pin!(None);
+                    let res =
+                        poll_fn(|cx| self.poll_service(&mut req, fut.as_mut(), &mut feeder, cx))
+                            .await;
+                    let keep = self.respond_result(res, reply, &mut feeder).await?;
+                    if keep {
+                        Flow::KeepAlive
+                    } else {
+                        Flow::Close
+                    }
                 } else {
-                    fut.instrument(span).await?
+                    self.dispatch(head, decoder, None, false, None)
+                        .instrument(span)
+                        .await?
                 }
             } else {
                 let fut = self.request(head);
@@ -661,6 +677,34 @@ where
         continue_sent: bool,
         prefix: Option<Bytes>,
     ) -> impl Future<Output = Result<Flow<S::ResBody>, Error>> + Send + use<'_, 'a, I, S> {
+        let (mut req, mut feeder) = (None, None);
+        let reply = self.prepare(
+            head,
+            decoder,
+            declined,
+            continue_sent,
+            prefix,
+            &mut req,
+            &mut feeder,
+        );
+        self.serve(req, feeder, reply)
+    }
+
+    /// Puts the service's request for `head` in `req` and the feeder of its body
+    /// (if it has one) in `feeder`, in place: both are a few hundred bytes, and each
+    /// return through a value is one more copy. Returns what the response must
+    /// honour.
+    #[allow(clippy::too_many_arguments)]
+    fn prepare(
+        &self,
+        head: RequestHead,
+        decoder: BodyReader,
+        declined: Option<DeclineReason>,
+        continue_sent: bool,
+        prefix: Option<Bytes>,
+        req: &mut Option<Request<Body>>,
+        feeder: &mut Option<Feeder>,
+    ) -> Reply {
         let RequestHead {
             mut parts,
             keep_alive,
@@ -670,8 +714,8 @@ where
         let version = parts.version;
         let is_head = parts.method == Method::HEAD;
 
-        let (feeder, body) = if decoder.is_end() && prefix.is_none() {
-            (None, Body::empty())
+        let body = if decoder.is_end() && prefix.is_none() {
+            Body::empty()
         } else {
             let prefix_len = prefix.as_ref().map_or(0, |p| p.len() as u64);
             let (tx, rx) = body::channel(decoder.remaining().map(|r| r + prefix_len));
@@ -680,78 +724,93 @@ where
             } else {
                 Expect::Done
             };
-            let feeder = Feeder {
+            *feeder = Some(Feeder {
                 tx: Some(tx),
                 decoder,
                 prefix,
                 expect,
                 broken: false,
-            };
-            (Some(feeder), Body::h1(rx))
+            });
+            Body::h1(rx)
         };
 
         parts.extensions.insert(Protocol::Http1);
         if let Some(reason) = declined {
             parts.extensions.insert(UpgradeDeclined { reason });
         }
-        let req = Request::from_parts(parts, body);
-        let reply = Reply {
+        *req = Some(Request::from_parts(parts, body));
+        Reply {
             keep_alive,
             version,
             is_head,
-        };
-        self.serve(req, feeder, reply)
+        }
     }
 
     /// Calls the service with `req`, feeding it the request body meanwhile, and
     /// writes its response.
+    // Not an `async fn`: see the note inside.
+    #[allow(clippy::manual_async_fn)]
     fn serve(
         &mut self,
-        req: Request<Body>,
+        mut req: Option<Request<Body>>,
         mut feeder: Option<Feeder>,
         reply: Reply,
     ) -> impl Future<Output = Result<Flow<S::ResBody>, Error>> + Send + use<'_, 'a, I, S> {
-        let mut req = Some(req);
         // An async block, not an `async fn`: the arguments of an `async fn` are moved
         // into locals when it starts, and its state keeps both copies.
         async move {
-            let respond = {
-                let H1 {
-                    io,
-                    rbuf,
-                    wbuf,
-                    svc,
-                    ..
-                } = &mut *self;
-                let mut fut = pin!(None);
-                let res = poll_fn(|cx| {
-                    if let Some(f) = feeder.as_mut() {
-                        let _ = f.poll_feed(cx, io, rbuf, wbuf);
-                    }
-                    service::poll_call(svc, &mut req, fut.as_mut(), cx)
-                })
-                .await;
-                // The response moves into the future that writes it; scoped so its
-                // place is not also kept in this state.
-                match res {
-                    Ok(res) => self.respond(res, reply, &mut feeder),
-                    Err(e) => {
-                        // Boxed: a second body type would double this future's size.
-                        // It takes the place of respond's own boxed branch, so the
-                        // common future is not wrapped (and moved) once more.
-                        let reply = Reply {
-                            keep_alive: false,
-                            ..reply
-                        };
-                        let res = server_error::<S::ResBody>(e);
-                        Either::Left(
-                            Box::pin(self.respond(res, reply, &mut feeder)) as BoxRespond<'_>
-                        )
-                    }
-                }
-            };
-            let keep = respond.await?;
+            let mut fut = pin!(None);
+            let res =
+                poll_fn(|cx| self.poll_service(&mut req, fut.as_mut(), &mut feeder, cx)).await;
+            let keep = self.respond_result(res, reply, &mut feeder).await?;
             Ok(if keep { Flow::KeepAlive } else { Flow::Close })
+        }
+    }
+
+    /// Polls the service for the response to `req` (see [`service::poll_call`]),
+    /// feeding it the request body meanwhile.
+    fn poll_service(
+        &mut self,
+        req: &mut Option<Request<Body>>,
+        fut: Pin<&mut Option<S::Future>>,
+        feeder: &mut Option<Feeder>,
+        cx: &mut Context<'_>,
+    ) -> Poll<ServiceResult<S::ResBody>> {
+        let H1 {
+            io,
+            rbuf,
+            wbuf,
+            svc,
+            ..
+        } = self;
+        if let Some(f) = feeder.as_mut() {
+            let _ = f.poll_feed(cx, io, rbuf, wbuf);
+        }
+        service::poll_call(svc, req, fut, cx)
+    }
+
+    /// [`respond`](Self::respond) with what the service gave: its response, or a
+    /// `500` for its error (and then the connection closes).
+    fn respond_result<'f>(
+        &'f mut self,
+        res: ServiceResult<S::ResBody>,
+        reply: Reply,
+        feeder: &'f mut Option<Feeder>,
+    ) -> Either<BoxRespond<'f>, impl Future<Output = Result<bool, Error>> + Send + use<'f, 'a, I, S>>
+    {
+        match res {
+            Ok(res) => self.respond(res, reply, feeder),
+            Err(e) => {
+                // Boxed: a second body type would double the response future's size.
+                // It takes the place of respond's own boxed branch, so the common
+                // future is not wrapped (and moved) once more.
+                let reply = Reply {
+                    keep_alive: false,
+                    ..reply
+                };
+                let res = server_error::<S::ResBody>(e);
+                Either::Left(Box::pin(self.respond(res, reply, feeder)) as BoxRespond<'_>)
+            }
         }
     }
 
