@@ -87,18 +87,19 @@ impl tower_service::Service<Request<Body>> for Demo {
 
     fn call(&mut self, req: Request<Body>) -> DemoFuture {
         let path = req.uri().path();
-        if path == "/sha256" && (req.method() == Method::POST || req.method() == Method::PUT) {
-            return DemoFuture {
-                state: State::Digest {
-                    body: req.into_body(),
-                    hasher: Sha256::new(),
-                    len: 0,
-                },
-            };
-        }
-        DemoFuture {
-            state: State::Ready(Some(route(req))),
-        }
+        let method = req.method();
+        let state = if path == "/" && (method == Method::GET || method == Method::HEAD) {
+            State::Hello
+        } else if path == "/sha256" && (method == Method::POST || method == Method::PUT) {
+            State::Digest(Box::new(Hashing {
+                body: req.into_body(),
+                hasher: Sha256::new(),
+                len: 0,
+            }))
+        } else {
+            State::Ready(Some(Box::new(route(req))))
+        };
+        DemoFuture { state }
     }
 }
 
@@ -118,14 +119,21 @@ pub struct DemoFuture {
     state: State,
 }
 
+// The common route's response is built when polled, and the others are boxed: the
+// future stays a few bytes, so moving it costs nothing.
 #[derive(Debug)]
 enum State {
-    Ready(Option<Response<DemoBody>>),
-    Digest {
-        body: Body,
-        hasher: Sha256,
-        len: u64,
-    },
+    /// `GET` or `HEAD /`.
+    Hello,
+    Ready(Option<Box<Response<DemoBody>>>),
+    Digest(Box<Hashing>),
+}
+
+#[derive(Debug)]
+struct Hashing {
+    body: Body,
+    hasher: Sha256,
+    len: u64,
 }
 
 impl Future for DemoFuture {
@@ -133,10 +141,12 @@ impl Future for DemoFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.state {
+            State::Hello => Poll::Ready(Ok(hello())),
             State::Ready(res) => Poll::Ready(Ok(res
                 .take()
-                .unwrap_or_else(|| status(StatusCode::INTERNAL_SERVER_ERROR)))),
-            State::Digest { body, hasher, len } => loop {
+                .map_or_else(|| status(StatusCode::INTERNAL_SERVER_ERROR), |r| *r))),
+            State::Digest(digest) => loop {
+                let Hashing { body, hasher, len } = &mut **digest;
                 match std::task::ready!(Pin::new(&mut *body).poll_frame(cx)) {
                     Some(Ok(frame)) => {
                         if let Some(d) = frame.data_ref() {
@@ -163,15 +173,20 @@ impl Future for DemoFuture {
     }
 }
 
+/// `200`, `hello world\n`.
+fn hello() -> Response<DemoBody> {
+    let mut res = Response::new(DemoBody::full(Bytes::from_static(b"hello world\n")));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    res
+}
+
 fn route(req: Request<Body>) -> Response<DemoBody> {
     let path = req.uri().path();
     let method = req.method();
     if path == "/" {
         if method == Method::GET || method == Method::HEAD {
-            let mut res = Response::new(DemoBody::full(Bytes::from_static(b"hello world\n")));
-            res.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-            return res;
+            return hello();
         }
         return status(StatusCode::METHOD_NOT_ALLOWED);
     }
