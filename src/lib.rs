@@ -49,7 +49,7 @@
 //!     }
 //!
 //!     fn call(&mut self, req: Request<Body>) -> Self::Future {
-//!         let proto = req.extensions().get::<Protocol>().copied();
+//!         let proto = Protocol::of(&req);
 //!         std::future::ready(Ok(Response::new(format!("hello over {proto:?}\n"))))
 //!     }
 //! }

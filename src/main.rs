@@ -152,10 +152,7 @@ impl tower_service::Service<Request<Body>> for Logged {
     }
 
     fn call(&mut self, req: Request<Body>) -> LogFuture {
-        let proto = req
-            .extensions()
-            .get::<Protocol>()
-            .map_or("unknown", |p| p.as_str());
+        let proto = Protocol::of(&req).map_or("unknown", |p| p.as_str());
         let line = Some((req.method().clone(), req.uri().path().to_owned(), proto));
         LogFuture {
             inner: self.inner.call(req),

@@ -4,14 +4,19 @@ use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
-/// How a request reached the server. Every request handed to the service carries
-/// one in its extensions.
+/// How a request reached the server; [`Protocol::of`] tells it for every request
+/// handed to the service.
+///
+/// An HTTP/2 request carries its `Protocol` in its extensions (only it can tell an
+/// upgraded connection from prior knowledge). An HTTP/1.0 or HTTP/1.1 request
+/// carries none: its [`version`](http::Request::version) says it, and an extension
+/// would cost every request an allocation and a hashed insert.
 ///
 /// ```
 /// use h2c_mux::Protocol;
 ///
 /// fn describe(req: &http::Request<h2c_mux::Body>) -> &'static str {
-///     req.extensions().get::<Protocol>().map_or("unknown", |p| p.as_str())
+///     Protocol::of(req).map_or("unknown", |p| p.as_str())
 /// }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,6 +34,47 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// How `req` reached the server: the `Protocol` in its extensions if it has one
+    /// (HTTP/2), else [`Http1`](Protocol::Http1) for an HTTP/1.0 or HTTP/1.1
+    /// request. `None` only for a request h2c-mux did not make (an HTTP/2 one
+    /// without the extension, or another version).
+    ///
+    /// ```
+    /// use h2c_mux::Protocol;
+    ///
+    /// let req = http::Request::get("/").body(()).unwrap();
+    /// assert_eq!(Protocol::of(&req), Some(Protocol::Http1));
+    ///
+    /// let mut req = http::Request::get("/").version(http::Version::HTTP_2).body(()).unwrap();
+    /// assert_eq!(Protocol::of(&req), None);
+    /// req.extensions_mut().insert(Protocol::H2cUpgrade);
+    /// assert_eq!(Protocol::of(&req), Some(Protocol::H2cUpgrade));
+    /// ```
+    pub fn of<B>(req: &http::Request<B>) -> Option<Protocol> {
+        Protocol::find(req.extensions(), req.version())
+    }
+
+    /// [`Protocol::of`] for a request split into its head and body (as an
+    /// [upgrade policy](crate::Builder::upgrade_policy) sees it).
+    ///
+    /// ```
+    /// let (head, _body) = http::Request::get("/").body(()).unwrap().into_parts();
+    /// assert_eq!(h2c_mux::Protocol::of_parts(&head), Some(h2c_mux::Protocol::Http1));
+    /// ```
+    pub fn of_parts(head: &http::request::Parts) -> Option<Protocol> {
+        Protocol::find(&head.extensions, head.version)
+    }
+
+    fn find(extensions: &http::Extensions, version: http::Version) -> Option<Protocol> {
+        if let Some(p) = extensions.get::<Protocol>() {
+            return Some(*p);
+        }
+        match version {
+            http::Version::HTTP_10 | http::Version::HTTP_11 => Some(Protocol::Http1),
+            _ => None,
+        }
+    }
+
     /// A short name for logs: `http/1.1`, `h2c-upgrade` or `h2-prior-knowledge`.
     ///
     /// ```

@@ -32,7 +32,7 @@ fn router() -> Router {
         .route(
             "/proto",
             get(|req: axum::extract::Request| async move {
-                let proto = req.extensions().get::<Protocol>().copied();
+                let proto = Protocol::of(&req);
                 format!("{proto:?}")
             }),
         )

@@ -734,7 +734,8 @@ where
             Body::h1(rx)
         };
 
-        parts.extensions.insert(Protocol::Http1);
+        // No `Protocol` extension: the request's version says HTTP/1 (see
+        // `Protocol::of`), and an insert would cost an allocation per request.
         if let Some(reason) = declined {
             parts.extensions.insert(UpgradeDeclined { reason });
         }

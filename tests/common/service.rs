@@ -133,7 +133,7 @@ where
             path: req.uri().path().to_string(),
             version: req.version(),
             headers: req.headers().clone(),
-            protocol: req.extensions().get::<Protocol>().copied(),
+            protocol: Protocol::of(&req),
             declined: req
                 .extensions()
                 .get::<UpgradeDeclined>()
@@ -203,7 +203,7 @@ fn inspect_inner(
                 .extensions
                 .get::<UpgradeDeclined>()
                 .map(|d| d.reason.to_string());
-            let protocol = parts.extensions.get::<Protocol>().copied();
+            let protocol = Protocol::of_parts(&parts);
             let (body, error_text, trailers) = match body.collect().await {
                 Ok(c) => {
                     let trailers = c.trailers().cloned();
