@@ -58,17 +58,19 @@ pub(crate) async fn call<S: HttpService>(
 /// [`call`] as a poll function, for a caller that polls other work beside it: the
 /// request waits in `req` until the service is ready, its future in `fut`. Keeping
 /// both in the caller's state, instead of in an `async` block of their own, saves
-/// moving the request and the future into and out of one more state machine.
+/// moving the request and the future into and out of one more state machine. The
+/// service's own error type is kept, so the response is not copied into another
+/// `Result` on its way out.
 pub(crate) fn poll_call<S: HttpService>(
     svc: &mut S,
     req: &mut Option<Request<Body>>,
     mut fut: Pin<&mut Option<S::Future>>,
     cx: &mut Context<'_>,
-) -> Poll<Result<Response<S::ResBody>, BoxError>> {
+) -> Poll<Result<Response<S::ResBody>, S::Error>> {
     if let Some(r) = req.take() {
         match svc.poll_ready(cx) {
             Poll::Ready(Ok(())) => fut.set(Some(svc.call(r))),
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => {
                 *req = Some(r);
                 return Poll::Pending;
@@ -76,7 +78,7 @@ pub(crate) fn poll_call<S: HttpService>(
         }
     }
     match fut.as_pin_mut() {
-        Some(f) => f.poll(cx).map_err(Into::into),
+        Some(f) => f.poll(cx),
         // Called again after it returned: there is nothing more to give.
         None => Poll::Pending,
     }

@@ -776,7 +776,7 @@ where
         fut: Pin<&mut Option<S::Future>>,
         feeder: &mut Option<Feeder>,
         cx: &mut Context<'_>,
-    ) -> Poll<ServiceResult<S::ResBody>> {
+    ) -> Poll<Result<Response<S::ResBody>, S::Error>> {
         let H1 {
             io,
             rbuf,
@@ -794,7 +794,7 @@ where
     /// `500` for its error (and then the connection closes).
     fn respond_result<'f>(
         &'f mut self,
-        res: ServiceResult<S::ResBody>,
+        res: Result<Response<S::ResBody>, S::Error>,
         reply: Reply,
         feeder: &'f mut Option<Feeder>,
     ) -> Either<BoxRespond<'f>, impl Future<Output = Result<bool, Error>> + Send + use<'f, 'a, I, S>>
@@ -809,7 +809,7 @@ where
                     keep_alive: false,
                     ..reply
                 };
-                let res = server_error::<S::ResBody>(e);
+                let res = server_error::<S::ResBody>(e.into());
                 Either::Left(Box::pin(self.respond(res, reply, feeder)) as BoxRespond<'_>)
             }
         }
