@@ -159,6 +159,28 @@ struct Reply {
     is_head: bool,
 }
 
+/// How a response starts (see `H1::start_response`).
+enum Start<B> {
+    /// The head is queued; `body` follows under `framing`.
+    Body {
+        body: B,
+        framing: Framing,
+        keep_alive: bool,
+    },
+    /// The client still waits for a `100 Continue` that the response body may
+    /// ask for: nothing is queued yet (see `H1::respond_held`).
+    Held(HeldResponse<B>),
+}
+
+/// A response whose head waits (see [`Start::Held`]).
+struct HeldResponse<B> {
+    parts: http::response::Parts,
+    body: B,
+    framing: Framing,
+    keep_alive: bool,
+    version: Version,
+}
+
 enum UpgradeBody {
     Complete(Bytes, Option<HeaderMap>),
     /// Over the bound: what was read so far, to be replayed to the service.
@@ -303,7 +325,42 @@ where
                     let res =
                         poll_fn(|cx| self.poll_service(&mut req, fut.as_mut(), &mut feeder, cx))
                             .await;
-                    let keep = self.respond_result(res, reply, &mut feeder).await?;
+                    // The service's error is not `Send`: it is not kept across an
+                    // await.
+                    let start = res
+                        .map(|res| self.start_response(res, reply, &mut feeder))
+                        .map_err(Into::into);
+                    let keep = match start {
+                        // `finish`, here for the same reason.
+                        Ok(Start::Body {
+                            body,
+                            framing,
+                            keep_alive,
+                        }) => {
+                            if !matches!(framing, Framing::NoBody { .. }) {
+                                let mut body = pin!(body);
+                                let mut sent = 0;
+                                poll_fn(|cx| {
+                                    self.poll_body(
+                                        body.as_mut(),
+                                        framing,
+                                        &mut sent,
+                                        &mut feeder,
+                                        cx,
+                                    )
+                                })
+                                .await
+                                .map_err(|e| self.body_failed(e))?;
+                            }
+                            if feeder.is_none() {
+                                keep_alive
+                            } else {
+                                self.settle(&mut feeder, keep_alive).await?
+                            }
+                        }
+                        Ok(Start::Held(held)) => self.respond_held(held, &mut feeder).await?,
+                        Err(e) => self.respond_failed(e, reply, &mut feeder).await?,
+                    };
                     if keep {
                         Flow::KeepAlive
                     } else {
@@ -801,18 +858,26 @@ where
     {
         match res {
             Ok(res) => self.respond(res, reply, feeder),
-            Err(e) => {
-                // Boxed: a second body type would double the response future's size.
-                // It takes the place of respond's own boxed branch, so the common
-                // future is not wrapped (and moved) once more.
-                let reply = Reply {
-                    keep_alive: false,
-                    ..reply
-                };
-                let res = server_error::<S::ResBody>(e.into());
-                Either::Left(Box::pin(self.respond(res, reply, feeder)) as BoxRespond<'_>)
-            }
+            Err(e) => Either::Left(self.respond_failed(e.into(), reply, feeder)),
         }
+    }
+
+    /// Answers `500` for a service that failed, and closes.
+    fn respond_failed<'f>(
+        &'f mut self,
+        e: crate::error::BoxError,
+        reply: Reply,
+        feeder: &'f mut Option<Feeder>,
+    ) -> BoxRespond<'f> {
+        // Boxed: a second body type would double the response future's size. It takes
+        // the place of respond's own boxed branch, so the common future is not
+        // wrapped (and moved) once more.
+        let reply = Reply {
+            keep_alive: false,
+            ..reply
+        };
+        let res = server_error::<S::ResBody>(e);
+        Box::pin(self.respond(res, reply, feeder))
     }
 
     /// Writes the response, keeps feeding the request body meanwhile, then settles
@@ -830,6 +895,27 @@ where
     where
         B: http_body::Body<Data = Bytes> + Send + 'f,
         B::Error: Into<crate::error::BoxError>,
+    {
+        match self.start_response(res, reply, feeder) {
+            Start::Body {
+                body,
+                framing,
+                keep_alive,
+            } => Either::Right(self.finish(body, framing, keep_alive, feeder)),
+            Start::Held(held) => Either::Left(self.respond_held(held, feeder)),
+        }
+    }
+
+    /// Settles the response's framing and, unless a 100-continue is still owed (see
+    /// [`Start::Held`]), queues its head.
+    fn start_response<B>(
+        &mut self,
+        res: Response<B>,
+        reply: Reply,
+        feeder: &mut Option<Feeder>,
+    ) -> Start<B>
+    where
+        B: http_body::Body<Data = Bytes>,
     {
         let (parts, body) = res.into_parts();
         let status = parts.status;
@@ -867,26 +953,56 @@ where
             .as_ref()
             .is_some_and(|f| f.expect == Expect::Pending && !f.decoder.is_end());
         if awaiting && !no_body {
-            // Boxed, as it writes another body type (see `serve`).
-            return Either::Left(Box::pin(async move {
-                let mut held = Held::new(Some(body));
-                poll_fn(|cx| {
-                    let _ = held.poll_hold(cx);
-                    Poll::Ready(())
-                })
-                .await;
-                if let Some(f) = feeder.as_mut() {
-                    f.settle_expect(&mut self.wbuf);
-                }
-                let keep_alive = self.write_head(&parts, version, framing, keep_alive, feeder);
-                self.finish(held, framing, keep_alive, feeder).await
-            }));
+            return Start::Held(HeldResponse {
+                parts,
+                body,
+                framing,
+                keep_alive,
+                version,
+            });
         }
         if let Some(f) = feeder.as_mut() {
             f.settle_expect(&mut self.wbuf);
         }
         let keep_alive = self.write_head(&parts, version, framing, keep_alive, feeder);
-        Either::Right(self.finish(body, framing, keep_alive, feeder))
+        Start::Body {
+            body,
+            framing,
+            keep_alive,
+        }
+    }
+
+    /// The rest of a [`Start::Held`] response. Boxed, as it writes another body type
+    /// (see `serve`).
+    fn respond_held<'f, B>(
+        &'f mut self,
+        held: HeldResponse<B>,
+        feeder: &'f mut Option<Feeder>,
+    ) -> BoxRespond<'f>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'f,
+        B::Error: Into<crate::error::BoxError>,
+    {
+        Box::pin(async move {
+            let HeldResponse {
+                parts,
+                body,
+                framing,
+                keep_alive,
+                version,
+            } = held;
+            let mut held = Held::new(Some(body));
+            poll_fn(|cx| {
+                let _ = held.poll_hold(cx);
+                Poll::Ready(())
+            })
+            .await;
+            if let Some(f) = feeder.as_mut() {
+                f.settle_expect(&mut self.wbuf);
+            }
+            let keep_alive = self.write_head(&parts, version, framing, keep_alive, feeder);
+            self.finish(held, framing, keep_alive, feeder).await
+        })
     }
 
     /// Queues the response head once the framing is settled. Returns whether the
@@ -945,108 +1061,127 @@ where
         B::Error: Into<crate::error::BoxError>,
     {
         async move {
-            if matches!(framing, Framing::NoBody { .. }) {
-                drop(body);
-            } else if let Err(e) = self.write_body(pin!(body), framing, feeder).await {
-                // The head is out: no error response can follow. Closing without the end
-                // of the framing tells the client the body is incomplete.
-                debug!(error = %e, "response body failed");
-                self.wbuf.clear();
-                return Err(e);
+            if !matches!(framing, Framing::NoBody { .. }) {
+                let mut body = pin!(body);
+                let mut sent = 0;
+                poll_fn(|cx| self.poll_body(body.as_mut(), framing, &mut sent, feeder, cx))
+                    .await
+                    .map_err(|e| self.body_failed(e))?;
             }
-
-            // Settle the rest of the request body.
-            if let Some(f) = feeder {
-                f.tx = None;
-                if !f.decoder.is_end() {
-                    if f.broken || !keep_alive || f.expect != Expect::Done {
-                        return Ok(false);
-                    }
-                    let limit = self.cfg.max_drain_size;
-                    let drained = {
-                        let H1 { io, rbuf, .. } = self;
-                        poll_fn(|cx| f.poll_drain(cx, io, rbuf, limit)).await
-                    };
-                    if !drained {
-                        debug!("unread request body over the drain bound; closing");
-                        return Ok(false);
-                    }
-                }
+            if feeder.is_none() {
+                return Ok(keep_alive);
             }
-            Ok(keep_alive)
+            self.settle(feeder, keep_alive).await
         }
     }
 
-    fn write_body<'b, B>(
-        &'b mut self,
-        mut body: Pin<&'b mut B>,
+    /// The response body failed after its head went out: no error response can
+    /// follow. Closing without the end of the framing tells the client the body is
+    /// incomplete.
+    fn body_failed(&mut self, e: Error) -> Error {
+        debug!(error = %e, "response body failed");
+        self.wbuf.clear();
+        e
+    }
+
+    /// Settles the rest of the request body after the response. Returns whether the
+    /// connection stays open.
+    async fn settle(
+        &mut self,
+        feeder: &mut Option<Feeder>,
+        keep_alive: bool,
+    ) -> Result<bool, Error> {
+        if let Some(f) = feeder {
+            f.tx = None;
+            if !f.decoder.is_end() {
+                if f.broken || !keep_alive || f.expect != Expect::Done {
+                    return Ok(false);
+                }
+                let limit = self.cfg.max_drain_size;
+                let drained = {
+                    let H1 { io, rbuf, .. } = self;
+                    poll_fn(|cx| f.poll_drain(cx, io, rbuf, limit)).await
+                };
+                if !drained {
+                    debug!("unread request body over the drain bound; closing");
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(keep_alive)
+    }
+
+    /// Writes the response body (`sent` bytes of it so far) to the write buffer,
+    /// flushing past the high-water mark, and feeds the request body meanwhile.
+    fn poll_body<B>(
+        &mut self,
+        mut body: Pin<&mut B>,
         framing: Framing,
-        feeder: &'b mut Option<Feeder>,
-    ) -> impl Future<Output = Result<(), Error>> + 'b
+        sent: &mut u64,
+        feeder: &mut Option<Feeder>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Error>>
     where
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<crate::error::BoxError>,
     {
-        let mut sent: u64 = 0;
         // At least one byte, so a zero setting means "write every piece".
         let high_water = self.cfg.max_write_buffer_size.max(1);
         let H1 { io, rbuf, wbuf, .. } = self;
-        poll_fn(move |cx| {
-            for _ in 0..MAX_TURNS {
-                if let Some(f) = feeder.as_mut() {
-                    let _ = f.poll_feed(cx, io, rbuf, wbuf);
+        for _ in 0..MAX_TURNS {
+            if let Some(f) = feeder.as_mut() {
+                let _ = f.poll_feed(cx, io, rbuf, wbuf);
+            }
+            if wbuf.len() >= high_water {
+                ready!(wbuf.poll_flush(io, cx)).map_err(Error::io)?;
+            }
+            let frame = match body.as_mut().poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => frame,
+                Poll::Ready(Some(Err(e))) => {
+                    return Poll::Ready(Err(Error::new(Kind::Body).with(e)));
                 }
-                if wbuf.len() >= high_water {
-                    ready!(wbuf.poll_flush(io, cx)).map_err(Error::io)?;
+                Poll::Ready(None) => {
+                    return Poll::Ready(finish_body(wbuf, framing, *sent, None));
                 }
-                let frame = match body.as_mut().poll_frame(cx) {
-                    Poll::Ready(Some(Ok(frame))) => frame,
-                    Poll::Ready(Some(Err(e))) => {
-                        return Poll::Ready(Err(Error::new(Kind::Body).with(e)));
-                    }
-                    Poll::Ready(None) => {
-                        return Poll::Ready(finish_body(wbuf, framing, sent, None));
-                    }
-                    Poll::Pending => {
-                        // Let what is ready reach the client while the body waits.
-                        if !wbuf.is_empty() {
-                            if let Poll::Ready(Err(e)) = wbuf.poll_flush(io, cx) {
-                                return Poll::Ready(Err(Error::io(e)));
-                            }
-                        }
-                        return Poll::Pending;
-                    }
-                };
-                match frame.into_data() {
-                    Ok(data) => {
-                        if data.is_empty() {
-                            continue;
-                        }
-                        sent += data.len() as u64;
-                        match framing {
-                            Framing::Length(n) if sent > n => {
-                                return Poll::Ready(Err(Error::new(Kind::Body)
-                                    .with("response body longer than its content-length")));
-                            }
-                            Framing::Chunked => {
-                                encode::chunk_head(wbuf.flat(), data.len());
-                                wbuf.push(data);
-                                wbuf.flat().extend_from_slice(b"\r\n");
-                            }
-                            _ => wbuf.push(data),
+                Poll::Pending => {
+                    // Let what is ready reach the client while the body waits.
+                    if !wbuf.is_empty() {
+                        if let Poll::Ready(Err(e)) = wbuf.poll_flush(io, cx) {
+                            return Poll::Ready(Err(Error::io(e)));
                         }
                     }
-                    Err(frame) => {
-                        if let Ok(trailers) = frame.into_trailers() {
-                            return Poll::Ready(finish_body(wbuf, framing, sent, Some(&trailers)));
+                    return Poll::Pending;
+                }
+            };
+            match frame.into_data() {
+                Ok(data) => {
+                    if data.is_empty() {
+                        continue;
+                    }
+                    *sent += data.len() as u64;
+                    match framing {
+                        Framing::Length(n) if *sent > n => {
+                            return Poll::Ready(Err(Error::new(Kind::Body)
+                                .with("response body longer than its content-length")));
                         }
+                        Framing::Chunked => {
+                            encode::chunk_head(wbuf.flat(), data.len());
+                            wbuf.push(data);
+                            wbuf.flat().extend_from_slice(b"\r\n");
+                        }
+                        _ => wbuf.push(data),
+                    }
+                }
+                Err(frame) => {
+                    if let Ok(trailers) = frame.into_trailers() {
+                        return Poll::Ready(finish_body(wbuf, framing, *sent, Some(&trailers)));
                     }
                 }
             }
-            // Yield after a bounded number of frames (see MAX_TURNS).
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        })
+        }
+        // Yield after a bounded number of frames (see MAX_TURNS).
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     /// Writes a status-only response with `connection: close` and closes, unless the
