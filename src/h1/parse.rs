@@ -160,8 +160,7 @@ fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>
     let mut seen = Seen::new(raw.version == Version::HTTP_11);
     for &[ns, ne, vs, ve] in at {
         let (ns, ne, vs, ve) = (ns as usize, ne as usize, vs as usize, ve as usize);
-        let name = HeaderName::from_bytes(head.get(ns..ne).unwrap_or_default())
-            .map_err(|_| ParseError::Malformed("invalid header name"))?;
+        let name = field_name(head.get(ns..ne).unwrap_or_default())?;
         let value = HeaderValue::from_maybe_shared(head.slice(vs..ve))
             .map_err(|_| ParseError::Malformed("invalid header value"))?;
         seen.field(&name, value.as_bytes());
@@ -177,6 +176,16 @@ fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>
         connection_upgrade: seen.connection_upgrade,
         connection_settings: seen.connection_settings,
     }))
+}
+
+/// A field name as `http` spells it. `Host` is in every HTTP/1.1 request (RFC 9112
+/// §3.2): matched directly, it skips the general lookup, which costs several times
+/// as much.
+fn field_name(name: &[u8]) -> Result<HeaderName, ParseError> {
+    if name.eq_ignore_ascii_case(b"host") {
+        return Ok(header::HOST);
+    }
+    HeaderName::from_bytes(name).map_err(|_| ParseError::Malformed("invalid header name"))
 }
 
 struct Raw {
