@@ -103,20 +103,26 @@ impl<T> StartUpHold for Rewind<T> {}
 
 impl<T> StartUpHold for UpgradeIo<T> {
     fn start_up_hold(&self) -> Option<Hold> {
-        Some(self.hold.clone())
+        self.start.as_ref().map(|s| s.hold.clone())
     }
 }
 
 pub(crate) struct UpgradeIo<T> {
     inner: T,
-    passthrough: bool,
+    /// Everything start-up needs; `None` once it is over and the adapter is a
+    /// pass-through. Boxed, so that an idle upgraded connection keeps a pointer
+    /// of it, not its 200-odd bytes, and its buffers, timer and hold go together.
+    start: Option<Box<StartUp>>,
+}
+
+struct StartUp {
     hold: Hold,
     // read side
     preamble: Bytes,
     preface_pos: usize,
     ahead: BytesMut,
-    /// The preface deadline; dropped with the start-up buffers.
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// The preface deadline.
+    deadline: Pin<Box<Sleep>>,
     failed: Option<(io::ErrorKind, &'static str)>,
     // write side
     head: Option<&'static [u8]>,
@@ -133,23 +139,44 @@ impl<T> UpgradeIo<T> {
     pub(crate) fn new(inner: T, head: &'static [u8], preamble: Bytes, timeout: Duration) -> Self {
         UpgradeIo {
             inner,
-            passthrough: false,
-            hold: Hold::default(),
-            preamble,
-            preface_pos: 0,
-            ahead: BytesMut::new(),
-            deadline: Some(Box::pin(tokio::time::sleep(timeout))),
-            failed: None,
-            head: Some(head),
-            filter: AckFilter::default(),
-            out: BytesMut::new(),
-            allowance: 0,
-            discard: false,
+            start: Some(Box::new(StartUp {
+                hold: Hold::default(),
+                preamble,
+                preface_pos: 0,
+                ahead: BytesMut::new(),
+                deadline: Box::pin(tokio::time::sleep(timeout)),
+                failed: None,
+                head: Some(head),
+                filter: AckFilter::default(),
+                out: BytesMut::new(),
+                allowance: 0,
+                discard: false,
+            })),
         }
     }
 
+    /// Ends start-up once nothing of it is left to do: its buffers (the 4 KiB
+    /// look-ahead above all), its timer and its hold are not kept for the life of
+    /// the connection.
+    fn check_passthrough(&mut self) {
+        if self.start.as_ref().is_some_and(|s| s.is_over()) {
+            self.start = None;
+        }
+    }
+}
+
+impl StartUp {
     fn preface_done(&self) -> bool {
         self.preface_pos == PREFACE.len()
+    }
+
+    fn is_over(&self) -> bool {
+        self.preface_done()
+            && self.filter.is_done()
+            && self.out.is_empty()
+            && self.preamble.is_empty()
+            && self.ahead.is_empty()
+            && !self.discard
     }
 
     fn fail(&mut self, kind: io::ErrorKind, what: &'static str) -> io::Error {
@@ -157,23 +184,6 @@ impl<T> UpgradeIo<T> {
         self.discard = true;
         self.out = BytesMut::new();
         io::Error::new(kind, what)
-    }
-
-    fn check_passthrough(&mut self) {
-        self.passthrough = self.preface_done()
-            && self.filter.is_done()
-            && self.out.is_empty()
-            && self.preamble.is_empty()
-            && self.ahead.is_empty()
-            && !self.discard;
-        if self.passthrough {
-            // Start-up is over: its buffers (the 4 KiB look-ahead above all) and
-            // its timer are not kept for the life of the connection.
-            self.preamble = Bytes::new();
-            self.ahead = BytesMut::new();
-            self.out = BytesMut::new();
-            self.deadline = None;
-        }
     }
 
     /// Takes one write from `h2` into `out`.
@@ -185,12 +195,15 @@ impl<T> UpgradeIo<T> {
         }
         self.filter.feed(buf, &mut self.out);
     }
-}
 
-impl<T: AsyncRead + AsyncWrite + Unpin> UpgradeIo<T> {
-    /// Writes what may be written of `out`. Ready when nothing more may go now.
-    /// `writing`: called for a write or flush of `h2`'s, not for a read.
-    fn drive_out(&mut self, cx: &mut Context<'_>, writing: bool) -> Poll<io::Result<()>> {
+    /// Writes what may be written of `out` to `inner`. Ready when nothing more may
+    /// go now. `writing`: called for a write or flush of `h2`'s, not for a read.
+    fn drive_out<T: AsyncWrite + Unpin>(
+        &mut self,
+        inner: &mut T,
+        cx: &mut Context<'_>,
+        writing: bool,
+    ) -> Poll<io::Result<()>> {
         // A hold never keeps back more than the budget (h2 writes no more before the
         // driver releases it; this is a bound, not a path).
         if self.out.len() < HOLD_BUDGET && !self.hold.lets_out(writing) {
@@ -205,7 +218,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> UpgradeIo<T> {
             if n == 0 {
                 break;
             }
-            let written = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.out[..n]))?;
+            let written = ready!(Pin::new(&mut *inner).poll_write(cx, &self.out[..n]))?;
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -215,19 +228,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin> UpgradeIo<T> {
         Poll::Ready(Ok(()))
     }
 
-    /// Reads until the client's preface is matched. Ready(Ok(true)) on EOF.
-    fn poll_preface(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+    /// Reads from `inner` until the client's preface is matched. Ready(Ok(true))
+    /// on EOF.
+    fn poll_preface<T: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        inner: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<bool>> {
         while !self.preface_done() {
             if self.ahead.is_empty() {
                 self.ahead.reserve(AHEAD_CHUNK);
-                match tokio_util::io::poll_read_buf(Pin::new(&mut self.inner), cx, &mut self.ahead)
-                {
+                match tokio_util::io::poll_read_buf(Pin::new(&mut *inner), cx, &mut self.ahead) {
                     Poll::Pending => {
-                        let expired = self
-                            .deadline
-                            .as_mut()
-                            .is_some_and(|d| d.as_mut().poll(cx).is_ready());
-                        if expired {
+                        if self.deadline.as_mut().poll(cx).is_ready() {
                             let e =
                                 self.fail(io::ErrorKind::TimedOut, "no http/2 preface after 101");
                             return Poll::Ready(Err(e));
@@ -251,7 +264,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> UpgradeIo<T> {
                 // The client spoke before the held 101 went out (it should not; a
                 // test does): the 101 goes first, so that what follows, a wrong
                 // preface included, is answered as without the hold.
-                ready!(self.drive_out(cx, true))?;
+                ready!(self.drive_out(inner, cx, true))?;
             }
             let want = &PREFACE[self.preface_pos..];
             let n = want.len().min(self.ahead.len());
@@ -276,42 +289,43 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for UpgradeIo<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.passthrough {
-            return Pin::new(&mut this.inner).poll_read(cx, buf);
-        }
-        if let Some((kind, what)) = this.failed {
+        let inner = &mut this.inner;
+        let Some(st) = this.start.as_deref_mut() else {
+            return Pin::new(inner).poll_read(cx, buf);
+        };
+        if let Some((kind, what)) = st.failed {
             return Poll::Ready(Err(io::Error::new(kind, what)));
         }
-        if !this.preamble.is_empty() {
-            let n = this.preamble.len().min(buf.remaining());
-            buf.put_slice(&this.preamble[..n]);
-            this.preamble.advance(n);
+        if !st.preamble.is_empty() {
+            let n = st.preamble.len().min(buf.remaining());
+            buf.put_slice(&st.preamble[..n]);
+            st.preamble.advance(n);
             return Poll::Ready(Ok(()));
         }
         // Held output goes out as soon as it may; a Pending here registers for
         // writability and the next poll continues.
-        if let Poll::Ready(Err(e)) = this.drive_out(cx, false) {
+        if let Poll::Ready(Err(e)) = st.drive_out(inner, cx, false) {
             return Poll::Ready(Err(e));
         }
-        if !this.preface_done() {
-            if ready!(this.poll_preface(cx))? {
+        if !st.preface_done() {
+            if ready!(st.poll_preface(inner, cx))? {
                 return Poll::Ready(Ok(()));
             }
-            if let Poll::Ready(Err(e)) = this.drive_out(cx, false) {
+            if let Poll::Ready(Err(e)) = st.drive_out(inner, cx, false) {
                 return Poll::Ready(Err(e));
             }
         }
-        if !this.ahead.is_empty() {
-            let n = this.ahead.len().min(buf.remaining());
-            buf.put_slice(&this.ahead[..n]);
-            this.ahead.advance(n);
+        if !st.ahead.is_empty() {
+            let n = st.ahead.len().min(buf.remaining());
+            buf.put_slice(&st.ahead[..n]);
+            st.ahead.advance(n);
             this.check_passthrough();
             return Poll::Ready(Ok(()));
         }
         // The look-ahead buffer served only the preface: it goes once drained,
         // whatever the write side still has to do.
-        if this.ahead.capacity() > 0 {
-            this.ahead = BytesMut::new();
+        if st.ahead.capacity() > 0 {
+            st.ahead = BytesMut::new();
         }
         this.check_passthrough();
         Pin::new(&mut this.inner).poll_read(cx, buf)
@@ -333,30 +347,31 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UpgradeIo<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        if this.passthrough {
-            return Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        }
+        let inner = &mut this.inner;
+        let Some(st) = this.start.as_deref_mut() else {
+            return Pin::new(inner).poll_write_vectored(cx, bufs);
+        };
         let total: usize = bufs.iter().map(|b| b.len()).sum();
-        if this.discard {
+        if st.discard {
             // The connection is failing; the read side reports why.
             return Poll::Ready(Ok(total));
         }
-        if this.out.len() >= HOLD_LIMIT {
-            ready!(this.drive_out(cx, true))?;
-            if this.out.len() >= HOLD_LIMIT && !this.preface_done() {
+        if st.out.len() >= HOLD_LIMIT {
+            ready!(st.drive_out(inner, cx, true))?;
+            if st.out.len() >= HOLD_LIMIT && !st.preface_done() {
                 // h2 will not read while its writes are pushed back: look for the
                 // preface here.
-                ready!(this.poll_preface(cx))?;
-                ready!(this.drive_out(cx, true))?;
+                ready!(st.poll_preface(inner, cx))?;
+                ready!(st.drive_out(inner, cx, true))?;
             }
-            if this.out.len() >= HOLD_LIMIT {
+            if st.out.len() >= HOLD_LIMIT {
                 return Poll::Pending;
             }
         }
         for b in bufs {
-            this.stage(b);
+            st.stage(b);
         }
-        if let Poll::Ready(Err(e)) = this.drive_out(cx, true) {
+        if let Poll::Ready(Err(e)) = st.drive_out(inner, cx, true) {
             return Poll::Ready(Err(e));
         }
         this.check_passthrough();
@@ -369,10 +384,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UpgradeIo<T> {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if !this.passthrough {
+        if let Some(st) = this.start.as_deref_mut() {
             // Held bytes stay held: reporting them as pending would stop h2 from
             // reading the preface that releases them.
-            ready!(this.drive_out(cx, true))?;
+            ready!(st.drive_out(&mut this.inner, cx, true))?;
             // The last start-up bytes may leave here, after h2's last read: an idle
             // connection must not keep the start-up buffers until its next read.
             this.check_passthrough();
@@ -382,17 +397,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UpgradeIo<T> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if !this.passthrough && !this.discard && !this.out.is_empty() {
-            // What a hold kept back goes first: the client waits for it.
-            this.hold.release();
-            ready!(this.drive_out(cx, true))?;
-            if !this.out.is_empty() && !this.preface_done() {
-                // Bounded by the preface deadline; on EOF or error nothing is held.
-                let _ = ready!(this.poll_preface(cx));
+        let inner = &mut this.inner;
+        if let Some(st) = this.start.as_deref_mut() {
+            if !st.discard && !st.out.is_empty() {
+                // What a hold kept back goes first: the client waits for it.
+                st.hold.release();
+                ready!(st.drive_out(inner, cx, true))?;
+                if !st.out.is_empty() && !st.preface_done() {
+                    // Bounded by the preface deadline; on EOF or error nothing is held.
+                    let _ = ready!(st.poll_preface(inner, cx));
+                }
+                ready!(st.drive_out(inner, cx, true))?;
             }
-            ready!(this.drive_out(cx, true))?;
         }
-        Pin::new(&mut this.inner).poll_shutdown(cx)
+        Pin::new(inner).poll_shutdown(cx)
     }
 }
 
@@ -574,10 +592,8 @@ mod tests {
         let mut next = [0u8; 4];
         io.read_exact(&mut next).await.unwrap();
         assert_eq!(&next, b"NEXT");
-        assert!(io.passthrough);
-        assert_eq!(io.ahead.capacity(), 0);
-        assert_eq!(io.out.capacity(), 0);
-        assert!(io.deadline.is_none());
+        // Start-up is over: its buffers, timer and hold are gone.
+        assert!(io.start.is_none());
     }
 
     #[tokio::test]
@@ -651,7 +667,7 @@ mod tests {
         c_read.read_exact(&mut got).await.unwrap();
         // Everything else is held, not written.
         assert_eq!(
-            io.out.len(),
+            io.start.as_ref().expect("still starting up").out.len(),
             HEAD.len() + settings.len() + big.len() - before
         );
 
