@@ -143,7 +143,14 @@ impl<T> UpgradeIo<T> {
                 hold: Hold::default(),
                 preamble,
                 preface_pos: 0,
-                ahead: BytesMut::new(),
+                // Made here rather than at the first read: the HTTP/1.1 upgrade
+                // state was freed just before, and where it was the top of the
+                // heap, its touched pages are what the next allocations get. The
+                // look-ahead (needed by every upgrade; the next upgrade's state
+                // reuses its place once it is freed) takes them, and h2's buffers
+                // (28 KiB, mostly never touched) get fresh pages after it, as with
+                // prior knowledge.
+                ahead: BytesMut::with_capacity(AHEAD_CHUNK),
                 deadline: Box::pin(tokio::time::sleep(timeout)),
                 failed: None,
                 head: Some(head),
