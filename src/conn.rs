@@ -284,9 +284,10 @@ where
                     let h = *h;
                     ctx.span.record("protocol", Protocol::H2cUpgrade.as_str());
                     let io = UpgradeIo::new(
-                        Rewind::new(h.io, h.leftover),
+                        h.io,
                         SWITCHING_PROTOCOLS,
                         h.preamble,
+                        &h.leftover,
                         ctx.cfg.preface_timeout,
                     );
                     Step::Next(h2_stage(

@@ -135,22 +135,32 @@ struct StartUp {
 }
 
 impl<T> UpgradeIo<T> {
-    /// `head` is the `101` response; `preamble` what `h2` reads first.
-    pub(crate) fn new(inner: T, head: &'static [u8], preamble: Bytes, timeout: Duration) -> Self {
+    /// `head` is the `101` response; `preamble` what `h2` reads first;
+    /// `leftover` what the HTTP/1.1 reader read past the request, the start of
+    /// the client's preface.
+    pub(crate) fn new(
+        inner: T,
+        head: &'static [u8],
+        preamble: Bytes,
+        leftover: &[u8],
+        timeout: Duration,
+    ) -> Self {
+        // Made here rather than at the first read: the HTTP/1.1 upgrade state was
+        // freed just before, and where it was the top of the heap, its touched
+        // pages are what the next allocations get. The look-ahead (needed by every
+        // upgrade; the next upgrade's state reuses its place once it is freed)
+        // takes them, and h2's buffers (28 KiB, mostly never touched) get fresh
+        // pages after it, as with prior knowledge. It also takes the leftover
+        // bytes, which then need no rewind wrapper kept for the connection's life.
+        let mut ahead = BytesMut::with_capacity(AHEAD_CHUNK.max(leftover.len()));
+        ahead.extend_from_slice(leftover);
         UpgradeIo {
             inner,
             start: Some(Box::new(StartUp {
                 hold: Hold::default(),
                 preamble,
                 preface_pos: 0,
-                // Made here rather than at the first read: the HTTP/1.1 upgrade
-                // state was freed just before, and where it was the top of the
-                // heap, its touched pages are what the next allocations get. The
-                // look-ahead (needed by every upgrade; the next upgrade's state
-                // reuses its place once it is freed) takes them, and h2's buffers
-                // (28 KiB, mostly never touched) get fresh pages after it, as with
-                // prior knowledge.
-                ahead: BytesMut::with_capacity(AHEAD_CHUNK),
+                ahead,
                 deadline: Box::pin(tokio::time::sleep(timeout)),
                 failed: None,
                 head: Some(head),
@@ -549,6 +559,7 @@ mod tests {
             server,
             HEAD,
             Bytes::from_static(b"PRE"),
+            &[],
             Duration::from_secs(5),
         );
         let (mut c_read, mut c_write) = tokio::io::split(client);
@@ -575,12 +586,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn leftover_bytes_are_the_start_of_the_preface() {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let mut io = UpgradeIo::new(
+            server,
+            HEAD,
+            Bytes::from_static(b"PRE"),
+            &PREFACE[..10],
+            Duration::from_secs(5),
+        );
+        let (_c_read, mut c_write) = tokio::io::split(client);
+        let mut pre = [0u8; 3];
+        io.read_exact(&mut pre).await.unwrap();
+        assert_eq!(&pre, b"PRE");
+        c_write.write_all(&PREFACE[10..]).await.unwrap();
+        c_write.write_all(b"NEXT").await.unwrap();
+        let mut next = [0u8; 4];
+        io.read_exact(&mut next).await.unwrap();
+        assert_eq!(&next, b"NEXT");
+
+        // Leftover bytes that are not a preface are refused, with nothing read.
+        let (_client, server) = tokio::io::duplex(1024);
+        let mut io = UpgradeIo::new(
+            server,
+            HEAD,
+            Bytes::new(),
+            b"GET / ",
+            Duration::from_secs(5),
+        );
+        let mut b = [0u8; 8];
+        let e = io.read(&mut b).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[tokio::test]
     async fn start_up_buffers_are_released_once_passed_through() {
         let (client, server) = tokio::io::duplex(1 << 16);
         let mut io = UpgradeIo::new(
             server,
             HEAD,
             Bytes::from_static(b"PRE"),
+            &[],
             Duration::from_secs(5),
         );
         let (mut c_read, mut c_write) = tokio::io::split(client);
@@ -606,7 +652,7 @@ mod tests {
     #[tokio::test]
     async fn a_hold_keeps_everything_back_until_released_and_a_write() {
         let (client, server) = tokio::io::duplex(1 << 16);
-        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), Duration::from_secs(5));
+        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), &[], Duration::from_secs(5));
         let hold = io.start_up_hold().expect("a hold");
         hold.engage();
         let (mut c_read, _c_write) = tokio::io::split(client);
@@ -638,7 +684,7 @@ mod tests {
     #[tokio::test]
     async fn a_held_101_still_precedes_the_refusal_of_a_wrong_preface() {
         let (client, server) = tokio::io::duplex(1 << 16);
-        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), Duration::from_secs(5));
+        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), &[], Duration::from_secs(5));
         io.start_up_hold().expect("a hold").engage();
         let (mut c_read, mut c_write) = tokio::io::split(client);
         let settings = frame(4, 0, 0, &[]);
@@ -659,7 +705,7 @@ mod tests {
     #[tokio::test]
     async fn output_past_the_budget_waits_for_the_preface() {
         let (client, server) = tokio::io::duplex(1 << 20);
-        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), Duration::from_secs(5));
+        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), &[], Duration::from_secs(5));
         let (mut c_read, mut c_write) = tokio::io::split(client);
 
         let settings = frame(4, 0, 0, &[]);
@@ -692,7 +738,7 @@ mod tests {
     #[tokio::test]
     async fn a_wrong_preface_is_a_sticky_error() {
         let (client, server) = tokio::io::duplex(1024);
-        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), Duration::from_secs(5));
+        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), &[], Duration::from_secs(5));
         let (_c_read, mut c_write) = tokio::io::split(client);
         c_write.write_all(b"PRI * HTTP/1.1\r\n").await.unwrap();
         let mut b = [0u8; 8];
@@ -705,7 +751,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_missing_preface_times_out() {
         let (_client, server) = tokio::io::duplex(1024);
-        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), Duration::from_secs(3));
+        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), &[], Duration::from_secs(3));
         let mut b = [0u8; 8];
         let e = io.read(&mut b).await.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
