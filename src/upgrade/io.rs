@@ -38,6 +38,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 use super::frame;
+use crate::h1::conn::poll_read_stack;
 use crate::sniff::{Rewind, PREFACE};
 
 /// Output let through before the client's preface arrives: small responses on
@@ -48,8 +49,10 @@ pub(crate) const HOLD_BUDGET: usize = 16 * 1024;
 /// Output held while waiting for the preface before `h2` is pushed back.
 pub(crate) const HOLD_LIMIT: usize = 256 * 1024;
 
-/// Read size while looking for the preface.
-const AHEAD_CHUNK: usize = 4 * 1024;
+/// Room the look-ahead makes for `h2`'s buffers when the adapter is made (see
+/// [`UpgradeIo::new`]): at least what the HTTP/1.1 upgrade state frees just before
+/// (its boxed request future, 3,616 B) less the HTTP/2 stage's box (2,024 B).
+const START_UP_ROOM: usize = 4 * 1024;
 
 /// Holds the adapter's first output back while the connection driver lets stream 1
 /// be answered (see the module docs). Shared by the adapter, which `h2` owns, and
@@ -145,14 +148,16 @@ impl<T> UpgradeIo<T> {
         leftover: &[u8],
         timeout: Duration,
     ) -> Self {
-        // Made here rather than at the first read: the HTTP/1.1 upgrade state was
-        // freed just before, and where it was the top of the heap, its touched
-        // pages are what the next allocations get. The look-ahead (needed by every
-        // upgrade; the next upgrade's state reuses its place once it is freed)
-        // takes them, and h2's buffers (28 KiB, mostly never touched) get fresh
-        // pages after it, as with prior knowledge. It also takes the leftover
-        // bytes, which then need no rewind wrapper kept for the connection's life.
-        let mut ahead = BytesMut::with_capacity(AHEAD_CHUNK.max(leftover.len()));
+        // The HTTP/1.1 upgrade state was freed just before. Where it was at the top
+        // of the heap, the next allocations get its pages, already touched: h2's
+        // buffers (28 KiB, mostly never touched, made at the HTTP/2 stage's first
+        // poll) would keep them resident for the connection's life. The look-ahead
+        // takes them instead, and gives them back at h2's first write (`stage`),
+        // once those buffers exist, for h2's next allocations, small and touched
+        // anyway. Measured with glibc: an idle upgraded connection's RSS 21.4 ->
+        // 20.4 KiB. The look-ahead also takes the leftover bytes, which then need
+        // no rewind wrapper kept for the connection's life.
+        let mut ahead = BytesMut::with_capacity(START_UP_ROOM.max(leftover.len()));
         ahead.extend_from_slice(leftover);
         UpgradeIo {
             inner,
@@ -206,6 +211,11 @@ impl StartUp {
     /// Takes one write from `h2` into `out`.
     fn stage(&mut self, buf: &[u8]) {
         if let Some(head) = self.head.take() {
+            // h2's buffers exist now: the room made for them goes (see `new`); the
+            // preface is read through the stack.
+            if self.ahead.is_empty() {
+                self.ahead = BytesMut::new();
+            }
             // The 101 and h2's first write (its SETTINGS) leave together.
             self.out.extend_from_slice(head);
             self.allowance = head.len() + buf.len() + HOLD_BUDGET;
@@ -254,8 +264,9 @@ impl StartUp {
     ) -> Poll<io::Result<bool>> {
         while !self.preface_done() {
             if self.ahead.is_empty() {
-                self.ahead.reserve(AHEAD_CHUNK);
-                match tokio_util::io::poll_read_buf(Pin::new(&mut *inner), cx, &mut self.ahead) {
+                // Through the stack: `ahead` keeps just the bytes that came.
+                let ahead = &mut self.ahead;
+                match poll_read_stack(inner, cx, |b| ahead.extend_from_slice(b)) {
                     Poll::Pending => {
                         if self.deadline.as_mut().poll(cx).is_ready() {
                             let e =
