@@ -11,7 +11,7 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::task::{ready, Context, Poll, Waker};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -101,10 +101,6 @@ pub(crate) struct H1<'a, I, S> {
     shutdown: &'a Shutdown,
     peer: Option<SocketAddr>,
     timer: Pin<Box<Sleep>>,
-    /// The waker `timer` holds: it was polled with this one, returned `Pending`, and
-    /// has been neither reset nor fired since. Polling it again with the same waker
-    /// would only register that waker again, on every wait between two requests.
-    timer_waker: Option<Waker>,
     /// The last idle gap was shorter than `idle_release_after`: keep the buffers
     /// through the next one for that long before parking.
     warm: bool,
@@ -213,7 +209,6 @@ where
             shutdown,
             peer,
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
-            timer_waker: None,
             warm: false,
             answered: false,
         }
@@ -240,7 +235,6 @@ where
             shutdown,
             peer,
             timer: parked.timer,
-            timer_waker: None,
             warm,
             answered: parked.after_response,
         }
@@ -461,13 +455,12 @@ where
                             // fire, and is moved on then (below).
                             if self.timer.deadline() > deadline {
                                 self.timer.as_mut().reset(deadline);
-                                self.timer_waker = None;
                             }
                             deadline
                         }
                     };
                     loop {
-                        ready!(self.poll_timer(cx));
+                        ready!(self.timer.as_mut().poll(cx));
                         if self.timer.deadline() >= deadline {
                             break;
                         }
@@ -489,33 +482,6 @@ where
             }
         })
         .await
-    }
-
-    /// Polls `timer`, unless it already holds this task's waker (see `timer_waker`).
-    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let holds = |w: &Option<Waker>, cx: &Context<'_>| {
-            w.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
-        };
-        if holds(&self.timer_waker, cx) && !self.timer.is_elapsed() {
-            return Poll::Pending;
-        }
-        // A poll refused for want of coop budget registers no waker: only a poll made
-        // with budget left is known to have registered this one.
-        let budget = tokio::task::coop::has_budget_remaining();
-        match self.timer.as_mut().poll(cx) {
-            Poll::Ready(()) => {
-                self.timer_waker = None;
-                Poll::Ready(())
-            }
-            Poll::Pending => {
-                if !budget {
-                    self.timer_waker = None;
-                } else if !holds(&self.timer_waker, cx) {
-                    self.timer_waker = Some(cx.waker().clone());
-                }
-                Poll::Pending
-            }
-        }
     }
 
     /// Whether `head` takes the common path: no upgrade asked for, and no declared
