@@ -8,7 +8,9 @@ mod common;
 
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
-use std::task::Poll;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use common::h1::H1Conn;
@@ -246,12 +248,128 @@ async fn a_partial_head_after_parking_is_bounded_by_the_header_read_timeout() {
     tokio::time::advance(Duration::from_millis(1_990)).await;
     assert!(!poll_once(&mut conn).await, "timed out early");
     tokio::time::advance(Duration::from_millis(20)).await;
-    let res = c.read_response();
-    let mut res = pin!(res);
-    let res = poll_fn(|cx| {
-        let _ = conn.as_mut().poll(cx);
-        res.as_mut().poll(cx)
-    })
-    .await;
+    let res = drive_to_end(conn, c.read_response()).await;
     assert_eq!(res.status, 408);
+}
+
+// ---------------------------------------------------------------------------
+// Timer wake-ups: nothing polls the connection after the clock moves, so each
+// test fails if the timer does not wake the waker the connection last gave it.
+// ---------------------------------------------------------------------------
+
+/// A waker that counts its wake-ups.
+struct Count(AtomicUsize);
+
+impl Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counting() -> (Waker, Arc<Count>) {
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    (Waker::from(count.clone()), count)
+}
+
+fn woken(count: &Count) -> usize {
+    count.0.load(Ordering::SeqCst)
+}
+
+/// Polls the connection once with `waker`; it must stay open.
+fn poll_with(conn: &mut Pin<Box<Connection>>, waker: &Waker) {
+    let ready = conn
+        .as_mut()
+        .poll(&mut Context::from_waker(waker))
+        .is_ready();
+    assert!(!ready, "the connection ended");
+}
+
+/// A connection used back to back, so it waits `idle_release_after` (100 ms)
+/// before it parks.
+async fn warm() -> (Pin<Box<Connection>>, H1Conn<DuplexStream>) {
+    let mut b = Builder::new();
+    b.idle_release_after(Duration::from_millis(100));
+    let (mut conn, mut c) = open(&b);
+    get_ok(&mut conn, &mut c).await;
+    get_ok(&mut conn, &mut c).await;
+    assert!(!is_parked(&conn));
+    (conn, c)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_warm_connection_is_woken_to_park_at_idle_release_after() {
+    let (mut conn, _c) = warm().await;
+    let (a, count) = counting();
+    poll_with(&mut conn, &a);
+    poll_with(&mut conn, &a);
+    tokio::time::advance(Duration::from_millis(99)).await;
+    assert_eq!(woken(&count), 0, "woken before idle_release_after");
+    tokio::time::advance(Duration::from_millis(2)).await;
+    assert!(woken(&count) >= 1, "not woken at idle_release_after");
+    poll_with(&mut conn, &a);
+    assert!(is_parked(&conn), "{conn:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_idle_timer_wakes_the_waker_that_polled_last() {
+    let (mut conn, _c) = warm().await;
+    let (a, _) = counting();
+    let (b, count_b) = counting();
+    poll_with(&mut conn, &a);
+    poll_with(&mut conn, &b);
+    tokio::time::advance(Duration::from_millis(101)).await;
+    assert!(woken(&count_b) >= 1, "the last waker was not woken");
+
+    let (mut conn, _c) = warm().await;
+    let (a, count_a2) = counting();
+    poll_with(&mut conn, &a);
+    poll_with(&mut conn, &b);
+    poll_with(&mut conn, &a);
+    tokio::time::advance(Duration::from_millis(101)).await;
+    assert!(woken(&count_a2) >= 1, "A, then B, then A: A was not woken");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timer_still_due_for_an_earlier_wait_wakes_the_task_again_at_the_new_bound() {
+    let (mut conn, mut c) = warm().await;
+    tokio::time::advance(Duration::from_millis(50)).await;
+    // The next wait is bounded at t = 150 ms; the timer is still due at 100 ms.
+    get_ok(&mut conn, &mut c).await;
+    let (a, count) = counting();
+    poll_with(&mut conn, &a);
+    tokio::time::advance(Duration::from_millis(51)).await;
+    assert!(woken(&count) >= 1, "not woken at the earlier bound");
+    poll_with(&mut conn, &a);
+    assert!(!is_parked(&conn), "parked before its own bound: {conn:?}");
+    let before = woken(&count);
+    tokio::time::advance(Duration::from_millis(50)).await;
+    assert!(woken(&count) > before, "not woken at the new bound");
+    poll_with(&mut conn, &a);
+    assert!(is_parked(&conn), "{conn:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_partial_first_head_wakes_the_task_at_the_header_read_timeout() {
+    let mut b = Builder::new();
+    b.header_read_timeout(Duration::from_secs(2));
+    let (mut conn, mut c) = open(&b);
+    c.send(b"GET / HTTP/1.1\r\nhost: exa").await;
+    let (a, count) = counting();
+    poll_with(&mut conn, &a);
+    tokio::time::advance(Duration::from_millis(1_990)).await;
+    assert_eq!(woken(&count), 0, "woken before the header read timeout");
+    tokio::time::advance(Duration::from_millis(20)).await;
+    assert!(woken(&count) >= 1, "not woken at the header read timeout");
+    let res = drive_to_end(conn, c.read_response()).await;
+    assert_eq!(res.status, 408);
+}
+
+/// Awaits `fut` while polling the connection, which may end meanwhile.
+async fn drive_to_end<F: Future>(mut conn: Pin<Box<Connection>>, fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    poll_fn(|cx| {
+        let _ = conn.as_mut().poll(cx);
+        fut.as_mut().poll(cx)
+    })
+    .await
 }
