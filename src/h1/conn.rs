@@ -331,33 +331,11 @@ where
                         .map(|res| self.start_response(res, reply, &mut feeder))
                         .map_err(Into::into);
                     let keep = match start {
-                        // `finish`, here for the same reason.
                         Ok(Start::Body {
                             body,
                             framing,
                             keep_alive,
-                        }) => {
-                            if !matches!(framing, Framing::NoBody { .. }) {
-                                let mut body = pin!(body);
-                                let mut sent = 0;
-                                poll_fn(|cx| {
-                                    self.poll_body(
-                                        body.as_mut(),
-                                        framing,
-                                        &mut sent,
-                                        &mut feeder,
-                                        cx,
-                                    )
-                                })
-                                .await
-                                .map_err(|e| self.body_failed(e))?;
-                            }
-                            if feeder.is_none() {
-                                keep_alive
-                            } else {
-                                self.settle(&mut feeder, keep_alive).await?
-                            }
-                        }
+                        }) => self.finish(body, framing, keep_alive, &mut feeder).await?,
                         Ok(Start::Held(held)) => self.respond_held(held, &mut feeder).await?,
                         Err(e) => self.respond_failed(e, reply, &mut feeder).await?,
                     };
@@ -1061,7 +1039,11 @@ where
         B::Error: Into<crate::error::BoxError>,
     {
         async move {
-            if !matches!(framing, Framing::NoBody { .. }) {
+            if matches!(framing, Framing::NoBody { .. }) {
+                // Whatever the body holds is let go before the request body is
+                // settled.
+                drop(body);
+            } else {
                 let mut body = pin!(body);
                 let mut sent = 0;
                 poll_fn(|cx| self.poll_body(body.as_mut(), framing, &mut sent, feeder, cx))
