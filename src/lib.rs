@@ -78,8 +78,12 @@
 //!
 //! Each connection runs in a `connection` span (`peer`, `protocol`: `http/1.1`,
 //! `h2c-upgrade` or `h2-prior-knowledge`), each request in a `request` span
-//! (`method`, `path`, and `stream` for HTTP/2). Peer misbehaviour is logged at
-//! `debug`, never as a server error.
+//! (`method`, `path`, and `stream` for HTTP/2). An upgraded connection records
+//! `protocol` twice: `http/1.1` while the upgrade request is read, `h2c-upgrade`
+//! once it switches (`tracing-subscriber`'s `fmt` prints both values, in that
+//! order). Both spans are at `debug` level: with no subscriber that enables
+//! them, they cost nothing. Peer misbehaviour is logged at `debug`, never as a
+//! server error.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]

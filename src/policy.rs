@@ -10,7 +10,10 @@ use std::net::IpAddr;
 /// An HTTP/2 request carries its `Protocol` in its extensions (only it can tell an
 /// upgraded connection from prior knowledge). An HTTP/1.0 or HTTP/1.1 request
 /// carries none: its [`version`](http::Request::version) says it, and an extension
-/// would cost every request an allocation and a hashed insert.
+/// would cost every request an allocation and a hashed insert. Code that reads the
+/// extension itself (`req.extensions().get::<Protocol>()`, or axum's
+/// `Extension<Protocol>` extractor) finds it on HTTP/2 requests only; use
+/// [`Protocol::of`] to cover both.
 ///
 /// ```
 /// use h2c_mux::Protocol;
@@ -54,8 +57,8 @@ impl Protocol {
         Protocol::find(req.extensions(), req.version())
     }
 
-    /// [`Protocol::of`] for a request split into its head and body (as an
-    /// [upgrade policy](crate::Builder::upgrade_policy) sees it).
+    /// [`Protocol::of`] for a request split into its head and body (after
+    /// [`Request::into_parts`](http::Request::into_parts)).
     ///
     /// ```
     /// let (head, _body) = http::Request::get("/").body(()).unwrap().into_parts();

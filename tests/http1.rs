@@ -298,7 +298,7 @@ async fn connection_close_request_is_answered_then_closed() {
 }
 
 #[tokio::test]
-async fn requests_carry_protocol_and_remote_address() {
+async fn requests_tell_their_protocol_and_remote_address() {
     let (svc, mut seen) = recorder(h2c_mux::demo::Demo::new());
     let server = Server::start(&Builder::new(), svc).await;
     let mut conn = H1Conn::connect(server.addr).await;
