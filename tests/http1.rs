@@ -5,7 +5,7 @@
 mod common;
 
 use common::h1::H1Conn;
-use common::server::Server;
+use common::server::{conn_result, duplex_conn, Server};
 use common::service::{pattern, recorder, IgnoreBody};
 use common::within;
 use h2c_mux::Builder;
@@ -295,6 +295,55 @@ async fn connection_close_request_is_answered_then_closed() {
     assert_eq!(res.body_str(), "hello world\n");
     assert!(res.connection_has("close"), "{res:?}");
     conn.expect_closed().await;
+}
+
+/// Sends `request` over an in-memory pipe, reads the first response, and returns
+/// how long (on the paused clock) the server took to end the connection after
+/// it, while the client keeps its side open and sends nothing more.
+async fn close_after(request: &str) -> std::time::Duration {
+    let (client, conn) = duplex_conn(&Builder::new(), h2c_mux::demo::Demo::new());
+    let mut c = H1Conn::from_parts(client, Vec::new());
+    c.send(request).await;
+    let res = c.read_response().await;
+    assert_eq!(res.body_str(), "hello world\n");
+    assert!(res.connection_has("close"), "{res:?}");
+    let answered = tokio::time::Instant::now();
+    conn_result(conn).await.expect("connection result");
+    answered.elapsed()
+}
+
+#[tokio::test(start_paused = true)]
+async fn connection_close_request_closes_without_lingering() {
+    // The client said its request was its last and sent nothing after it: the
+    // server closes at once, with no lingering read waiting for the client's own
+    // close (RFC 9112 §9.6 forbids it to send more).
+    let waited = close_after("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(waited, std::time::Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn connection_close_request_with_bytes_after_it_still_lingers() {
+    // Bytes after the client's last request: the server still lingers, reading
+    // what comes, so nothing unread causes a reset that would destroy the response.
+    let waited = close_after(
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n\
+         GET /again HTTP/1.1\r\nHost: a\r\n\r\n",
+    )
+    .await;
+    assert!(waited >= std::time::Duration::from_secs(1), "{waited:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_chosen_close_still_lingers() {
+    // HTTP/1.1 without `connection: close`, but the server closes (here: the
+    // request is refused): the client may have more on the way.
+    let (client, conn) = duplex_conn(&Builder::new(), h2c_mux::demo::Demo::new());
+    let mut c = H1Conn::from_parts(client, Vec::new());
+    c.send("GET / HTTP/1.1\r\n\r\n").await;
+    assert_eq!(c.read_response().await.status, 400);
+    let answered = tokio::time::Instant::now();
+    let _ = conn_result(conn).await;
+    assert!(answered.elapsed() >= std::time::Duration::from_secs(1));
 }
 
 #[tokio::test]

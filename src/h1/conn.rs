@@ -106,6 +106,10 @@ pub(crate) struct H1<'a, I, S> {
     warm: bool,
     /// A response has been written on this connection.
     answered: bool,
+    /// The last request said it was the client's last (`connection: close`, or
+    /// HTTP/1.0 without keep-alive) and all of it, body included, was read: closing
+    /// after it needs no lingering read (see [`H1::close`]).
+    client_done: bool,
 }
 
 /// What waiting for (the rest of) a request head led to.
@@ -211,6 +215,7 @@ where
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             warm: false,
             answered: false,
+            client_done: false,
         }
     }
 
@@ -237,6 +242,7 @@ where
             timer: parked.timer,
             warm,
             answered: parked.after_response,
+            client_done: false,
         }
     }
 
@@ -342,6 +348,8 @@ where
                     if keep {
                         Flow::KeepAlive
                     } else {
+                        self.client_done =
+                            !reply.keep_alive && feeder.as_ref().is_none_or(|f| f.decoder.is_end());
                         Flow::Close
                     }
                 } else {
@@ -1176,12 +1184,29 @@ where
     /// Flushes what is buffered, closes the write side, and reads what the client
     /// still sends for a short, bounded while so the response is not lost to a reset
     /// (RFC 9112 §9.6).
+    ///
+    /// The read is skipped when the client said its request was its last and all
+    /// of it was read, with nothing after it: RFC 9112 §9.6 forbids it to send more,
+    /// so nothing is left unread to cause a reset. That is the common close (a
+    /// client's `connection: close`), and the lingering read cost a wake-up, a
+    /// timer and a `recvfrom` per connection. As Go's `net/http`, which lingers
+    /// only when it left request body unread.
     async fn close(&mut self) {
-        let H1 { io, wbuf, rbuf, .. } = self;
+        let H1 {
+            io,
+            wbuf,
+            rbuf,
+            client_done,
+            ..
+        } = self;
         if poll_fn(|cx| wbuf.poll_flush(io, cx)).await.is_err() {
             return;
         }
         if io.shutdown().await.is_err() {
+            return;
+        }
+        if *client_done && rbuf.is_empty() {
+            trace!("client's last request read in full: closing without lingering");
             return;
         }
         // Nothing read now is used: drop the buffer, read through the stack.
