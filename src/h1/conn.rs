@@ -345,13 +345,7 @@ where
                         Ok(Start::Held(held)) => self.respond_held(held, &mut feeder).await?,
                         Err(e) => self.respond_failed(e, reply, &mut feeder).await?,
                     };
-                    if keep {
-                        Flow::KeepAlive
-                    } else {
-                        self.client_done =
-                            !reply.keep_alive && feeder.as_ref().is_none_or(|f| f.decoder.is_end());
-                        Flow::Close
-                    }
+                    self.flow(keep, reply, &feeder)
                 } else {
                     self.dispatch(head, decoder, None, false, None)
                         .instrument(span)
@@ -807,8 +801,19 @@ where
             let res =
                 poll_fn(|cx| self.poll_service(&mut req, fut.as_mut(), &mut feeder, cx)).await;
             let keep = self.respond_result(res, reply, &mut feeder).await?;
-            Ok(if keep { Flow::KeepAlive } else { Flow::Close })
+            Ok(self.flow(keep, reply, &feeder))
         }
+    }
+
+    /// Where an answered request leaves the connection. On a close, notes whether
+    /// the client said the request was its last and all of it was read (see
+    /// `client_done`).
+    fn flow<B>(&mut self, keep: bool, reply: Reply, feeder: &Option<Feeder>) -> Flow<B> {
+        if keep {
+            return Flow::KeepAlive;
+        }
+        self.client_done = !reply.keep_alive && feeder.as_ref().is_none_or(|f| f.decoder.is_end());
+        Flow::Close
     }
 
     /// Polls the service for the response to `req` (see [`service::poll_call`]),
