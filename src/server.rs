@@ -176,13 +176,29 @@ async fn run_connection(
     registry: Arc<Registry>,
     id: usize,
 ) {
-    // Dropped in this order even when the task is cancelled: the connection (and
-    // its service) is gone before the permit says so.
+    // Made at the first poll, never while `spawn` holds the registry's lock.
+    let _registered = Registered { registry, id };
+    // Dropped in this order even when the task is cancelled or its service panics:
+    // the connection (and its service) is gone before the permit says so, and the
+    // entry goes last.
     let mut held = (conn, permit);
     if let Err(e) = (&mut held.0).await {
         debug!(error = %e, "connection ended with an error");
     }
-    registry.remove(id);
+}
+
+/// A connection task's place in the [`Registry`], given back however the task
+/// ends: done, cancelled, or unwound by a panicking service (else a service that
+/// panics on some request would let clients grow the registry without bound).
+struct Registered {
+    registry: Arc<Registry>,
+    id: usize,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.registry.remove(self.id);
+    }
 }
 
 /// Waits until every connection has returned its permit.
@@ -206,4 +222,71 @@ fn is_connection_error(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::ConnectionReset
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Body;
+    use http::{Request, Response};
+    use std::convert::Infallible;
+    use tokio::io::AsyncWriteExt;
+
+    /// Spawns a connection whose service answers with `answer`, sends it one
+    /// request, and waits for its task to end: the registry's entries left.
+    async fn entries_left_after(answer: fn() -> Response<String>) -> usize {
+        let (mut client, server) = tokio::io::duplex(4096);
+        let svc = tower_service_fn(answer);
+        let conn = crate::Builder::new().serve_connection(server, svc);
+        let limit = Arc::new(Semaphore::new(1));
+        let permit = limit.clone().acquire_owned().await.expect("permit");
+        let registry = Arc::new(Registry::default());
+        registry.spawn(conn, permit);
+        assert_eq!(registry.lock().len(), 1);
+        client
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        // The task has ended once its permit is back.
+        let _ = limit.acquire().await.expect("permit back");
+        let left = registry.lock().len();
+        left
+    }
+
+    fn tower_service_fn(
+        answer: fn() -> Response<String>,
+    ) -> impl tower_service::Service<
+        Request<Body>,
+        Response = Response<String>,
+        Error = Infallible,
+        Future = std::future::Ready<Result<Response<String>, Infallible>>,
+    > + Clone {
+        #[derive(Clone)]
+        struct Svc(fn() -> Response<String>);
+        impl tower_service::Service<Request<Body>> for Svc {
+            type Response = Response<String>;
+            type Error = Infallible;
+            type Future = std::future::Ready<Result<Response<String>, Infallible>>;
+            fn poll_ready(
+                &mut self,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Result<(), Infallible>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+            fn call(&mut self, _: Request<Body>) -> Self::Future {
+                std::future::ready(Ok((self.0)()))
+            }
+        }
+        Svc(answer)
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_ends_leaves_no_registry_entry() {
+        assert_eq!(entries_left_after(|| Response::new("ok".into())).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_service_panics_leaves_no_registry_entry() {
+        assert_eq!(entries_left_after(|| panic!("the service failed")).await, 0);
+    }
 }
