@@ -674,8 +674,9 @@ where
             version: Version::HTTP_11,
             is_head,
         };
-        let keep = self.respond(res, reply, &mut Some(feeder)).await?;
-        Ok(if keep { Flow::KeepAlive } else { Flow::Close })
+        let mut feeder = Some(feeder);
+        let keep = self.respond(res, reply, &mut feeder).await?;
+        Ok(self.flow(keep, reply, &feeder))
     }
 
     /// Reads a whole upgrade request body, up to the configured bound.
@@ -809,11 +810,13 @@ where
     /// the client said the request was its last and all of it was read (see
     /// `client_done`).
     fn flow<B>(&mut self, keep: bool, reply: Reply, feeder: &Option<Feeder>) -> Flow<B> {
+        self.client_done =
+            !keep && !reply.keep_alive && feeder.as_ref().is_none_or(|f| f.decoder.is_end());
         if keep {
-            return Flow::KeepAlive;
+            Flow::KeepAlive
+        } else {
+            Flow::Close
         }
-        self.client_done = !reply.keep_alive && feeder.as_ref().is_none_or(|f| f.decoder.is_end());
-        Flow::Close
     }
 
     /// Polls the service for the response to `req` (see [`service::poll_call`]),

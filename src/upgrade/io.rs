@@ -390,6 +390,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UpgradeIo<T> {
                 // h2 will not read while its writes are pushed back: look for the
                 // preface here.
                 ready!(st.poll_preface(inner, cx))?;
+                if st.discard {
+                    // The client left before its preface: nothing more goes out.
+                    return Poll::Ready(Ok(total));
+                }
                 ready!(st.drive_out(inner, cx, true))?;
             }
             if st.out.len() >= HOLD_LIMIT {
