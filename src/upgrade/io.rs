@@ -567,16 +567,20 @@ mod tests {
 
     const HEAD: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
 
+    /// The adapter over `server`, its 101 being [`HEAD`], with a 5 s preface timeout.
+    fn adapter(
+        server: tokio::io::DuplexStream,
+        preamble: &'static [u8],
+        leftover: &[u8],
+    ) -> UpgradeIo<tokio::io::DuplexStream> {
+        let preamble = Bytes::from_static(preamble);
+        UpgradeIo::new(server, HEAD, preamble, leftover, Duration::from_secs(5))
+    }
+
     #[tokio::test]
     async fn first_write_carries_the_101_and_the_preface_is_removed() {
         let (client, server) = tokio::io::duplex(1 << 20);
-        let mut io = UpgradeIo::new(
-            server,
-            HEAD,
-            Bytes::from_static(b"PRE"),
-            &[],
-            Duration::from_secs(5),
-        );
+        let mut io = adapter(server, b"PRE", &[]);
         let (mut c_read, mut c_write) = tokio::io::split(client);
 
         let settings = frame(4, 0, 0, &[]);
@@ -603,13 +607,7 @@ mod tests {
     #[tokio::test]
     async fn leftover_bytes_are_the_start_of_the_preface() {
         let (client, server) = tokio::io::duplex(1 << 16);
-        let mut io = UpgradeIo::new(
-            server,
-            HEAD,
-            Bytes::from_static(b"PRE"),
-            &PREFACE[..10],
-            Duration::from_secs(5),
-        );
+        let mut io = adapter(server, b"PRE", &PREFACE[..10]);
         let (_c_read, mut c_write) = tokio::io::split(client);
         let mut pre = [0u8; 3];
         io.read_exact(&mut pre).await.unwrap();
@@ -622,13 +620,7 @@ mod tests {
 
         // Leftover bytes that are not a preface are refused, with nothing read.
         let (_client, server) = tokio::io::duplex(1024);
-        let mut io = UpgradeIo::new(
-            server,
-            HEAD,
-            Bytes::new(),
-            b"GET / ",
-            Duration::from_secs(5),
-        );
+        let mut io = adapter(server, b"", b"GET / ");
         let mut b = [0u8; 8];
         let e = io.read(&mut b).await.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
@@ -637,13 +629,7 @@ mod tests {
     #[tokio::test]
     async fn start_up_buffers_are_released_once_passed_through() {
         let (client, server) = tokio::io::duplex(1 << 16);
-        let mut io = UpgradeIo::new(
-            server,
-            HEAD,
-            Bytes::from_static(b"PRE"),
-            &[],
-            Duration::from_secs(5),
-        );
+        let mut io = adapter(server, b"PRE", &[]);
         let (mut c_read, mut c_write) = tokio::io::split(client);
         let settings = frame(4, 0, 0, &[]);
         let ack = frame(4, 1, 0, &[]);
@@ -667,7 +653,7 @@ mod tests {
     #[tokio::test]
     async fn a_hold_keeps_everything_back_until_released_and_a_write() {
         let (client, server) = tokio::io::duplex(1 << 16);
-        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), &[], Duration::from_secs(5));
+        let mut io = adapter(server, b"", &[]);
         let hold = io.start_up_hold().expect("a hold");
         hold.engage();
         let (mut c_read, _c_write) = tokio::io::split(client);
@@ -699,7 +685,7 @@ mod tests {
     #[tokio::test]
     async fn a_held_101_still_precedes_the_refusal_of_a_wrong_preface() {
         let (client, server) = tokio::io::duplex(1 << 16);
-        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), &[], Duration::from_secs(5));
+        let mut io = adapter(server, b"", &[]);
         io.start_up_hold().expect("a hold").engage();
         let (mut c_read, mut c_write) = tokio::io::split(client);
         let settings = frame(4, 0, 0, &[]);
@@ -720,7 +706,7 @@ mod tests {
     #[tokio::test]
     async fn output_past_the_budget_waits_for_the_preface() {
         let (client, server) = tokio::io::duplex(1 << 20);
-        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), &[], Duration::from_secs(5));
+        let mut io = adapter(server, b"", &[]);
         let (mut c_read, mut c_write) = tokio::io::split(client);
 
         let settings = frame(4, 0, 0, &[]);
@@ -753,7 +739,7 @@ mod tests {
     #[tokio::test]
     async fn a_wrong_preface_is_a_sticky_error() {
         let (client, server) = tokio::io::duplex(1024);
-        let mut io = UpgradeIo::new(server, HEAD, Bytes::new(), &[], Duration::from_secs(5));
+        let mut io = adapter(server, b"", &[]);
         let (_c_read, mut c_write) = tokio::io::split(client);
         c_write.write_all(b"PRI * HTTP/1.1\r\n").await.unwrap();
         let mut b = [0u8; 8];
