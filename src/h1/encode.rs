@@ -147,20 +147,27 @@ pub(crate) fn chunked_end(dst: &mut BytesMut, trailers: Option<&HeaderMap>) {
     dst.put_slice(b"\r\n");
 }
 
-fn put_decimal(dst: &mut BytesMut, mut n: u64) {
+fn put_decimal(dst: &mut BytesMut, n: u64) {
     let mut digits = [0u8; 20];
-    let mut i = digits.len();
+    // A few digits: byte by byte is cheaper than a copy of unknown length.
+    for &d in decimal(n, &mut digits) {
+        dst.put_u8(d);
+    }
+}
+
+/// `n` in decimal ASCII, written at the end of `digits` (20 bytes hold any
+/// `u64`): the slice written. Shared by the HTTP/1.1 head encoder and HTTP/2's
+/// `content-length` values.
+pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut at = digits.len();
     loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
+        at -= 1;
+        // `n % 10` is a digit: the cast cannot truncate.
+        digits[at] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            break;
+            return &digits[at..];
         }
-    }
-    // A few digits: byte by byte is cheaper than a copy of unknown length.
-    for &d in &digits[i..] {
-        dst.put_u8(d);
     }
 }
 

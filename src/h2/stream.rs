@@ -323,18 +323,7 @@ fn is_connection_field(name: &HeaderName) -> bool {
 /// a growable buffer and freezes it, which allocates a second time.
 fn length_value(n: u64) -> header::HeaderValue {
     let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at -= 1;
-        // `rest % 10` is a digit: the cast cannot truncate.
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    let bytes = Bytes::copy_from_slice(&digits[at..]);
+    let bytes = Bytes::copy_from_slice(crate::h1::encode::decimal(n, &mut digits));
     header::HeaderValue::from_maybe_shared(bytes).unwrap_or_else(|_| n.into())
 }
 
