@@ -331,8 +331,10 @@ where
                     let res =
                         poll_fn(|cx| self.poll_service(&mut req, fut.as_mut(), &mut feeder, cx))
                             .await;
-                    // The service's error is not `Send`: it is not kept across an
-                    // await.
+                    // `respond_result`, spelled out: its `Either` costs about 70
+                    // instructions per request here (S1 callgrind 7,825 against
+                    // 7,895). The service's error is not `Send`: it is not kept
+                    // across an await.
                     let start = res
                         .map(|res| self.start_response(res, reply, &mut feeder))
                         .map_err(Into::into);
