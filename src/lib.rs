@@ -98,6 +98,7 @@ pub mod demo;
 mod error;
 mod h1;
 mod h2;
+mod linger;
 mod policy;
 mod server;
 mod service;

@@ -20,11 +20,12 @@ use h2::Reason;
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::builder::Config;
 use crate::conn::Shutdown;
 use crate::error::{Error, Kind};
+use crate::linger::{Lingering, LINGER_TIME};
 use crate::policy::Protocol;
 use crate::service::HttpService;
 use crate::upgrade::io::{Hold, StartUpHold};
@@ -33,6 +34,11 @@ pub(crate) use stream::{Started, Stream1};
 
 /// Accept/run rounds in one poll before yielding to other connections.
 const MAX_TURNS: usize = 16;
+
+/// How long a connection that ends on its own decision (an unanswered keep-alive
+/// `PING`, a client that ignores `GOAWAY`) may take to send its `GOAWAY` and close
+/// (the close lingers for up to [`LINGER_TIME`] of it); past it, it is dropped.
+const ABRUPT_CLOSE_TIME: Duration = LINGER_TIME.saturating_mul(2);
 
 /// Serves an HTTP/2 connection: `h2`'s handshake, then the [`Driver`].
 ///
@@ -69,7 +75,7 @@ where
         h.engage();
     }
     Serve::Starting {
-        io: Some(io),
+        io: Some(Lingering::new(io)),
         rest: Some(Rest {
             svc,
             cfg,
@@ -103,17 +109,17 @@ pin_project! {
     {
         // Until the first poll (see `serve`).
         Starting {
-            io: Option<T>,
+            io: Option<Lingering<T>>,
             rest: Option<Rest<S>>,
         },
         Handshaking {
             #[pin]
-            handshake: h2::server::Handshake<T, Bytes>,
+            handshake: h2::server::Handshake<Lingering<T>, Bytes>,
             rest: Option<Rest<S>>,
         },
         Driving {
             #[pin]
-            driver: Driver<T, S>,
+            driver: Driver<Lingering<T>, S>,
         },
     }
 }
@@ -132,7 +138,7 @@ where
                     let (Some(io), Some(rest)) = (io.take(), rest.take()) else {
                         return Poll::Ready(Err(Error::new(Kind::H2).with("polled after the end")));
                     };
-                    let handshake = rest.cfg.h2_builder().handshake::<T, Bytes>(io);
+                    let handshake = rest.cfg.h2_builder().handshake::<_, Bytes>(io);
                     self.set(Serve::Handshaking {
                         handshake,
                         rest: Some(rest),
@@ -159,6 +165,11 @@ where
 pin_project! {
     /// The connection once `h2`'s handshake is done: accepts streams and runs them,
     /// keeps the idle and keep-alive clocks, and closes.
+    ///
+    /// Every close goes through `h2`: it sends `GOAWAY`, flushes, and shuts the
+    /// transport down, which lingers (see [`Lingering`]), so what was written
+    /// reaches the client. The driver returns only once `h2` has closed, or, for a
+    /// close of its own, once [`ABRUPT_CLOSE_TIME`] has passed.
     struct Driver<T, S>
     where
         S: HttpService,
@@ -166,6 +177,8 @@ pin_project! {
         conn: h2::server::Connection<T, Bytes>,
         #[pin]
         streams: InFlight<S>,
+        // The idle clock; once the driver ends the connection itself, the bound on
+        // that close.
         #[pin]
         idle: Sleep,
         #[pin]
@@ -175,6 +188,35 @@ pin_project! {
         closing: bool,
         accepting: bool,
         was_idle: bool,
+        // The driver ended the connection (abruptly): waiting for `h2` to close it,
+        // with the error to return then.
+        ending: Option<Result<(), Error>>,
+        // Returned `Ready`: dropped after that, nothing was cut.
+        done: bool,
+    }
+
+    impl<T, S> PinnedDrop for Driver<T, S>
+    where
+        S: HttpService,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped before it finished: cancelled by its owner (the drain bound of
+            // `serve`, or a dropped `Connection`) with streams still in flight.
+            let this = this.project();
+            if *this.done {
+                return;
+            }
+            let streams = this.streams.as_ref().get_ref();
+            if !streams.is_empty() {
+                let (count, unsent) = streams.unsent();
+                warn!(
+                    streams = count,
+                    unsent_bytes = unsent.known,
+                    streams_of_unknown_length = unsent.unknown,
+                    "http/2 connection cut with streams unfinished"
+                );
+            }
+        }
     }
 }
 
@@ -197,6 +239,8 @@ where
             closing: false,
             accepting: true,
             was_idle: true,
+            ending: None,
+            done: false,
         }
     }
 }
@@ -247,6 +291,7 @@ where
                     }
                     Poll::Ready(Some(Err(e))) => {
                         debug!(error = %e, "http/2 connection error");
+                        *this.done = true;
                         return Poll::Ready(Err(Error::h2(e)));
                     }
                     Poll::Ready(None) => *this.accepting = false,
@@ -263,41 +308,57 @@ where
                 progressed = true;
             }
             if !*this.accepting && this.streams.is_empty() {
-                return Poll::Ready(Ok(()));
+                *this.done = true;
+                return Poll::Ready(this.ending.take().unwrap_or(Ok(())));
             }
-            if !progressed {
-                // An idle connection (no stream in flight) is closed with GOAWAY.
-                let is_idle = this.streams.is_empty();
-                if is_idle && !*this.was_idle {
-                    let wait = if *this.closing {
-                        goaway_grace
-                    } else {
-                        idle_timeout
-                    };
-                    this.idle.as_mut().reset(Instant::now() + wait);
+            if progressed {
+                continue;
+            }
+            if this.ending.is_some() {
+                // h2 is sending the GOAWAY and closing; a peer that reads nothing
+                // cannot hold the connection past the bound.
+                if this.idle.as_mut().poll(cx).is_ready() {
+                    debug!("close did not complete in time; dropping the connection");
+                    *this.done = true;
+                    return Poll::Ready(this.ending.take().unwrap_or(Ok(())));
                 }
-                *this.was_idle = is_idle;
-                if is_idle && this.idle.as_mut().poll(cx).is_ready() {
-                    if *this.closing {
-                        // GOAWAY went out and nothing is open, yet the peer keeps
-                        // the connection (h2 waits for its PING ACK): end it.
-                        debug!("peer ignored goaway; closing");
-                        conn.abrupt_shutdown(Reason::NO_ERROR);
-                        return Poll::Ready(Ok(()));
-                    }
+                return Poll::Pending;
+            }
+            // An idle connection (no stream in flight) is closed with GOAWAY.
+            let is_idle = this.streams.is_empty();
+            if is_idle && !*this.was_idle {
+                let wait = if *this.closing {
+                    goaway_grace
+                } else {
+                    idle_timeout
+                };
+                this.idle.as_mut().reset(Instant::now() + wait);
+            }
+            *this.was_idle = is_idle;
+            let end = if is_idle && this.idle.as_mut().poll(cx).is_ready() {
+                if *this.closing {
+                    // GOAWAY went out and nothing is open, yet the peer keeps
+                    // the connection (h2 waits for its PING ACK): end it.
+                    debug!("peer ignored goaway; closing");
+                    Ok(())
+                } else {
                     debug!("idle timeout: sending goaway");
                     conn.graceful_shutdown();
                     *this.closing = true;
                     this.idle.as_mut().reset(Instant::now() + goaway_grace);
                     continue;
                 }
-                if let Poll::Ready(e) = this.keep_alive.poll(this.ping_timer.as_mut(), cx) {
-                    debug!("keep-alive ping unanswered; closing");
-                    conn.abrupt_shutdown(Reason::NO_ERROR);
-                    return Poll::Ready(Err(e));
-                }
+            } else if let Poll::Ready(e) = this.keep_alive.poll(this.ping_timer.as_mut(), cx) {
+                debug!("keep-alive ping unanswered; closing");
+                Err(e)
+            } else {
                 return Poll::Pending;
-            }
+            };
+            // Closed through h2 like every other close: it sends GOAWAY and shuts
+            // the transport down, and poll_accept says when that is done.
+            conn.abrupt_shutdown(Reason::NO_ERROR);
+            *this.ending = Some(end);
+            this.idle.as_mut().reset(Instant::now() + ABRUPT_CLOSE_TIME);
         }
         cx.waker().wake_by_ref();
         Poll::Pending
@@ -344,6 +405,22 @@ impl<S: HttpService> InFlight<S> {
         self.lone.is_none() && self.more.as_ref().is_none_or(|m| m.is_empty())
     }
 
+    /// How many streams are in flight and what of their responses is not sent.
+    fn unsent(&self) -> (usize, Unsent) {
+        let mut total = Unsent::default();
+        let more = self.more.iter().flat_map(|m| Pin::new(m).iter_pin_ref());
+        let tasks = self.lone.iter().chain(more.map(|t| t.get_ref()));
+        let mut count = 0;
+        for task in tasks {
+            count += 1;
+            match task.unsent() {
+                Some(n) => total.known += n,
+                None => total.unknown += 1,
+            }
+        }
+        (count, total)
+    }
+
     /// Runs the streams that can make progress; true when one of them finished.
     fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
         let mut this = self.project();
@@ -361,6 +438,15 @@ impl<S: HttpService> InFlight<S> {
         }
         finished
     }
+}
+
+/// What the responses of streams cut short had left to send.
+#[derive(Default)]
+struct Unsent {
+    /// Body bytes of the responses whose length is known.
+    known: u64,
+    /// Streams whose response had not begun or has no known length.
+    unknown: usize,
 }
 
 /// HTTP/2 keep-alive: a PING every interval; no acknowledgement within the timeout

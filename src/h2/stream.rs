@@ -63,6 +63,16 @@ pin_project! {
     }
 }
 
+impl<S: HttpService> Task<S> {
+    /// The response body bytes not yet handed to `h2`, where that is known.
+    pub(crate) fn unsent(&self) -> Option<u64> {
+        match self {
+            Task::Service { respond } => respond.unsent(),
+            Task::Started { .. } => None,
+        }
+    }
+}
+
 impl<S: HttpService> Future for Task<S> {
     type Output = ();
 
@@ -237,6 +247,20 @@ impl<F, B> Respond<F, B> {
             respond,
             span,
             is_head,
+        }
+    }
+}
+
+impl<F, B: http_body::Body> Respond<F, B> {
+    /// See [`Task::unsent`]: known once the body has begun, if it tells its length.
+    fn unsent(&self) -> Option<u64> {
+        match &self.phase {
+            Phase::Body { body, data, .. } => body
+                .size_hint()
+                .exact()
+                .map(|rest| rest + data.len() as u64),
+            Phase::Done => Some(0),
+            Phase::Answer { .. } => None,
         }
     }
 }
