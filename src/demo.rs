@@ -7,7 +7,16 @@
 //! | `POST /echo`, `PUT /echo` | `200`, the request body echoed back as it streams in |
 //! | `GET /bytes/N` | `200`, N bytes (N up to 1 GiB, else `400`) of the repeating [`PATTERN`] |
 //! | `POST /sha256`, `PUT /sha256` | `200`, `<hex SHA-256 of the body> <body length>\n`, read as it streams |
+//! | any method on `/drain` | `200`, `read <body length> bytes\n`, sent only once the whole request body is read (HTTP/2: `END_STREAM` seen) |
 //! | another path | `404`; another method on a known path: `405` |
+//!
+//! `/drain` is for conformance testers (h2spec runs with `-P /drain`, see
+//! `interop/h2spec/`): every other route may answer, and end its response, while the
+//! request is still open, after which the server resets the stream with `NO_ERROR`
+//! (RFC 9113 §8.1) and may ignore frames the client then sends on it (§5.1). A tester
+//! that sends a protocol violation after its request's HEADERS then races the
+//! response. `/drain` keeps the stream open until the client ends it, so the server
+//! has to deal with whatever arrives on it.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -96,6 +105,11 @@ impl tower_service::Service<Request<Body>> for Demo {
                 hasher: Sha256::new(),
                 len: 0,
             }))
+        } else if path == "/drain" {
+            State::Drain(Box::new(Draining {
+                body: req.into_body(),
+                len: 0,
+            }))
         } else {
             State::Ready(Some(Box::new(route(req))))
         };
@@ -127,12 +141,20 @@ enum State {
     Hello,
     Ready(Option<Box<Response<DemoBody>>>),
     Digest(Box<Hashing>),
+    /// `/drain`: reading the request body to its end.
+    Drain(Box<Draining>),
 }
 
 #[derive(Debug)]
 struct Hashing {
     body: Body,
     hasher: Sha256,
+    len: u64,
+}
+
+#[derive(Debug)]
+struct Draining {
+    body: Body,
     len: u64,
 }
 
@@ -162,6 +184,24 @@ impl Future for DemoFuture {
                             text.push_str(&format!("{b:02x}"));
                         }
                         text.push_str(&format!(" {len}\n"));
+                        let mut res = Response::new(DemoBody::full(Bytes::from(text)));
+                        res.headers_mut()
+                            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+                        return Poll::Ready(Ok(res));
+                    }
+                }
+            },
+            State::Drain(drain) => loop {
+                let Draining { body, len } = &mut **drain;
+                match std::task::ready!(Pin::new(&mut *body).poll_frame(cx)) {
+                    Some(Ok(frame)) => {
+                        if let Some(d) = frame.data_ref() {
+                            *len += d.len() as u64;
+                        }
+                    }
+                    Some(Err(_)) => return Poll::Ready(Ok(status(StatusCode::BAD_REQUEST))),
+                    None => {
+                        let text = format!("read {len} bytes\n");
                         let mut res = Response::new(DemoBody::full(Bytes::from(text)));
                         res.headers_mut()
                             .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
@@ -389,5 +429,107 @@ mod tests {
         let r = route(req);
         assert_eq!(r.body().size_hint().exact(), Some(3));
         assert_eq!(collect(r.into_body()), b"abc");
+    }
+
+    #[test]
+    fn drain_answers_only_once_the_body_has_ended() {
+        let (mut tx, rx) = crate::body::channel(None);
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/drain")
+            .body(Body::h1(rx))
+            .unwrap();
+        let mut fut = Demo::new().call(req);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_pending(), "no body yet");
+        assert!(matches!(tx.poll_want(&mut cx), Poll::Ready(Ok(()))));
+        tx.send(Frame::data(Bytes::from_static(b"abcde")));
+        assert!(
+            Pin::new(&mut fut).poll(&mut cx).is_pending(),
+            "body read, not ended"
+        );
+        tx.finish();
+        let Poll::Ready(Ok(res)) = Pin::new(&mut fut).poll(&mut cx) else {
+            panic!("the body has ended: the answer is ready");
+        };
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], "text/plain");
+        assert_eq!(collect(res.into_body()), b"read 5 bytes\n");
+    }
+
+    #[test]
+    fn drain_answers_any_method_with_an_empty_body_at_once() {
+        for method in [Method::GET, Method::HEAD, Method::POST, Method::DELETE] {
+            let req = Request::builder()
+                .method(method)
+                .uri("/drain")
+                .body(Body::empty())
+                .unwrap();
+            let mut fut = Demo::new().call(req);
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            let Poll::Ready(Ok(res)) = Pin::new(&mut fut).poll(&mut cx) else {
+                panic!("an empty body has ended: the answer is ready");
+            };
+            assert_eq!(res.status(), 200);
+            assert_eq!(collect(res.into_body()), b"read 0 bytes\n");
+        }
+    }
+
+    #[test]
+    fn drain_answers_400_when_the_body_fails() {
+        let (tx, rx) = crate::body::channel(Some(10));
+        let req = Request::builder()
+            .method(Method::PUT)
+            .uri("/drain")
+            .body(Body::h1(rx))
+            .unwrap();
+        let mut fut = Demo::new().call(req);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+        // The connection went away before the 10 bytes came.
+        drop(tx);
+        let Poll::Ready(Ok(res)) = Pin::new(&mut fut).poll(&mut cx) else {
+            panic!("a failed body ends the wait");
+        };
+        assert_eq!(res.status(), 400);
+    }
+
+    /// Over HTTP/2 (prior knowledge): no HEADERS until the client's `END_STREAM`. The
+    /// clock is paused, so the timeout below fires only once the server is idle.
+    #[tokio::test(start_paused = true)]
+    async fn drain_over_h2_waits_for_end_stream() {
+        use std::time::Duration;
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let conn = crate::Builder::new().serve_connection(server, Demo::new());
+        let conn = tokio::spawn(conn);
+        let (send, h2conn) = h2::client::handshake(client).await.unwrap();
+        tokio::spawn(async move {
+            let _ = h2conn.await;
+        });
+        let mut send = send.ready().await.unwrap();
+        let req = Request::get("http://example/drain").body(()).unwrap();
+        let (mut resp, mut body) = send.send_request(req, false).unwrap();
+        body.send_data(Bytes::from_static(b"xyz"), false).unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), &mut resp)
+                .await
+                .is_err(),
+            "answered before the request ended"
+        );
+        body.send_data(Bytes::from_static(b"!"), true).unwrap();
+        let resp = tokio::time::timeout(Duration::from_secs(5), resp)
+            .await
+            .expect("answered once the request ended")
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let mut recv = resp.into_body();
+        let mut got = Vec::new();
+        while let Some(chunk) = recv.data().await {
+            got.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(got, b"read 4 bytes\n");
+        drop(send);
+        drop(recv);
+        conn.abort();
     }
 }
