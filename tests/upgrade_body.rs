@@ -4,12 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
-use common::curl::{assert_upgraded, curl_path};
+use common::binary::Binary;
+use common::curl::{assert_upgraded, curl_for, upload_dir};
 use common::h1::H1Conn;
 use common::server::Server;
 use common::service::{inspect, service_fn, text, Inspected};
@@ -26,59 +27,8 @@ use tokio::sync::mpsc;
 /// the runtime, the allocator and the binary itself.
 const MAX_SERVER_RSS_KB: u64 = 64 * 1024;
 
-/// The `h2c-mux` binary, serving the demo on a loopback port.
-struct Binary {
-    child: Child,
-    addr: String,
-}
-
-impl Binary {
-    fn start() -> Binary {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_h2c-mux"))
-            .args(["--listen", "127.0.0.1:0", "--quiet", "--log", "info"])
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the h2c-mux binary");
-        let out = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(out).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .expect("read server output");
-            if let Some(rest) = line.split("addr=").nth(1) {
-                break rest.split_whitespace().next().unwrap_or("").to_owned();
-            }
-        };
-        assert!(addr.starts_with("127.0.0.1:"), "listening on {addr}");
-        Binary { child, addr }
-    }
-
-    /// Peak resident memory of the server process, in KiB.
-    fn peak_rss_kb(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("read /proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmHWM in /proc status")
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn curl() -> Command {
-    Command::new(curl_path())
-}
+/// curl's bound on one upload of up to 100 MB to the (debug) binary.
+const UPLOAD_TIME: Duration = Duration::from_secs(120);
 
 /// Deterministic file contents (an xorshift stream), so a failure is repeatable.
 fn write_file(dir: &Path, len: usize) -> (PathBuf, String) {
@@ -111,32 +61,29 @@ fn write_file(dir: &Path, len: usize) -> (PathBuf, String) {
 
 /// Uploads `file` with `curl --http2` (chunked when `chunked`), returning stdout
 /// and the verbose trace.
-fn upload(addr: &str, file: &Path, path: &str, chunked: bool) -> (Vec<u8>, String) {
-    let mut cmd = curl();
-    cmd.args(["-sS", "-v", "--http2", "--max-time", "120"]);
+async fn upload(addr: SocketAddr, file: &Path, path: &str, chunked: bool) -> (Vec<u8>, String) {
+    let file = file.display().to_string();
+    let data = format!("@{file}");
+    let url = format!("http://{addr}{path}");
+    let mut args = vec!["--http2"];
     if chunked {
-        cmd.args(["-H", "Transfer-Encoding: chunked", "--data-binary"])
-            .arg(format!("@{}", file.display()));
+        args.extend(["-H", "Transfer-Encoding: chunked", "--data-binary", data.as_str()]);
     } else {
-        cmd.arg("-T").arg(file);
+        args.extend(["-T", file.as_str()]);
     }
-    let out = cmd
-        .arg(format!("http://{addr}{path}"))
-        .output()
-        .expect("run curl");
-    let trace = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "curl failed: {trace}");
-    (out.stdout, trace)
+    args.push(&url);
+    let out = curl_for(UPLOAD_TIME, &args).await;
+    (out.stdout, out.stderr)
 }
 
-#[test]
-fn uploads_of_every_size_are_upgraded_and_digested() {
-    let server = Binary::start();
-    let dir = tempdir();
+#[tokio::test]
+async fn uploads_of_every_size_are_upgraded_and_digested() {
+    let server = Binary::start().await;
+    let dir = upload_dir();
     for len in [0usize, 1, 64 * 1024, 10_000_000, 100_000_000] {
         let (file, want) = write_file(&dir, len);
         for chunked in [false, true] {
-            let (body, trace) = upload(&server.addr, &file, "/sha256", chunked);
+            let (body, trace) = upload(server.addr, &file, "/sha256", chunked).await;
             assert_eq!(
                 String::from_utf8_lossy(&body),
                 want,
@@ -148,7 +95,7 @@ fn uploads_of_every_size_are_upgraded_and_digested() {
         }
         let _ = std::fs::remove_file(&file);
     }
-    let peak = server.peak_rss_kb();
+    let peak = server.kib("VmHWM:");
     eprintln!("server peak RSS after the uploads: {peak} KiB");
     assert!(
         peak < MAX_SERVER_RSS_KB,
@@ -156,29 +103,19 @@ fn uploads_of_every_size_are_upgraded_and_digested() {
     );
 }
 
-#[test]
-fn small_uploads_are_echoed_over_stream_1() {
-    let server = Binary::start();
-    let dir = tempdir();
+#[tokio::test]
+async fn small_uploads_are_echoed_over_stream_1() {
+    let server = Binary::start().await;
+    let dir = upload_dir();
     for len in [1usize, 1000, 64 * 1024] {
         let (file, _) = write_file(&dir, len);
         let sent = std::fs::read(&file).expect("read back");
         for chunked in [false, true] {
-            let (body, trace) = upload(&server.addr, &file, "/echo", chunked);
+            let (body, trace) = upload(server.addr, &file, "/echo", chunked).await;
             assert_eq!(body, sent, "len {len} chunked {chunked}");
             assert_upgraded(&trace);
         }
     }
-}
-
-fn tempdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "h2c-mux-upload-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }
 
 // ---- failure cases, in-process -------------------------------------------------

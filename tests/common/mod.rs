@@ -20,6 +20,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod curl;
 pub mod h1;
 pub mod h2c;
