@@ -67,7 +67,12 @@ async fn upload(addr: SocketAddr, file: &Path, path: &str, chunked: bool) -> (Ve
     let url = format!("http://{addr}{path}");
     let mut args = vec!["--http2"];
     if chunked {
-        args.extend(["-H", "Transfer-Encoding: chunked", "--data-binary", data.as_str()]);
+        args.extend([
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            data.as_str(),
+        ]);
     } else {
         args.extend(["-T", file.as_str()]);
     }

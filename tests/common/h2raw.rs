@@ -17,16 +17,30 @@
 
 use std::io;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use h2c_mux::Builder;
+use tokio::io::{
+    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf,
+};
 use tokio::net::TcpStream;
 
 use super::h2frame::*;
 use super::hpack;
+use super::server::{duplex_conn, ConnHandle, TestBody, TestService};
 use super::{within, WAIT};
 
 /// The settings the hardening tests' clients announce: no dynamic table for the
 /// server's encoder, so each response header block stands on its own.
 pub const RAW_SETTINGS: &[(u16, u32)] = &[(SETTINGS_HEADER_TABLE_SIZE, 0)];
+
+/// `svc` served with `builder` over an in-memory pipe ([`duplex_conn`]), as a
+/// prior-knowledge connection past its SETTINGS exchange (with [`RAW_SETTINGS`]).
+pub async fn h2_duplex<S: TestService<B>, B: TestBody>(
+    builder: &Builder,
+    svc: S,
+) -> (H2Raw<DuplexStream>, ConnHandle) {
+    let (c, conn) = duplex_conn(builder, svc);
+    (H2Raw::open(c, RAW_SETTINGS).await, conn)
+}
 
 /// How much [`H2Raw`] asks the socket for at a time.
 const READ_CHUNK: usize = 32 * 1024;
