@@ -33,7 +33,7 @@ use common::h1::{parse_responses, H1Conn, H1Response};
 use common::h2c::{raw_upgrade, UPGRADE_GET};
 use common::h2client::{get, h2_client, h2_send};
 use common::h2frame::{frame, headers_frame, request_fields, DATA, END_STREAM, GOAWAY, NO_ERROR};
-use common::h2raw::{H2Raw, RAW_SETTINGS};
+use common::h2raw::H2Raw;
 use common::server::{serve_on, Server};
 use common::service::{text, BoxFut};
 use common::{read_to_eof, WAIT};
@@ -577,8 +577,7 @@ async fn graceful_shutdown_under_load_answers_every_accepted_request() {
         });
     }
     // A raw HTTP/2 connection that watches for the GOAWAY, with a held stream.
-    let s = TcpStream::connect(addr).await.expect("connect");
-    let mut sentinel = H2Raw::open(s, RAW_SETTINGS).await;
+    let mut sentinel = H2Raw::connect(addr).await;
     sentinel
         .write(&headers_frame(1, true, &request_fields("GET", "/hold")))
         .await;

@@ -16,6 +16,7 @@
 //! an outcome, for the tests that provoke it.
 
 use std::io;
+use std::net::SocketAddr;
 
 use h2c_mux::Builder;
 use tokio::io::{
@@ -440,6 +441,17 @@ impl<S: AsyncRead + Unpin> H2Raw<S> {
             n += 1;
         }
         n
+    }
+}
+
+impl H2Raw {
+    /// A prior-knowledge connection to `addr`, past the SETTINGS exchange (with
+    /// [`RAW_SETTINGS`]).
+    pub async fn connect(addr: SocketAddr) -> H2Raw {
+        let s = within("connect", TcpStream::connect(addr))
+            .await
+            .expect("connect to the test server");
+        H2Raw::open(s, RAW_SETTINGS).await
     }
 }
 
