@@ -159,17 +159,16 @@ impl<S> H2Raw<S> {
 
     /// Takes one whole frame from the front of the read buffer, if it is there.
     fn take_frame(&mut self) -> Option<Frame> {
-        let head = self.rbuf.get(..9)?;
-        let len = (usize::from(head[0]) << 16) | (usize::from(head[1]) << 8) | usize::from(head[2]);
-        if self.rbuf.len() < 9 + len {
+        let head = frame_head(&self.rbuf)?;
+        if self.rbuf.len() < 9 + head.len {
             return None;
         }
-        let head: Vec<u8> = self.rbuf.drain(..9).collect();
+        self.rbuf.drain(..9);
         let mut frame = Frame {
-            ty: head[3],
-            flags: head[4],
-            stream: u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff,
-            payload: self.rbuf.drain(..len).collect(),
+            ty: head.ty,
+            flags: head.flags,
+            stream: head.stream,
+            payload: self.rbuf.drain(..head.len).collect(),
             fields: None,
         };
         self.observe(&mut frame);
