@@ -29,7 +29,7 @@ use super::hpack;
 use super::server::{duplex_conn, ConnHandle, TestBody, TestService};
 use super::{within, WAIT};
 
-/// The settings the hardening tests' clients announce: no dynamic table for the
+/// The settings the raw clients announce unless a test needs others: no dynamic table for the
 /// server's encoder, so each response header block stands on its own.
 pub const RAW_SETTINGS: &[(u16, u32)] = &[(SETTINGS_HEADER_TABLE_SIZE, 0)];
 
