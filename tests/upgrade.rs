@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::h1::{send_with_body, H1Conn};
+use common::h1::{chunked, send_with_body, H1Conn};
 use common::h2c::{
     after_101, assert_switching_protocols, upgrade, upgrade_fields, upgrade_request,
     CLIENT_SETTINGS,
@@ -326,14 +326,7 @@ async fn streamed_upgrade_of_a_large_chunked_body_switches_after_the_body() {
     let server = Server::demo().await;
     let body: Vec<u8> = (0..(3 << 19)).map(|i: u32| (i % 253) as u8).collect();
     let head = upgrade_request("POST", "/sha256", "Transfer-Encoding: chunked\r\n", b"");
-    let mut framed = Vec::new();
-    for chunk in body.chunks(40_000) {
-        framed.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-        framed.extend_from_slice(chunk);
-        framed.extend_from_slice(b"\r\n");
-    }
-    framed.extend_from_slice(b"0\r\n\r\n");
-    let res = stream_1_after_streamed_body(&server, &head, framed).await;
+    let res = stream_1_after_streamed_body(&server, &head, chunked(&body, 40_000)).await;
     assert_eq!(res.body_str(), digest_line(&body));
 }
 

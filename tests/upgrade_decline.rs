@@ -9,7 +9,7 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use common::h1::H1Conn;
+use common::h1::{self, H1Conn};
 use common::h2c::{base64url, http2_settings, upgrade, upgrade_request, CLIENT_SETTINGS};
 use common::h2frame::{
     SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_FRAME_SIZE,
@@ -99,12 +99,7 @@ fn declined_upgrades() -> Vec<Declined> {
     let over_the_bound: Vec<u8> = (0..100u8).collect();
     let chunked_over_the_bound: Vec<u8> = (b'a'..=b'z').cycle().take(100).collect();
     let mut chunked = upgrade_request("POST", "/echo", "Transfer-Encoding: chunked\r\n", b"");
-    for chunk in chunked_over_the_bound.chunks(10) {
-        chunked.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-        chunked.extend_from_slice(chunk);
-        chunked.extend_from_slice(b"\r\n");
-    }
-    chunked.extend_from_slice(b"0\r\n\r\n");
+    chunked.extend_from_slice(&h1::chunked(&chunked_over_the_bound, 10));
     let hello = |name, builder, request, reason| Declined {
         name,
         builder,

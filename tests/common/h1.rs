@@ -277,6 +277,19 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// `body` as a chunked request body (RFC 9112 §7.1): chunks of `size` bytes, the
+/// last chunk, no trailers.
+pub fn chunked(body: &[u8], size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / size.max(1) * 10 + 5);
+    for chunk in body.chunks(size) {
+        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
 /// Number of HTTP/1 status lines in `data`: `HTTP/1.x NNN ` anywhere (response
 /// bodies in these tests never contain one).
 pub fn count_status_lines(data: &[u8]) -> usize {
