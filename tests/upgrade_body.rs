@@ -12,6 +12,10 @@ use std::time::Duration;
 use common::binary::Binary;
 use common::curl::{assert_upgraded, curl_for, upload_dir};
 use common::h1::H1Conn;
+use common::h2c::upgrade_fields;
+use common::h2frame::{
+    SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_CONCURRENT_STREAMS,
+};
 use common::server::Server;
 use common::service::{inspect, service_fn, text, Inspected};
 use common::{read_to_eof, within, WAIT};
@@ -125,7 +129,18 @@ async fn small_uploads_are_echoed_over_stream_1() {
 
 // ---- failure cases, in-process -------------------------------------------------
 
-const UPGRADE: &str = "Host: t\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n";
+/// Host and the upgrade fields, announcing MAX_CONCURRENT_STREAMS 100, a 32 MiB
+/// INITIAL_WINDOW_SIZE and no push (`AAMAAABkAAQCAAAAAAIAAAAA`).
+fn upgrade() -> String {
+    format!(
+        "Host: t\r\n{}",
+        upgrade_fields(&[
+            (SETTINGS_MAX_CONCURRENT_STREAMS, 100),
+            (SETTINGS_INITIAL_WINDOW_SIZE, 1 << 25),
+            (SETTINGS_ENABLE_PUSH, 0),
+        ])
+    )
+}
 
 /// An in-process server whose service reads the whole body and reports what it
 /// saw ([`inspect`]).
@@ -136,9 +151,9 @@ async fn start_in_process() -> (Server, mpsc::UnboundedReceiver<Inspected>) {
 
 /// Connects to `addr` and sends `head`.
 async fn send_head(addr: SocketAddr, head: &str) -> TcpStream {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(head.as_bytes()).await.expect("write");
-    s
+    let mut conn = H1Conn::connect(addr).await;
+    conn.send(head).await;
+    conn.stream
 }
 
 /// The text of the body error the service saw.
@@ -169,7 +184,10 @@ fn whole_body(seen: &Inspected, len: usize) -> bool {
 #[tokio::test]
 async fn a_client_that_stops_mid_body_fails_the_body_and_is_closed() {
     let (server, mut rx) = start_in_process().await;
-    let head = format!("POST /up HTTP/1.1\r\n{UPGRADE}Content-Length: 1000\r\n\r\n");
+    let head = format!(
+        "POST /up HTTP/1.1\r\n{}Content-Length: 1000\r\n\r\n",
+        upgrade()
+    );
     let mut s = send_head(server.addr, &head).await;
     s.write_all(&[b'x'; 300]).await.expect("write");
     s.shutdown().await.expect("half-close");
@@ -185,7 +203,10 @@ async fn a_client_that_stops_mid_body_fails_the_body_and_is_closed() {
 #[tokio::test]
 async fn a_malformed_chunk_fails_the_body_and_closes() {
     let (server, mut rx) = start_in_process().await;
-    let head = format!("POST /up HTTP/1.1\r\n{UPGRADE}Transfer-Encoding: chunked\r\n\r\n");
+    let head = format!(
+        "POST /up HTTP/1.1\r\n{}Transfer-Encoding: chunked\r\n\r\n",
+        upgrade()
+    );
     let mut s = send_head(server.addr, &head).await;
     s.write_all(b"5\r\nhello\r\nzz\r\n").await.expect("write");
     let e = body_error(&mut rx).await;
@@ -201,7 +222,10 @@ async fn a_malformed_chunk_fails_the_body_and_closes() {
 #[tokio::test]
 async fn bytes_past_the_content_length_are_not_a_preface() {
     let (server, mut rx) = start_in_process().await;
-    let head = format!("POST /up HTTP/1.1\r\n{UPGRADE}Content-Length: 5\r\n\r\n");
+    let head = format!(
+        "POST /up HTTP/1.1\r\n{}Content-Length: 5\r\n\r\n",
+        upgrade()
+    );
     let mut s = send_head(server.addr, &head).await;
     s.write_all(b"helloEXTRA-BYTES-THAT-ARE-NOT-A-PREFACE")
         .await
@@ -222,8 +246,10 @@ async fn bytes_past_the_content_length_are_not_a_preface() {
 #[tokio::test]
 async fn expect_continue_with_and_without_a_body() {
     let (server, mut rx) = start_in_process().await;
-    let head =
-        format!("PUT /up HTTP/1.1\r\n{UPGRADE}Expect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    let head = format!(
+        "PUT /up HTTP/1.1\r\n{}Expect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+        upgrade()
+    );
     let mut s = send_head(server.addr, &head).await;
     assert_eq!(
         read_exactly(&mut s, 25, "the 100").await,
@@ -237,7 +263,10 @@ async fn expect_continue_with_and_without_a_body() {
     }
 
     // Without a body nothing waits for a 100: the 101 comes at once.
-    let head = format!("GET /up HTTP/1.1\r\n{UPGRADE}Expect: 100-continue\r\n\r\n");
+    let head = format!(
+        "GET /up HTTP/1.1\r\n{}Expect: 100-continue\r\n\r\n",
+        upgrade()
+    );
     let mut s = send_head(server.addr, &head).await;
     assert_eq!(read_exactly(&mut s, 12, "the 101").await, b"HTTP/1.1 101");
 }
@@ -249,7 +278,10 @@ async fn an_early_large_answer_is_sent_over_http1() {
     const LEN: usize = 1 << 20;
     let early = service_fn(|_| async { text(StatusCode::OK, vec![b'z'; LEN]) });
     let server = Server::start(&Builder::new(), early).await;
-    let head = format!("POST /up HTTP/1.1\r\n{UPGRADE}Content-Length: 100000\r\n\r\n");
+    let head = format!(
+        "POST /up HTTP/1.1\r\n{}Content-Length: 100000\r\n\r\n",
+        upgrade()
+    );
     let s = send_head(server.addr, &head).await;
     // The client is still uploading; it sends the rest while reading.
     let (r, mut w) = s.into_split();
