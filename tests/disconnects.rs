@@ -13,13 +13,12 @@ use common::h1::parse_responses;
 use common::h2c::{raw_upgrade, upgrade_on, UPGRADE_GET};
 use common::h2frame::{frame, headers_frame, request_fields, DATA, PREFACE};
 use common::h2raw::{h2_duplex, H2Raw, RAW_SETTINGS};
-use common::server::{conn_result, duplex_conn, quiet, ConnHandle};
+use common::server::{conn_result, duplex_conn, quiet, tcp_conn, ConnHandle};
 use common::service::inspect;
 use common::{read_to_eof, WAIT};
 use h2c_mux::demo::Demo;
 use h2c_mux::Builder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
@@ -165,18 +164,8 @@ async fn client_vanishing_mid_h2_request_body_frees_the_connection_and_fails_the
 async fn tcp_reset_mid_body_frees_the_connection() {
     // A real socket and a real RST (SO_LINGER 0), served by serve_connection.
     let b = quiet();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let svc = inspect(tx);
-    let server = {
-        let b = b.clone();
-        tokio::spawn(async move {
-            let (s, _) = listener.accept().await.unwrap();
-            b.serve_connection(s, svc).await
-        })
-    };
-    let mut c = TcpStream::connect(addr).await.unwrap();
+    let (mut c, server) = tcp_conn(&b, inspect(tx)).await;
     c.write_all(b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\npartial")
         .await
         .unwrap();

@@ -15,7 +15,6 @@ use common::h1::{
     accepted_status, assert_refused, count_status_lines, h1_exchange, parse_responses,
 };
 use common::h2c::UPGRADE_GET;
-use common::h2frame::PREFACE;
 use common::service::inspect;
 use common::WAIT;
 use h2c_mux::demo::Demo;
@@ -413,13 +412,7 @@ async fn http_1_2_and_http_2_0_request_lines_are_505() {
     assert_refused(&b, b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505).await;
     assert_refused(&b, b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505).await;
     assert_refused(&b, b"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505).await;
-    // With prior knowledge off, the HTTP/2 preface is an HTTP/1 request line with
-    // version HTTP/2.0.
-    let mut off = Builder::new();
-    off.prior_knowledge(false);
-    assert_refused(&off, PREFACE, 505).await;
-    assert_refused(&off, b"PRI * HTTP/2.0\r\n\r\n", 505).await;
-    assert_refused(&off, b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505).await;
+    // With prior knowledge off: prior_knowledge.rs.
 }
 
 #[tokio::test]
