@@ -202,8 +202,14 @@ fn big_fields(n: usize) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn h1_status_with(addr: std::net::SocketAddr, fields: &[(String, String)]) -> u16 {
-    let mut r = String::from("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n");
+/// The status of the one HTTP/1.1 response to `head` (a request line and fields,
+/// each ending in CRLF) with `fields` added, on a new connection read to its end.
+async fn h1_status_with(
+    addr: std::net::SocketAddr,
+    head: &str,
+    fields: &[(String, String)],
+) -> u16 {
+    let mut r = head.to_string();
     for (k, v) in fields {
         r.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -252,8 +258,9 @@ async fn oversized_header_set_is_431_over_http1_and_refused_over_h2_prior_knowle
 
     let run = async {
         // HTTP/1.1.
-        assert_eq!(h1_status_with(addr, &over).await, 431);
-        assert_eq!(h1_status_with(addr, &under).await, 200);
+        let get = "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n";
+        assert_eq!(h1_status_with(addr, get, &over).await, 431);
+        assert_eq!(h1_status_with(addr, get, &under).await, 200);
         // HTTP/2 prior knowledge, after the SETTINGS exchange and in the first
         // flight.
         assert_eq!(
@@ -276,18 +283,8 @@ async fn oversized_header_set_is_431_over_http1_and_refused_over_h2_prior_knowle
         );
         // The h2c upgrade request carrying the same fields: 431 over HTTP/1.1,
         // never a 101.
-        let mut r = UPGRADE_GET.trim_end_matches("\r\n").to_string();
-        r.push_str("\r\n");
-        for (k, v) in &over {
-            r.push_str(&format!("{k}: {v}\r\n"));
-        }
-        r.push_str("\r\n");
-        let mut s = TcpStream::connect(addr).await.expect("connect");
-        s.write_all(r.as_bytes()).await.expect("write");
-        let bytes = read_to_eof(&mut s).await;
-        let rs = parse_responses(&bytes);
-        assert_eq!(rs.len(), 1);
-        assert_eq!(rs[0].status, 431);
+        let upgrade = format!("{}\r\n", UPGRADE_GET.trim_end_matches("\r\n"));
+        assert_eq!(h1_status_with(addr, &upgrade, &over).await, 431);
     };
     timeout(WAIT, run).await.expect("bounded");
 
