@@ -34,7 +34,7 @@ use common::h2c::{raw_upgrade, UPGRADE_GET};
 use common::h2client::{get, h2_client, h2_send};
 use common::h2frame::{frame, headers_frame, request_fields, DATA, END_STREAM, GOAWAY, NO_ERROR};
 use common::h2raw::H2Raw;
-use common::server::{serve_on, Server};
+use common::server::{serve_on, Server, FAR};
 use common::service::{text, BoxFut};
 use common::{read_to_eof, WAIT};
 use h2c_mux::{Body, Builder};
@@ -528,11 +528,12 @@ async fn graceful_shutdown_under_load_answers_every_accepted_request() {
     let _serial = SERIAL.lock().await;
     require_fd_limit(4096);
     const PER_KIND: usize = 100;
-    let drain = Duration::from_secs(30);
 
     let (svc, shared) = LoadSvc::new();
     let mut b = Builder::new();
-    b.drain_timeout(drain);
+    // The drain never ends a connection here: `serve` must return because every
+    // connection closed by itself once its responses were out.
+    b.drain_timeout(FAR);
     let mut server = Server::on(listener(), &b, svc);
     let addr = server.addr;
     let hold_upgrade = UPGRADE_GET.replace("GET / ", "GET /hold ");
@@ -612,14 +613,9 @@ async fn graceful_shutdown_under_load_answers_every_accepted_request() {
         .expect("clients did not finish");
     assert_eq!(ok + 1, total);
 
-    // `serve` returns within the drain bound, with every connection closed by
-    // itself (a drain timeout would have cut the responses above short).
-    let joined = timeout(drain + Duration::from_secs(5), server.join()).await;
-    assert!(
-        joined.is_ok(),
-        "serve did not return within the drain bound"
-    );
-    joined.unwrap().expect("serve");
+    // `serve` returns, every connection having closed by itself (the drain
+    // timeout is an hour away).
+    server.join().await.expect("serve");
     assert_eq!(
         *shared.live.borrow(),
         0,
