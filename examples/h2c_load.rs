@@ -41,33 +41,32 @@
 //!
 //! Loopback only: `--addr` must be a loopback address.
 
+// The integration tests' support module (tests/common), shared the way h2 shares
+// tests/h2-support: the frame layer (constants, frame headers, builders), the
+// upgrade request's fields and the HTTP/1 response head parser come from there.
+// The client loop stays here: it decodes no HPACK, so it stays cheap next to the
+// server under test.
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use bytes::{Buf, BytesMut};
+use common::h1::{parse_head, H1Response};
+use common::h2c::upgrade_fields;
+use common::h2frame::{
+    frame_head, put_frame, settings_payload, ACK, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS,
+    PADDED, PING, PREFACE, PRIORITY_FLAG, RST_STREAM, SETTINGS, SETTINGS_ENABLE_PUSH,
+    SETTINGS_INITIAL_WINDOW_SIZE, WINDOW_UPDATE,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const BODY: &[u8] = b"hello world\n";
-
-const DATA: u8 = 0x0;
-const HEADERS: u8 = 0x1;
-const RST_STREAM: u8 = 0x3;
-const SETTINGS: u8 = 0x4;
-const PING: u8 = 0x6;
-const GOAWAY: u8 = 0x7;
-const WINDOW_UPDATE: u8 = 0x8;
-
-const END_STREAM: u8 = 0x1;
-const ACK: u8 = 0x1;
-const END_HEADERS: u8 = 0x4;
-const PADDED: u8 = 0x8;
-const PRIORITY: u8 = 0x20;
 
 /// Receive window the client announces for each stream and adds to the connection.
 const WINDOW: u32 = 1 << 20;
@@ -329,23 +328,15 @@ struct Plan<'a> {
     keep: bool,
 }
 
-/// The client's SETTINGS payload: ENABLE_PUSH = 0, INITIAL_WINDOW_SIZE = WINDOW.
-fn client_settings() -> Vec<u8> {
-    let mut p = Vec::with_capacity(12);
-    for (id, value) in [(0x2u16, 0u32), (0x4, WINDOW)] {
-        p.extend_from_slice(&id.to_be_bytes());
-        p.extend_from_slice(&value.to_be_bytes());
-    }
-    p
-}
+/// The client's settings: ENABLE_PUSH = 0, INITIAL_WINDOW_SIZE = WINDOW.
+const CLIENT_SETTINGS: &[(u16, u32)] = &[
+    (SETTINGS_ENABLE_PUSH, 0),
+    (SETTINGS_INITIAL_WINDOW_SIZE, WINDOW),
+];
 
-fn put_frame(dst: &mut Vec<u8>, ty: u8, flags: u8, stream: u32, payload: &[u8]) {
-    let len = payload.len() as u32;
-    dst.extend_from_slice(&len.to_be_bytes()[1..]);
-    dst.push(ty);
-    dst.push(flags);
-    dst.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
-    dst.extend_from_slice(payload);
+/// The client's SETTINGS payload.
+fn client_settings() -> Vec<u8> {
+    settings_payload(CLIENT_SETTINGS)
 }
 
 /// HEADERS for `GET /` on `stream`: :method GET, :scheme http, :path / from the HPACK
@@ -456,18 +447,11 @@ impl H2 {
             }
             // Handle every complete frame in the buffer, then read more.
             let mut progressed = false;
-            while self.rbuf.len() >= 9 {
-                let len = (usize::from(self.rbuf[0]) << 16)
-                    | (usize::from(self.rbuf[1]) << 8)
-                    | usize::from(self.rbuf[2]);
+            while let Some(head) = frame_head(&self.rbuf) {
+                let (len, ty, flags, sid) = (head.len, head.ty, head.flags, head.stream);
                 if self.rbuf.len() < 9 + len {
                     break;
                 }
-                let ty = self.rbuf[3];
-                let flags = self.rbuf[4];
-                let sid =
-                    u32::from_be_bytes([self.rbuf[5], self.rbuf[6], self.rbuf[7], self.rbuf[8]])
-                        & 0x7fff_ffff;
                 self.rbuf.advance(9);
                 let payload = self.rbuf.split_to(len);
                 progressed = true;
@@ -483,7 +467,7 @@ impl H2 {
                             pad = usize::from(p[0]);
                             p = &p[1..];
                         }
-                        if ty == HEADERS && flags & PRIORITY != 0 && p.len() >= 5 {
+                        if ty == HEADERS && flags & PRIORITY_FLAG != 0 && p.len() >= 5 {
                             p = &p[5..];
                         }
                         let p = &p[..p.len().saturating_sub(pad)];
@@ -568,14 +552,11 @@ impl H2 {
     /// Keeps an idle connection alive: answers SETTINGS and PING until the server closes.
     async fn idle(mut self) {
         loop {
-            while self.rbuf.len() >= 9 {
-                let len = (usize::from(self.rbuf[0]) << 16)
-                    | (usize::from(self.rbuf[1]) << 8)
-                    | usize::from(self.rbuf[2]);
+            while let Some(head) = frame_head(&self.rbuf) {
+                let (len, ty, flags) = (head.len, head.ty, head.flags);
                 if self.rbuf.len() < 9 + len {
                     break;
                 }
-                let (ty, flags) = (self.rbuf[3], self.rbuf[4]);
                 self.rbuf.advance(9);
                 let payload = self.rbuf.split_to(len);
                 match ty {
@@ -628,19 +609,20 @@ async fn one_connection(
     let (flights, next_id, to_send) = match plan.mode {
         Mode::Upgrade | Mode::IdleUpgrade => {
             let req = format!(
-                "GET / HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade, HTTP2-Settings\r\n\
-                 Upgrade: h2c\r\nHTTP2-Settings: {}\r\n\r\n",
+                "GET / HTTP/1.1\r\nHost: {}\r\n{}\r\n",
                 plan.addr,
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(plan.settings)
+                upgrade_fields(CLIENT_SETTINGS)
             );
             let sent = Instant::now();
             sock.write_all(req.as_bytes())
                 .await
                 .map_err(|e| format!("write: {e}"))?;
             let head = read_h1_head(&mut sock, &mut rbuf).await?;
-            if !head.starts_with(b"HTTP/1.1 101") {
-                let line = head[..].split(|b| *b == b'\r').next().unwrap_or_default();
-                return Err(format!("no upgrade: {}", String::from_utf8_lossy(line)));
+            if (head.version.as_str(), head.status) != ("HTTP/1.1", 101) {
+                return Err(format!(
+                    "no upgrade: {} {} {}",
+                    head.version, head.status, head.reason
+                ));
             }
             put_client_start(&mut wbuf, plan.settings);
             let f = Flight {
@@ -661,7 +643,7 @@ async fn one_connection(
                 .await
                 .map_err(|e| format!("write: {e}"))?;
             let head = read_h1_head(&mut sock, &mut rbuf).await?;
-            if !head.starts_with(b"HTTP/1.1 200") {
+            if (head.version.as_str(), head.status) != ("HTTP/1.1", 200) {
                 return Err("HTTP/1.1 response is not 200".into());
             }
             while rbuf.len() < BODY.len() {
@@ -702,10 +684,13 @@ async fn one_connection(
 }
 
 /// Reads an HTTP/1.1 response head; returns it and leaves what follows in `rbuf`.
-async fn read_h1_head(sock: &mut TcpStream, rbuf: &mut BytesMut) -> Result<BytesMut, String> {
+async fn read_h1_head(sock: &mut TcpStream, rbuf: &mut BytesMut) -> Result<H1Response, String> {
     loop {
-        if let Some(end) = rbuf.windows(4).position(|w| w == b"\r\n\r\n") {
-            return Ok(rbuf.split_to(end + 4));
+        let mut input = &rbuf[..];
+        if let Some(head) = parse_head(&mut input) {
+            let used = rbuf.len() - input.len();
+            rbuf.advance(used);
+            return Ok(head);
         }
         if rbuf.len() > 64 * 1024 {
             return Err("response head too large".into());

@@ -4,43 +4,9 @@
 
 mod common;
 
-use std::process::Stdio;
-
-use common::curl::{assert_upgraded, curl_path, CURL};
+use common::curl::{assert_upgraded, body_file, curl};
 use common::server::Server;
 use common::service::pattern;
-use common::within;
-
-struct Output {
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-/// Runs curl with `args` (bounded), failing the test when it is missing or fails.
-async fn curl(args: &[&str]) -> Output {
-    let child = tokio::process::Command::new(curl_path())
-        .args(["--silent", "--show-error", "--verbose", "--max-time", "10"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {CURL}: {e}"));
-    let out = within("curl to finish", child.wait_with_output())
-        .await
-        .expect("curl output");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "curl {args:?} failed with {}:\n{stderr}",
-        out.status
-    );
-    Output {
-        stdout: out.stdout,
-        stderr,
-    }
-}
 
 fn url(server: &Server, path: &str) -> String {
     format!("http://{}{path}", server.addr)
@@ -123,15 +89,6 @@ async fn curl_http11_two_urls_reuse_the_connection() {
         "{}",
         out.stderr
     );
-}
-
-/// Writes `body` to a fresh file for `--data-binary @file`.
-fn body_file(name: &str, body: &[u8]) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("h2c-mux-curl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join(name);
-    std::fs::write(&file, body).expect("write body file");
-    file
 }
 
 #[tokio::test]

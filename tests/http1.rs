@@ -1,10 +1,12 @@
 //! HTTP/1.x over loopback with a raw client: keep-alive, pipelining, bodies,
-//! HTTP/1.0, the `Date` field, refused requests and `Expect: 100-continue`.
+//! HTTP/1.0, the `Date` field, `Expect` (`100-continue`, and 417 for any other),
+//! the close of a connection and unread request bodies. The malformed requests
+//! HTTP/1.1 refuses are in `http1_framing.rs`.
 #![cfg(feature = "demo")] // the demo service is behind the `demo` feature (on by default)
 
 mod common;
 
-use common::h1::H1Conn;
+use common::h1::{assert_refused, H1Conn};
 use common::server::{conn_result, duplex_conn, Server};
 use common::service::{pattern, recorder, IgnoreBody};
 use common::within;
@@ -168,77 +170,6 @@ fn is_imf_fixdate(s: &str) -> bool {
         && num(hms[1], 2, 59)
         && num(hms[2], 2, 60)
         && gmt == "GMT"
-}
-
-/// Sends `request`, expects a `status` response with `connection: close`, then EOF.
-async fn assert_refused(builder: &Builder, request: &[u8], status: u16) {
-    let server = Server::start(builder, h2c_mux::demo::Demo::new()).await;
-    // Written on its own task: the server may answer before it read everything.
-    let (mut reader, mut wr) = H1Conn::connect(server.addr).await.into_split();
-    let owned = request.to_vec();
-    let writer = tokio::spawn(async move {
-        let _ = wr.write_all(&owned).await;
-        wr
-    });
-    let res = reader.read_response().await;
-    assert_eq!(res.status, status, "{res:?}");
-    assert!(res.connection_has("close"), "{res:?}");
-    reader.expect_closed().await;
-    let _ = within("writer", writer).await;
-}
-
-#[tokio::test]
-async fn garbage_is_answered_400() {
-    assert_refused(&Builder::new(), b"\x01\x02\x03 nonsense\r\n\r\n", 400).await;
-}
-
-#[tokio::test]
-async fn missing_host_is_answered_400() {
-    assert_refused(&Builder::new(), b"GET / HTTP/1.1\r\n\r\n", 400).await;
-}
-
-#[tokio::test]
-async fn transfer_encoding_with_content_length_is_answered_400() {
-    let req = b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\
-                Content-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
-    assert_refused(&Builder::new(), req, 400).await;
-}
-
-#[tokio::test]
-async fn bare_lf_line_ending_is_answered_400() {
-    assert_refused(&Builder::new(), b"GET / HTTP/1.1\nHost: a\n\n", 400).await;
-}
-
-#[tokio::test]
-async fn long_request_line_is_answered_414() {
-    let req = format!(
-        "GET /{} HTTP/1.1\r\nHost: a\r\n\r\n",
-        "a".repeat(h2c_mux::DEFAULT_MAX_REQUEST_LINE + 10)
-    );
-    assert_refused(&Builder::new(), req.as_bytes(), 414).await;
-}
-
-#[tokio::test]
-async fn huge_header_is_answered_431() {
-    let req = format!(
-        "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
-        "b".repeat(h2c_mux::DEFAULT_MAX_HEAD_SIZE + 10)
-    );
-    assert_refused(&Builder::new(), req.as_bytes(), 431).await;
-}
-
-#[tokio::test]
-async fn gzip_transfer_coding_is_answered_501() {
-    let req =
-        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n";
-    assert_refused(&Builder::new(), req, 501).await;
-}
-
-#[tokio::test]
-async fn http2_request_line_without_prior_knowledge_is_answered_505() {
-    let mut builder = Builder::new();
-    builder.prior_knowledge(false);
-    assert_refused(&builder, b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505).await;
 }
 
 #[tokio::test]

@@ -5,18 +5,18 @@
 mod common;
 
 use bytes::Bytes;
-use common::h1::H1Conn;
+use common::h1::assert_refused;
 use common::h2client::{h2_connect, request, roundtrip};
 use common::h2frame::{request_fields, settings_payload, PREFACE, SETTINGS, SETTINGS_ENABLE_PUSH};
 use common::h2raw::H2Raw;
-use common::server::Server;
+use common::server::{conn_result, tcp_conn, Server};
 use common::service::{pattern, recorder};
 use common::within;
 use h2c_mux::demo::Demo;
 use h2c_mux::{Builder, Protocol};
 use http::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn prior_knowledge_get_root() {
@@ -79,29 +79,18 @@ async fn preface_sent_one_byte_at_a_time_is_recognised() {
 
 #[tokio::test]
 async fn preface_without_prior_knowledge_is_answered_505() {
-    let mut builder = Builder::new();
-    builder.prior_knowledge(false);
-    let server = Server::start(&builder, Demo::new()).await;
-    let mut conn = H1Conn::connect(server.addr).await;
-    conn.send(PREFACE).await;
-    let res = conn.read_response().await;
-    assert_eq!(res.status, 505);
-    assert!(res.connection_has("close"), "{res:?}");
-    conn.expect_closed().await;
+    // With prior knowledge off, the HTTP/2 preface is an HTTP/1 request line with
+    // version HTTP/2.0, and so is any other HTTP/2.0 request line.
+    let mut off = Builder::new();
+    off.prior_knowledge(false);
+    assert_refused(&off, PREFACE, 505).await;
+    assert_refused(&off, b"PRI * HTTP/2.0\r\n\r\n", 505).await;
+    assert_refused(&off, b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505).await;
 }
 
 #[tokio::test]
 async fn partial_preface_then_eof_closes_cleanly_without_a_response() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.expect("accept");
-        Builder::new().serve_connection(tcp, Demo::new()).await
-    });
-
-    let mut tcp = within("connect", TcpStream::connect(addr))
-        .await
-        .expect("connect");
+    let (mut tcp, server) = tcp_conn(&Builder::new(), Demo::new()).await;
     tcp.write_all(&PREFACE[..10]).await.expect("write");
     tcp.shutdown().await.expect("half-close");
     let mut got = Vec::new();
@@ -113,9 +102,7 @@ async fn partial_preface_then_eof_closes_cleanly_without_a_response() {
         "server answered a partial preface: {:?}",
         String::from_utf8_lossy(&got)
     );
-    let result = within("serve_connection to finish", server)
-        .await
-        .expect("server task");
+    let result = conn_result(server).await;
     assert!(result.is_ok(), "connection ended with {result:?}");
 }
 

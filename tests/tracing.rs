@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use common::h1::H1Conn;
 use common::h2c::{raw_upgrade, UPGRADE_GET};
-use common::h2client::{get, h2_client, h2_send};
+use common::h2client::{get, h2_connect, roundtrip};
 use common::server::Server;
 use tokio::net::TcpStream;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -100,11 +100,8 @@ async fn with_debug_spans_every_protocol_is_answered_and_its_spans_say_what_it_w
     drop(h2);
 
     // HTTP/2 with prior knowledge.
-    let s = TcpStream::connect(server.addr).await.expect("connect");
-    let mut send = h2_client(s).await.expect("h2 handshake");
-    let r = h2_send(&mut send, get("/bytes/3"), None)
-        .await
-        .expect("h2 request");
+    let mut send = h2_connect(server.addr).await;
+    let r = roundtrip(&mut send, get("/bytes/3"), None).await;
     assert_eq!(r.body.len(), 3);
     drop(send);
 

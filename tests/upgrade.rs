@@ -5,20 +5,18 @@
 
 mod common;
 
-use common::h1::{send_with_body, H1Conn};
+use common::h1::{chunked, send_with_body, H1Conn};
 use common::h2c::{
-    after_101, assert_switching_protocols, base64url, http2_settings, upgrade, upgrade_fields,
-    upgrade_request, CLIENT_SETTINGS,
+    after_101, assert_switching_protocols, upgrade, upgrade_fields, upgrade_request,
+    CLIENT_SETTINGS,
 };
-use common::h2frame::{
-    request_fields, SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_FRAME_SIZE,
-};
+use common::h2frame::{request_fields, SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE};
 use common::h2raw::{Event, H2Response};
 use common::server::Server;
 use common::service::{pattern, recorder, IgnoreBody};
 use common::{read_to_eof, sha256};
 use h2c_mux::demo::Demo;
-use h2c_mux::{Builder, DeclineReason, Protocol, UpgradeDecision};
+use h2c_mux::{Builder, Protocol};
 
 fn root_upgrade() -> Vec<u8> {
     upgrade_request("GET", "/", "", b"")
@@ -328,14 +326,7 @@ async fn streamed_upgrade_of_a_large_chunked_body_switches_after_the_body() {
     let server = Server::demo().await;
     let body: Vec<u8> = (0..(3 << 19)).map(|i: u32| (i % 253) as u8).collect();
     let head = upgrade_request("POST", "/sha256", "Transfer-Encoding: chunked\r\n", b"");
-    let mut framed = Vec::new();
-    for chunk in body.chunks(40_000) {
-        framed.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-        framed.extend_from_slice(chunk);
-        framed.extend_from_slice(b"\r\n");
-    }
-    framed.extend_from_slice(b"0\r\n\r\n");
-    let res = stream_1_after_streamed_body(&server, &head, framed).await;
+    let res = stream_1_after_streamed_body(&server, &head, chunked(&body, 40_000)).await;
     assert_eq!(res.body_str(), digest_line(&body));
 }
 
@@ -506,268 +497,4 @@ async fn upgrade_honours_the_initial_window_of_http2_settings() {
     assert_eq!(status.as_deref(), Some("200"));
     assert_eq!(body, pattern(40_000));
     assert_eq!(updates, 2, "the server waited for each WINDOW_UPDATE");
-}
-
-/// Sends `request` (an upgrade the server must refuse) and checks it is answered
-/// over HTTP/1.1 with `expected_body`, that the service saw `Protocol::Http1` and an
-/// `UpgradeDeclined` accepted by `reason_ok`, and that the connection then serves
-/// a plain HTTP/1.1 request.
-async fn assert_declined(
-    builder: &Builder,
-    request: &[u8],
-    expected_body: &[u8],
-    reason_ok: impl Fn(&DeclineReason) -> bool,
-) {
-    let (svc, mut seen) = recorder(Demo::new());
-    let server = Server::start(builder, svc).await;
-    let mut conn = H1Conn::connect(server.addr).await;
-    conn.send(request).await;
-    let res = conn.read_response().await;
-    assert_eq!(res.status, 200, "{res:?}");
-    assert_eq!(res.version, "HTTP/1.1");
-    assert_eq!(res.body, expected_body);
-    assert!(res.header("upgrade").is_none(), "{res:?}");
-    assert!(!res.connection_has("close"), "{res:?}");
-
-    let req = seen.next().await;
-    assert_eq!(req.protocol, Some(Protocol::Http1));
-    let reason = req.declined.expect("the request carries UpgradeDeclined");
-    assert!(reason_ok(&reason), "unexpected decline reason {reason:?}");
-
-    conn.send("GET /bytes/10 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        .await;
-    let second = conn.read_response().await;
-    assert_eq!(second.status, 200);
-    assert_eq!(second.body, pattern(10));
-    let req = seen.next().await;
-    assert_eq!(req.protocol, Some(Protocol::Http1));
-    assert_eq!(req.declined, None);
-}
-
-const HELLO: &[u8] = b"hello world\n";
-
-#[tokio::test]
-async fn two_http2_settings_fields_are_declined() {
-    let request = upgrade_request("GET", "/", "HTTP2-Settings: AAMAAABk\r\n", b"");
-    assert_declined(&Builder::new(), &request, HELLO, |r| {
-        *r == DeclineReason::SettingsCount(2)
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn missing_http2_settings_is_declined() {
-    let request =
-        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\r\n";
-    assert_declined(&Builder::new(), request.as_bytes(), HELLO, |r| {
-        *r == DeclineReason::SettingsCount(0)
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn http2_settings_that_is_not_base64url_is_declined() {
-    // '+' and '/' belong to standard base64, not to base64url.
-    let request = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n\
-                   Upgrade: h2c\r\nHTTP2-Settings: AAMAAAB+AAQA/wAA\r\n\r\n";
-    assert_declined(&Builder::new(), request.as_bytes(), HELLO, |r| {
-        matches!(r, DeclineReason::InvalidSettings(_))
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn http2_settings_with_enable_push_2_is_declined() {
-    let request = format!(
-        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n\
-         Upgrade: h2c\r\nHTTP2-Settings: {}\r\n\r\n",
-        http2_settings(&[(SETTINGS_ENABLE_PUSH, 2)])
-    );
-    assert_declined(&Builder::new(), request.as_bytes(), HELLO, |r| {
-        matches!(r, DeclineReason::InvalidSettings(_))
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn http2_settings_with_out_of_range_values_are_declined() {
-    for (name, payload) in [
-        (
-            "INITIAL_WINDOW_SIZE 2^31",
-            http2_settings(&[(SETTINGS_INITIAL_WINDOW_SIZE, 1 << 31)]),
-        ),
-        (
-            "MAX_FRAME_SIZE 16383",
-            http2_settings(&[(SETTINGS_MAX_FRAME_SIZE, 16_383)]),
-        ),
-        (
-            "MAX_FRAME_SIZE 2^24",
-            http2_settings(&[(SETTINGS_MAX_FRAME_SIZE, 1 << 24)]),
-        ),
-        // Four bytes: not a whole number of 6-byte settings.
-        ("payload of 4 bytes", base64url(&[0, 3, 0, 0])),
-    ] {
-        let request = format!(
-            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n\
-             Upgrade: h2c\r\nHTTP2-Settings: {payload}\r\n\r\n"
-        );
-        // Printed before the case, so a failure's captured output names it.
-        eprintln!("case: {name}");
-        assert_declined(&Builder::new(), request.as_bytes(), HELLO, |r| {
-            matches!(r, DeclineReason::InvalidSettings(_))
-        })
-        .await;
-    }
-}
-
-#[tokio::test]
-async fn http2_settings_empty_or_with_unknown_ids_upgrade() {
-    let server = Server::demo().await;
-    // RFC 9113 §6.5.2: an unknown setting is ignored; an empty payload is valid.
-    for value in [
-        String::new(),
-        http2_settings(&[(0x00ff, 7), (0x4242, u32::MAX)]),
-    ] {
-        let request = format!(
-            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n\
-             Upgrade: h2c\r\nHTTP2-Settings: {value}\r\n\r\n"
-        );
-        let (_, mut h2) = upgrade(server.addr, request.as_bytes()).await;
-        h2.send_preface(CLIENT_SETTINGS).await;
-        assert_eq!(h2.response(1).await.body_str(), "hello world\n");
-    }
-}
-
-#[tokio::test]
-async fn connection_without_the_http2_settings_token_is_declined() {
-    let request = format!(
-        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\
-         HTTP2-Settings: {}\r\n\r\n",
-        http2_settings(CLIENT_SETTINGS)
-    );
-    assert_declined(&Builder::new(), request.as_bytes(), HELLO, |r| {
-        *r == DeclineReason::ConnectionTokens
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn upgrade_token_h2_is_declined_in_cleartext() {
-    let request = format!(
-        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n\
-         Upgrade: h2\r\nHTTP2-Settings: {}\r\n\r\n",
-        http2_settings(CLIENT_SETTINGS)
-    );
-    assert_declined(&Builder::new(), request.as_bytes(), HELLO, |r| {
-        *r == DeclineReason::TlsToken
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn upgrade_in_http10_is_declined() {
-    let request = format!(
-        "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive, Upgrade, HTTP2-Settings\r\n\
-         Upgrade: h2c\r\nHTTP2-Settings: {}\r\n\r\n",
-        http2_settings(CLIENT_SETTINGS)
-    );
-    assert_declined(&Builder::new(), request.as_bytes(), HELLO, |r| {
-        *r == DeclineReason::Http10
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn buffered_upgrade_body_over_the_bound_is_declined_content_length() {
-    let mut builder = Builder::new();
-    builder.stream_upgrade_body(false).max_upgrade_body_size(16);
-    let body: Vec<u8> = (0..100u8).collect();
-    let request = upgrade_request("POST", "/echo", "", &body);
-    assert_declined(&builder, &request, &body, |r| {
-        *r == DeclineReason::BodyTooLarge { limit: 16 }
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn buffered_upgrade_body_over_the_bound_is_declined_chunked() {
-    let mut builder = Builder::new();
-    builder.stream_upgrade_body(false).max_upgrade_body_size(16);
-    let body: Vec<u8> = (b'a'..=b'z').cycle().take(100).collect();
-    let mut request = upgrade_request("POST", "/echo", "Transfer-Encoding: chunked\r\n", b"");
-    for chunk in body.chunks(10) {
-        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-        request.extend_from_slice(chunk);
-        request.extend_from_slice(b"\r\n");
-    }
-    request.extend_from_slice(b"0\r\n\r\n");
-    // The whole body reaches the service, including what was read before the bound.
-    assert_declined(&builder, &request, &body, |r| {
-        *r == DeclineReason::BodyTooLarge { limit: 16 }
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn upgrade_declined_by_policy() {
-    let mut builder = Builder::new();
-    builder.upgrade_policy(|head: &http::request::Parts| {
-        if head.uri.path() == "/" {
-            UpgradeDecision::decline("root stays on http/1.1")
-        } else {
-            UpgradeDecision::Upgrade
-        }
-    });
-    assert_declined(&builder, &root_upgrade(), HELLO, |r| {
-        *r == DeclineReason::Policy("root stays on http/1.1".into())
-    })
-    .await;
-
-    // The same policy lets another path upgrade.
-    let server = Server::start(&builder, Demo::new()).await;
-    let (_, mut h2) = upgrade(server.addr, &upgrade_request("GET", "/bytes/7", "", b"")).await;
-    h2.send_preface(CLIENT_SETTINGS).await;
-    assert_eq!(h2.response(1).await.body, pattern(7));
-}
-
-#[tokio::test]
-async fn decline_proxied_policy_sees_forwarding_fields_and_the_peer_address() {
-    use std::net::{IpAddr, Ipv4Addr};
-
-    let mut builder = Builder::new();
-    builder.upgrade_policy(h2c_mux::decline_proxied(Vec::<IpAddr>::new()));
-    let forwarded = upgrade_request("GET", "/", "X-Forwarded-For: 203.0.113.7\r\n", b"");
-    assert_declined(
-        &builder,
-        &forwarded,
-        HELLO,
-        |r| matches!(r, DeclineReason::Policy(why) if why.contains("x-forwarded-for")),
-    )
-    .await;
-    // A direct client still upgrades.
-    let server = Server::start(&builder, Demo::new()).await;
-    let (_, mut h2) = upgrade(server.addr, &root_upgrade()).await;
-    h2.send_preface(CLIENT_SETTINGS).await;
-    assert_eq!(h2.response(1).await.body_str(), "hello world\n");
-
-    // The policy sees the peer's address: loopback listed as a proxy is declined.
-    let mut builder = Builder::new();
-    builder.upgrade_policy(h2c_mux::decline_proxied([IpAddr::V4(Ipv4Addr::LOCALHOST)]));
-    assert_declined(
-        &builder,
-        &root_upgrade(),
-        HELLO,
-        |r| matches!(r, DeclineReason::Policy(why) if why.contains("listed proxy")),
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn upgrade_disabled_is_answered_over_http1() {
-    let mut builder = Builder::new();
-    builder.h2c_upgrade(false);
-    assert_declined(&builder, &root_upgrade(), HELLO, |r| {
-        *r == DeclineReason::Disabled
-    })
-    .await;
 }

@@ -4,13 +4,18 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
-use common::curl::{assert_upgraded, curl_path};
+use common::binary::Binary;
+use common::curl::{assert_upgraded, curl_for, upload_dir};
 use common::h1::H1Conn;
+use common::h2c::upgrade_fields;
+use common::h2frame::{
+    SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_CONCURRENT_STREAMS,
+};
 use common::server::Server;
 use common::service::{inspect, service_fn, text, Inspected};
 use common::{read_to_eof, within, WAIT};
@@ -26,59 +31,8 @@ use tokio::sync::mpsc;
 /// the runtime, the allocator and the binary itself.
 const MAX_SERVER_RSS_KB: u64 = 64 * 1024;
 
-/// The `h2c-mux` binary, serving the demo on a loopback port.
-struct Binary {
-    child: Child,
-    addr: String,
-}
-
-impl Binary {
-    fn start() -> Binary {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_h2c-mux"))
-            .args(["--listen", "127.0.0.1:0", "--quiet", "--log", "info"])
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the h2c-mux binary");
-        let out = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(out).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .expect("read server output");
-            if let Some(rest) = line.split("addr=").nth(1) {
-                break rest.split_whitespace().next().unwrap_or("").to_owned();
-            }
-        };
-        assert!(addr.starts_with("127.0.0.1:"), "listening on {addr}");
-        Binary { child, addr }
-    }
-
-    /// Peak resident memory of the server process, in KiB.
-    fn peak_rss_kb(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("read /proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmHWM in /proc status")
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn curl() -> Command {
-    Command::new(curl_path())
-}
+/// curl's bound on one upload of up to 100 MB to the (debug) binary.
+const UPLOAD_TIME: Duration = Duration::from_secs(120);
 
 /// Deterministic file contents (an xorshift stream), so a failure is repeatable.
 fn write_file(dir: &Path, len: usize) -> (PathBuf, String) {
@@ -111,32 +65,34 @@ fn write_file(dir: &Path, len: usize) -> (PathBuf, String) {
 
 /// Uploads `file` with `curl --http2` (chunked when `chunked`), returning stdout
 /// and the verbose trace.
-fn upload(addr: &str, file: &Path, path: &str, chunked: bool) -> (Vec<u8>, String) {
-    let mut cmd = curl();
-    cmd.args(["-sS", "-v", "--http2", "--max-time", "120"]);
+async fn upload(addr: SocketAddr, file: &Path, path: &str, chunked: bool) -> (Vec<u8>, String) {
+    let file = file.display().to_string();
+    let data = format!("@{file}");
+    let url = format!("http://{addr}{path}");
+    let mut args = vec!["--http2"];
     if chunked {
-        cmd.args(["-H", "Transfer-Encoding: chunked", "--data-binary"])
-            .arg(format!("@{}", file.display()));
+        args.extend([
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            data.as_str(),
+        ]);
     } else {
-        cmd.arg("-T").arg(file);
+        args.extend(["-T", file.as_str()]);
     }
-    let out = cmd
-        .arg(format!("http://{addr}{path}"))
-        .output()
-        .expect("run curl");
-    let trace = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "curl failed: {trace}");
-    (out.stdout, trace)
+    args.push(&url);
+    let out = curl_for(UPLOAD_TIME, &args).await;
+    (out.stdout, out.stderr)
 }
 
-#[test]
-fn uploads_of_every_size_are_upgraded_and_digested() {
-    let server = Binary::start();
-    let dir = tempdir();
+#[tokio::test]
+async fn uploads_of_every_size_are_upgraded_and_digested() {
+    let server = Binary::start().await;
+    let dir = upload_dir();
     for len in [0usize, 1, 64 * 1024, 10_000_000, 100_000_000] {
         let (file, want) = write_file(&dir, len);
         for chunked in [false, true] {
-            let (body, trace) = upload(&server.addr, &file, "/sha256", chunked);
+            let (body, trace) = upload(server.addr, &file, "/sha256", chunked).await;
             assert_eq!(
                 String::from_utf8_lossy(&body),
                 want,
@@ -148,7 +104,7 @@ fn uploads_of_every_size_are_upgraded_and_digested() {
         }
         let _ = std::fs::remove_file(&file);
     }
-    let peak = server.peak_rss_kb();
+    let peak = server.kib("VmHWM:");
     eprintln!("server peak RSS after the uploads: {peak} KiB");
     assert!(
         peak < MAX_SERVER_RSS_KB,
@@ -156,34 +112,35 @@ fn uploads_of_every_size_are_upgraded_and_digested() {
     );
 }
 
-#[test]
-fn small_uploads_are_echoed_over_stream_1() {
-    let server = Binary::start();
-    let dir = tempdir();
+#[tokio::test]
+async fn small_uploads_are_echoed_over_stream_1() {
+    let server = Binary::start().await;
+    let dir = upload_dir();
     for len in [1usize, 1000, 64 * 1024] {
         let (file, _) = write_file(&dir, len);
         let sent = std::fs::read(&file).expect("read back");
         for chunked in [false, true] {
-            let (body, trace) = upload(&server.addr, &file, "/echo", chunked);
+            let (body, trace) = upload(server.addr, &file, "/echo", chunked).await;
             assert_eq!(body, sent, "len {len} chunked {chunked}");
             assert_upgraded(&trace);
         }
     }
 }
 
-fn tempdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "h2c-mux-upload-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 // ---- failure cases, in-process -------------------------------------------------
 
-const UPGRADE: &str = "Host: t\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n";
+/// Host and the upgrade fields, announcing MAX_CONCURRENT_STREAMS 100, a 32 MiB
+/// INITIAL_WINDOW_SIZE and no push (`AAMAAABkAAQCAAAAAAIAAAAA`).
+fn upgrade() -> String {
+    format!(
+        "Host: t\r\n{}",
+        upgrade_fields(&[
+            (SETTINGS_MAX_CONCURRENT_STREAMS, 100),
+            (SETTINGS_INITIAL_WINDOW_SIZE, 1 << 25),
+            (SETTINGS_ENABLE_PUSH, 0),
+        ])
+    )
+}
 
 /// An in-process server whose service reads the whole body and reports what it
 /// saw ([`inspect`]).
@@ -194,9 +151,9 @@ async fn start_in_process() -> (Server, mpsc::UnboundedReceiver<Inspected>) {
 
 /// Connects to `addr` and sends `head`.
 async fn send_head(addr: SocketAddr, head: &str) -> TcpStream {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(head.as_bytes()).await.expect("write");
-    s
+    let mut conn = H1Conn::connect(addr).await;
+    conn.send(head).await;
+    conn.stream
 }
 
 /// The text of the body error the service saw.
@@ -227,7 +184,10 @@ fn whole_body(seen: &Inspected, len: usize) -> bool {
 #[tokio::test]
 async fn a_client_that_stops_mid_body_fails_the_body_and_is_closed() {
     let (server, mut rx) = start_in_process().await;
-    let head = format!("POST /up HTTP/1.1\r\n{UPGRADE}Content-Length: 1000\r\n\r\n");
+    let head = format!(
+        "POST /up HTTP/1.1\r\n{}Content-Length: 1000\r\n\r\n",
+        upgrade()
+    );
     let mut s = send_head(server.addr, &head).await;
     s.write_all(&[b'x'; 300]).await.expect("write");
     s.shutdown().await.expect("half-close");
@@ -243,7 +203,10 @@ async fn a_client_that_stops_mid_body_fails_the_body_and_is_closed() {
 #[tokio::test]
 async fn a_malformed_chunk_fails_the_body_and_closes() {
     let (server, mut rx) = start_in_process().await;
-    let head = format!("POST /up HTTP/1.1\r\n{UPGRADE}Transfer-Encoding: chunked\r\n\r\n");
+    let head = format!(
+        "POST /up HTTP/1.1\r\n{}Transfer-Encoding: chunked\r\n\r\n",
+        upgrade()
+    );
     let mut s = send_head(server.addr, &head).await;
     s.write_all(b"5\r\nhello\r\nzz\r\n").await.expect("write");
     let e = body_error(&mut rx).await;
@@ -259,7 +222,10 @@ async fn a_malformed_chunk_fails_the_body_and_closes() {
 #[tokio::test]
 async fn bytes_past_the_content_length_are_not_a_preface() {
     let (server, mut rx) = start_in_process().await;
-    let head = format!("POST /up HTTP/1.1\r\n{UPGRADE}Content-Length: 5\r\n\r\n");
+    let head = format!(
+        "POST /up HTTP/1.1\r\n{}Content-Length: 5\r\n\r\n",
+        upgrade()
+    );
     let mut s = send_head(server.addr, &head).await;
     s.write_all(b"helloEXTRA-BYTES-THAT-ARE-NOT-A-PREFACE")
         .await
@@ -280,8 +246,10 @@ async fn bytes_past_the_content_length_are_not_a_preface() {
 #[tokio::test]
 async fn expect_continue_with_and_without_a_body() {
     let (server, mut rx) = start_in_process().await;
-    let head =
-        format!("PUT /up HTTP/1.1\r\n{UPGRADE}Expect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    let head = format!(
+        "PUT /up HTTP/1.1\r\n{}Expect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+        upgrade()
+    );
     let mut s = send_head(server.addr, &head).await;
     assert_eq!(
         read_exactly(&mut s, 25, "the 100").await,
@@ -295,7 +263,10 @@ async fn expect_continue_with_and_without_a_body() {
     }
 
     // Without a body nothing waits for a 100: the 101 comes at once.
-    let head = format!("GET /up HTTP/1.1\r\n{UPGRADE}Expect: 100-continue\r\n\r\n");
+    let head = format!(
+        "GET /up HTTP/1.1\r\n{}Expect: 100-continue\r\n\r\n",
+        upgrade()
+    );
     let mut s = send_head(server.addr, &head).await;
     assert_eq!(read_exactly(&mut s, 12, "the 101").await, b"HTTP/1.1 101");
 }
@@ -307,7 +278,10 @@ async fn an_early_large_answer_is_sent_over_http1() {
     const LEN: usize = 1 << 20;
     let early = service_fn(|_| async { text(StatusCode::OK, vec![b'z'; LEN]) });
     let server = Server::start(&Builder::new(), early).await;
-    let head = format!("POST /up HTTP/1.1\r\n{UPGRADE}Content-Length: 100000\r\n\r\n");
+    let head = format!(
+        "POST /up HTTP/1.1\r\n{}Content-Length: 100000\r\n\r\n",
+        upgrade()
+    );
     let s = send_head(server.addr, &head).await;
     // The client is still uploading; it sends the rest while reading.
     let (r, mut w) = s.into_split();

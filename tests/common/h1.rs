@@ -19,7 +19,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
-use super::server::{conn_result, duplex_conn, TestBody, TestService};
+use super::server::{conn_result, duplex_conn, tcp_conn, TestBody, TestService};
 use super::{read_to_eof, within};
 
 /// How much [`H1Conn`] asks the socket for at a time.
@@ -277,6 +277,19 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// `body` as a chunked request body (RFC 9112 §7.1): chunks of `size` bytes, the
+/// last chunk, no trailers.
+pub fn chunked(body: &[u8], size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / size.max(1) * 10 + 5);
+    for chunk in body.chunks(size) {
+        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
 /// Number of HTTP/1 status lines in `data`: `HTTP/1.x NNN ` anywhere (response
 /// bodies in these tests never contain one).
 pub fn count_status_lines(data: &[u8]) -> usize {
@@ -524,4 +537,67 @@ pub async fn assert_h1_hello(addr: SocketAddr) {
     assert_eq!(rs.len(), 1, "{:?}", String::from_utf8_lossy(&bytes));
     assert_eq!(rs[0].status, 200);
     assert_eq!(rs[0].body, b"hello world\n");
+}
+
+/// `request` for messages: as text, cut after 200 characters.
+fn describe(request: &[u8]) -> String {
+    let what = String::from_utf8_lossy(request);
+    if what.len() > 200 {
+        format!("{}... ({} bytes)", &what[..200], request.len())
+    } else {
+        what.into_owned()
+    }
+}
+
+/// Sends `request` to the demo served with `builder` over a real loopback socket
+/// (`serve_connection` on the accepted socket) and checks it is refused with
+/// `status`: exactly one response, complete, marked `connection: close`, then
+/// EOF, and the connection ends with a parse error. The request is written on
+/// its own task: the server may answer before it has read everything.
+#[cfg(feature = "demo")]
+pub async fn assert_refused(builder: &Builder, request: &[u8], status: u16) {
+    let what = describe(request);
+    let (io, conn) = tcp_conn(builder, h2c_mux::demo::Demo::new()).await;
+    let (mut reader, mut wr) = H1Conn::new(io).into_split();
+    let owned = request.to_vec();
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(&owned).await;
+        wr
+    });
+    let bytes = reader.read_to_eof().await;
+    let rs = parse_responses(&bytes);
+    assert_eq!(
+        rs.len(),
+        1,
+        "{what:?}: want exactly one response, got {:?}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert_eq!(rs[0].status, status, "{what:?}");
+    assert!(rs[0].complete, "{what:?}: response cut off");
+    assert!(
+        rs[0].closes(),
+        "{what:?}: response must say connection: close"
+    );
+    drop(within("the request to be written", writer).await);
+    drop(reader);
+    let e = conn_result(conn)
+        .await
+        .expect_err(&format!("{what:?}: the connection must end with an error"));
+    assert!(e.is_parse(), "{what:?}: want a parse error, got {e:?}");
+}
+
+/// Sends `request` (which should end with `Connection: close`) to the demo served
+/// with `builder` over an in-memory pipe, checks the connection ends without an
+/// error, and returns the first response's status.
+#[cfg(feature = "demo")]
+pub async fn accepted_status(builder: &Builder, request: &[u8]) -> u16 {
+    let (bytes, res) = h1_exchange(builder, h2c_mux::demo::Demo::new(), request).await;
+    let rs = parse_responses(&bytes);
+    assert!(!rs.is_empty(), "{:?}: no response", describe(request));
+    assert!(
+        res.is_ok(),
+        "{:?}: connection error {res:?}",
+        describe(request)
+    );
+    rs[0].status
 }

@@ -80,14 +80,41 @@ impl Frame {
     }
 }
 
-/// A frame's bytes: 9-octet header (RFC 9113 §4.1) and payload.
-pub fn frame(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+/// The 9-octet frame header (RFC 9113 §4.1), as read off the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHead {
+    /// The payload's length.
+    pub len: usize,
+    pub ty: u8,
+    pub flags: u8,
+    pub stream: u32,
+}
+
+/// The header of the frame at the front of `buf`, once its 9 octets are there
+/// (the payload may still be on its way).
+pub fn frame_head(buf: &[u8]) -> Option<FrameHead> {
+    let h = buf.get(..9)?;
+    Some(FrameHead {
+        len: (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]),
+        ty: h[3],
+        flags: h[4],
+        stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff,
+    })
+}
+
+/// Appends a frame to `dst`: its 9-octet header (RFC 9113 §4.1) and payload.
+pub fn put_frame(dst: &mut Vec<u8>, ty: u8, flags: u8, stream: u32, payload: &[u8]) {
     let len = payload.len();
     assert!(len < 1 << 24);
-    let mut out = Vec::with_capacity(9 + len);
-    out.extend_from_slice(&[(len >> 16) as u8, (len >> 8) as u8, len as u8, ty, flags]);
-    out.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
-    out.extend_from_slice(payload);
+    dst.extend_from_slice(&[(len >> 16) as u8, (len >> 8) as u8, len as u8, ty, flags]);
+    dst.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
+    dst.extend_from_slice(payload);
+}
+
+/// A frame's bytes: 9-octet header (RFC 9113 §4.1) and payload.
+pub fn frame(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + payload.len());
+    put_frame(&mut out, ty, flags, stream, payload);
     out
 }
 

@@ -16,17 +16,32 @@
 //! an outcome, for the tests that provoke it.
 
 use std::io;
+use std::net::SocketAddr;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use h2c_mux::Builder;
+use tokio::io::{
+    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf,
+};
 use tokio::net::TcpStream;
 
 use super::h2frame::*;
 use super::hpack;
+use super::server::{duplex_conn, ConnHandle, TestBody, TestService};
 use super::{within, WAIT};
 
-/// The settings the hardening tests' clients announce: no dynamic table for the
+/// The settings the raw clients announce unless a test needs others: no dynamic table for the
 /// server's encoder, so each response header block stands on its own.
 pub const RAW_SETTINGS: &[(u16, u32)] = &[(SETTINGS_HEADER_TABLE_SIZE, 0)];
+
+/// `svc` served with `builder` over an in-memory pipe ([`duplex_conn`]), as a
+/// prior-knowledge connection past its SETTINGS exchange (with [`RAW_SETTINGS`]).
+pub async fn h2_duplex<S: TestService<B>, B: TestBody>(
+    builder: &Builder,
+    svc: S,
+) -> (H2Raw<DuplexStream>, ConnHandle) {
+    let (c, conn) = duplex_conn(builder, svc);
+    (H2Raw::open(c, RAW_SETTINGS).await, conn)
+}
 
 /// How much [`H2Raw`] asks the socket for at a time.
 const READ_CHUNK: usize = 32 * 1024;
@@ -144,17 +159,16 @@ impl<S> H2Raw<S> {
 
     /// Takes one whole frame from the front of the read buffer, if it is there.
     fn take_frame(&mut self) -> Option<Frame> {
-        let head = self.rbuf.get(..9)?;
-        let len = (usize::from(head[0]) << 16) | (usize::from(head[1]) << 8) | usize::from(head[2]);
-        if self.rbuf.len() < 9 + len {
+        let head = frame_head(&self.rbuf)?;
+        if self.rbuf.len() < 9 + head.len {
             return None;
         }
-        let head: Vec<u8> = self.rbuf.drain(..9).collect();
+        self.rbuf.drain(..9);
         let mut frame = Frame {
-            ty: head[3],
-            flags: head[4],
-            stream: u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff,
-            payload: self.rbuf.drain(..len).collect(),
+            ty: head.ty,
+            flags: head.flags,
+            stream: head.stream,
+            payload: self.rbuf.drain(..head.len).collect(),
             fields: None,
         };
         self.observe(&mut frame);
@@ -426,6 +440,17 @@ impl<S: AsyncRead + Unpin> H2Raw<S> {
             n += 1;
         }
         n
+    }
+}
+
+impl H2Raw {
+    /// A prior-knowledge connection to `addr`, past the SETTINGS exchange (with
+    /// [`RAW_SETTINGS`]).
+    pub async fn connect(addr: SocketAddr) -> H2Raw {
+        let s = within("connect", TcpStream::connect(addr))
+            .await
+            .expect("connect to the test server");
+        H2Raw::open(s, RAW_SETTINGS).await
     }
 }
 

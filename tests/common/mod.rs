@@ -1,11 +1,15 @@
-//! The one support module of the integration tests, split by layer:
+//! The one support module of the integration tests and of the load generator
+//! (`examples/h2c_load.rs` includes it with `#[path]`), split by layer:
 //!
-//! - [`server`]: the server under test, `Builder::serve` on `127.0.0.1:0` or one
-//!   connection over an in-memory pipe driven by `Builder::serve_connection`;
+//! - [`server`]: the server under test, `Builder::serve` on `127.0.0.1:0`, one
+//!   connection over an in-memory pipe or one accepted loopback socket driven by
+//!   `Builder::serve_connection`, and a builder with every timer far away;
+//! - [`binary`]: the `h2c-mux` binary in its own process (integration tests only);
 //! - [`service`]: services that record what the server handed them, and small
 //!   fixed ones;
 //! - [`h1`]: HTTP/1.1 responses as framed on the wire, parsed from bytes already
-//!   read or read from a live connection;
+//!   read or read from a live connection, and the one check that a request is
+//!   refused with a given status;
 //! - [`h2frame`]: HTTP/2 frames as bytes, valid or not;
 //! - [`h2raw`]: an HTTP/2 client driven frame by frame, with its own HPACK
 //!   ([`hpack`]), for what the `h2` client cannot or will not do;
@@ -20,6 +24,10 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+// Cargo names the binary to integration tests only (`--test`, hence `cfg(test)`),
+// not to the examples that share this module.
+#[cfg(test)]
+pub mod binary;
 pub mod curl;
 pub mod h1;
 pub mod h2c;

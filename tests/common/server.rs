@@ -9,12 +9,13 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 use h2c_mux::{Body, BoxError, Builder};
 use http::{Request, Response};
 use tokio::io::DuplexStream;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -171,9 +172,46 @@ pub fn duplex_conn_sized<S: TestService<B>, B: TestBody>(
     (client, tokio::spawn(conn))
 }
 
+/// One connection over a real loopback socket, served by `serve_connection` on its
+/// own task, so a test sees both what TCP does (a close with unread input, a
+/// reset) and the connection future's result. Returns the client end.
+pub async fn tcp_conn<S: TestService<B>, B: TestBody>(
+    builder: &Builder,
+    svc: S,
+) -> (TcpStream, ConnHandle) {
+    let listener = loopback().await;
+    let addr = listener.local_addr().expect("local addr");
+    let builder = builder.clone();
+    let conn = tokio::spawn(async move {
+        let (io, _) = listener.accept().await.expect("accept");
+        builder.serve_connection(io, svc).await
+    });
+    let client = within("connect", TcpStream::connect(addr))
+        .await
+        .expect("connect to the test server");
+    client.set_nodelay(true).expect("nodelay");
+    (client, conn)
+}
+
 /// Waits (bounded) for a connection task and returns the connection's result.
 pub async fn conn_result(conn: ConnHandle) -> Result<(), h2c_mux::Error> {
     within("the connection future to resolve", conn)
         .await
         .expect("connection task panicked")
+}
+
+/// Far enough away that a timer set to it never fires within a test.
+pub const FAR: Duration = Duration::from_secs(3600);
+
+/// A builder with every timer [`FAR`] away; a test brings the one it tests close,
+/// so only that one can end the connection.
+pub fn quiet() -> Builder {
+    let mut b = Builder::new();
+    b.keep_alive_timeout(FAR)
+        .header_read_timeout(FAR)
+        .preface_timeout(FAR)
+        .body_read_timeout(FAR)
+        .h2_keep_alive_interval(None)
+        .h2_keep_alive_timeout(FAR);
+    b
 }

@@ -25,26 +25,17 @@ use common::h2raw::{H2Raw, RAW_SETTINGS};
 use common::hpack;
 use common::server::{conn_result, duplex_conn, duplex_conn_sized, Server};
 use common::service::inspect_with_hello;
-use common::{within, WAIT};
+use common::WAIT;
 use h2c_mux::demo::Demo;
 use h2c_mux::Builder;
 use tokio::io::{AsyncWriteExt, DuplexStream};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
-
-/// A prior-knowledge connection to `server`, past the SETTINGS exchange.
-async fn connect(server: &Server) -> H2Raw {
-    let s = within("connect", TcpStream::connect(server.addr))
-        .await
-        .expect("connect");
-    H2Raw::open(s, RAW_SETTINGS).await
-}
 
 /// The demo served with `builder`, and a raw connection to it.
 async fn demo_and_connection(builder: &Builder) -> (Server, H2Raw) {
     let server = Server::start(builder, Demo::new()).await;
-    let s = connect(&server).await;
+    let s = H2Raw::connect(server.addr).await;
     (server, s)
 }
 
@@ -144,7 +135,7 @@ async fn continuation_flood_ends_the_connection() {
 
     // HEADERS without END_HEADERS, then 10,000 CONTINUATION frames that never
     // end the block, each adding a small field.
-    let s = connect(&server).await;
+    let s = H2Raw::connect(server.addr).await;
     let mut flood = frame(
         HEADERS,
         END_STREAM,
@@ -164,7 +155,7 @@ async fn continuation_flood_ends_the_connection() {
 
     // Full 16 KiB CONTINUATION frames carrying one huge string: memory is bounded
     // by the frame count limit, not by the declared string length.
-    let s = connect(&server).await;
+    let s = H2Raw::connect(server.addr).await;
     let mut block = vec![0x00];
     hpack::encode_str(&mut block, b"x-huge");
     hpack::encode_int(&mut block, 0x00, 7, 100 << 20); // a 100 MiB value follows
@@ -332,7 +323,7 @@ async fn hpack_bomb_never_reaches_the_service() {
     // ~80 KB decoded from ~4 KB on the wire: over the 64 KiB list size, so the
     // stream is answered 431 (or reset) and the connection lives on with its HPACK
     // state in step.
-    let mut s = connect(&server).await;
+    let mut s = H2Raw::connect(server.addr).await;
     s.write(&frame(
         HEADERS,
         END_HEADERS | END_STREAM,
@@ -360,7 +351,7 @@ async fn hpack_bomb_never_reaches_the_service() {
     drop(s);
 
     // ~400 KB decoded: far over the list size, the connection is refused.
-    let s = connect(&server).await;
+    let s = H2Raw::connect(server.addr).await;
     let bomb = frame(HEADERS, END_HEADERS | END_STREAM, 1, &hpack_bomb(100));
     let (frames, ended) = flood_and_read(s, bomb, |f| f.ty == GOAWAY).await;
     assert_goaway_or_end(&frames, ended, &[ENHANCE_YOUR_CALM]);
