@@ -37,15 +37,16 @@ pub(crate) const LINGER_TIME: Duration = Duration::from_secs(2);
 /// an error, [`LINGER_BYTES`] or [`LINGER_TIME`].
 pub(crate) struct Linger {
     seen: usize,
-    deadline: Pin<Box<Sleep>>,
+    /// Set at the first read that has to wait: a client that closed first (the
+    /// usual end of a connection) costs no timer.
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 impl Linger {
-    /// Starts the time bound.
     pub(crate) fn new() -> Self {
         Linger {
             seen: 0,
-            deadline: Box::pin(tokio::time::sleep(LINGER_TIME)),
+            deadline: None,
         }
     }
 
@@ -67,7 +68,10 @@ impl Linger {
                 }
                 Poll::Ready(_) => return Poll::Ready(()),
                 Poll::Pending => {
-                    ready!(self.deadline.as_mut().poll(cx));
+                    let deadline = self
+                        .deadline
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER_TIME)));
+                    ready!(deadline.as_mut().poll(cx));
                     trace!("client did not close in time");
                     return Poll::Ready(());
                 }

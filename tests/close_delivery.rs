@@ -9,12 +9,15 @@
 //! still has megabytes to read and keeps sending.
 #![cfg(feature = "demo")] // the demo service is behind the `demo` feature (on by default)
 
+mod common;
+
 use std::io;
 use std::time::Duration;
 
+use common::h2frame::*;
+use common::h2raw::H2Raw;
 use h2c_mux::demo::Demo;
 use h2c_mux::Builder;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
@@ -22,50 +25,7 @@ use tokio::sync::oneshot;
 /// server finishes writing well before the client finishes reading.
 const DOWNLOAD: usize = 32 * 1024 * 1024;
 
-const ROUNDS: usize = 3;
-
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-const DATA: u8 = 0x0;
-const HEADERS: u8 = 0x1;
-const SETTINGS: u8 = 0x4;
-const PING: u8 = 0x6;
-const GOAWAY: u8 = 0x7;
-const WINDOW_UPDATE: u8 = 0x8;
-const END_STREAM: u8 = 0x1;
-const ACK: u8 = 0x1;
-const END_HEADERS: u8 = 0x4;
-
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
-    let mut f = Vec::with_capacity(9 + payload.len());
-    f.extend_from_slice(&len.to_be_bytes()[1..]);
-    f.push(kind);
-    f.push(flags);
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-fn window_update(stream: u32, increment: u32) -> Vec<u8> {
-    frame(WINDOW_UPDATE, 0, stream, &increment.to_be_bytes())
-}
-
-/// The preface, SETTINGS with the largest stream window, the largest connection
-/// window, and `GET /bytes/DOWNLOAD` on stream 1.
-fn opening() -> Vec<u8> {
-    let mut out = PREFACE.to_vec();
-    // SETTINGS_INITIAL_WINDOW_SIZE = 2^31 - 1.
-    out.extend(frame(SETTINGS, 0, 0, &[0, 4, 0x7f, 0xff, 0xff, 0xff]));
-    out.extend(window_update(0, (1 << 31) - 1 - 65_535));
-    let path = format!("/bytes/{DOWNLOAD}");
-    // HPACK: :method GET, :scheme http (static entries 2 and 6), then :path and
-    // :authority as literals without indexing, names from the static table.
-    let mut block = vec![0x82, 0x86, 0x04, path.len() as u8];
-    block.extend_from_slice(path.as_bytes());
-    block.extend_from_slice(&[0x01, 1, b'x']);
-    out.extend(frame(HEADERS, END_STREAM | END_HEADERS, 1, &block));
-    out
-}
+const ROUNDS: usize = 5;
 
 /// What the client saw by the end of the connection.
 #[derive(Debug)]
@@ -81,13 +41,23 @@ struct Seen {
     write_failed: Option<io::Error>,
 }
 
-/// Downloads on one connection, answering every DATA frame with two window
-/// updates and a PING, and every PING with its ACK, until the server closes.
-/// `on_headers` runs once the response has begun.
+/// Downloads `/bytes/DOWNLOAD` on one prior-knowledge connection with the largest
+/// windows, answering every DATA frame with two window updates and a PING, and
+/// every PING and SETTINGS with its ACK, until the server closes. `on_headers`
+/// runs once the response has begun.
 async fn download(addr: std::net::SocketAddr, on_headers: impl FnOnce()) -> Seen {
-    let mut sock = TcpStream::connect(addr).await.expect("connect");
+    let sock = TcpStream::connect(addr).await.expect("connect");
     sock.set_nodelay(true).expect("nodelay");
-    sock.write_all(&opening()).await.expect("opening");
+    let mut h2 = H2Raw::new(sock, Vec::new());
+    let path = format!("/bytes/{DOWNLOAD}");
+    let mut opening = PREFACE.to_vec();
+    opening.extend(settings_frame(&[(
+        SETTINGS_INITIAL_WINDOW_SIZE,
+        (1 << 31) - 1,
+    )]));
+    opening.extend(window_update_frame(0, (1 << 31) - 1 - 65_535));
+    opening.extend(headers_frame(1, true, &request_fields("GET", &path)));
+    h2.write(&opening).await;
     let mut on_headers = Some(on_headers);
     let mut seen = Seen {
         headers: false,
@@ -97,59 +67,46 @@ async fn download(addr: std::net::SocketAddr, on_headers: impl FnOnce()) -> Seen
         ended: Ok(()),
         write_failed: None,
     };
-    let mut buf = Vec::with_capacity(64 * 1024);
     let mut pings: u64 = 0;
     loop {
-        // Every complete frame in the buffer.
-        let mut at = 0;
-        let mut reply = Vec::new();
-        while buf.len() - at >= 9 {
-            let len = u32::from_be_bytes([0, buf[at], buf[at + 1], buf[at + 2]]) as usize;
-            if buf.len() - at < 9 + len {
-                break;
-            }
-            let (kind, flags) = (buf[at + 3], buf[at + 4]);
-            let payload = &buf[at + 9..at + 9 + len];
-            match kind {
-                HEADERS => {
-                    seen.headers = true;
-                    seen.end_stream |= flags & END_STREAM != 0;
-                    if let Some(f) = on_headers.take() {
-                        f();
-                    }
-                }
-                DATA => {
-                    seen.body += len;
-                    seen.end_stream |= flags & END_STREAM != 0;
-                    if len > 0 {
-                        reply.extend(window_update(0, len as u32));
-                        reply.extend(window_update(1, len as u32));
-                    }
-                    pings += 1;
-                    reply.extend(frame(PING, 0, 0, &pings.to_be_bytes()));
-                }
-                PING if flags & ACK == 0 => reply.extend(frame(PING, ACK, 0, payload)),
-                SETTINGS if flags & ACK == 0 => reply.extend(frame(SETTINGS, ACK, 0, &[])),
-                GOAWAY => seen.goaway = true,
-                _ => {}
-            }
-            at += 9 + len;
-        }
-        buf.drain(..at);
-        // A write that fails means the server is gone; what it sent may still be
-        // there to read, so the client reads on.
-        if !reply.is_empty() && seen.write_failed.is_none() {
-            if let Err(e) = sock.write_all(&reply).await {
-                seen.write_failed = Some(e);
-            }
-        }
-        let mut chunk = [0u8; 16 * 1024];
-        match sock.read(&mut chunk).await {
-            Ok(0) => return seen,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        let got = match h2.try_read_frame().await {
+            Ok(Some(got)) => got,
+            Ok(None) => return seen,
             Err(e) => {
                 seen.ended = Err(e);
                 return seen;
+            }
+        };
+        let mut reply = Vec::new();
+        match got.ty {
+            HEADERS => {
+                seen.headers = true;
+                seen.end_stream |= got.flags & END_STREAM != 0;
+                if let Some(f) = on_headers.take() {
+                    f();
+                }
+            }
+            DATA => {
+                let len = got.payload.len();
+                seen.body += len;
+                seen.end_stream |= got.flags & END_STREAM != 0;
+                if len > 0 {
+                    reply.extend(window_update_frame(0, len as u32));
+                    reply.extend(window_update_frame(1, len as u32));
+                }
+                pings += 1;
+                reply.extend(ping_frame(pings.to_be_bytes()));
+            }
+            PING if got.flags & ACK == 0 => reply.extend(frame(PING, ACK, 0, &got.payload)),
+            SETTINGS if got.flags & ACK == 0 => reply.extend(settings_ack()),
+            GOAWAY => seen.goaway = true,
+            _ => {}
+        }
+        // A write that fails means the server is gone; what it sent may still be
+        // there to read, so the client reads on.
+        if !reply.is_empty() && seen.write_failed.is_none() {
+            if let Err(e) = h2.try_write(&reply).await {
+                seen.write_failed = Some(e);
             }
         }
     }

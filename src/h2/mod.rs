@@ -324,8 +324,11 @@ where
                 }
                 return Poll::Pending;
             }
-            // An idle connection (no stream in flight) is closed with GOAWAY.
-            let is_idle = this.streams.is_empty();
+            // An idle connection (no stream in flight) is closed with GOAWAY. A
+            // stream whose task has finished may still have response bytes in h2's
+            // send buffer, waiting for the socket or the client's window: h2 still
+            // counts it, and an abrupt close now would discard those bytes.
+            let is_idle = this.streams.is_empty() && !conn.has_streams();
             if is_idle && !*this.was_idle {
                 let wait = if *this.closing {
                     goaway_grace
