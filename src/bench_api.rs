@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 
-use crate::builder::{DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_REQUEST_LINE};
+use crate::config::{DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_REQUEST_LINE};
 
 /// Parses one HTTP/1 request head from the front of `buf` with the default limits.
 /// True when a complete, valid head was parsed (and removed from `buf`).

@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tracing::{debug, field, trace, Instrument};
 
-use crate::builder::Config;
+use crate::config::Config;
 use crate::error::{Error, Kind};
 use crate::h1::conn::{poll_read_stack, Outcome, Parked, H1, SWITCHING_PROTOCOLS};
 use crate::h2::Stream1;

@@ -13,7 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 
-use crate::builder::Config;
+use crate::config::Config;
 use crate::conn::{Connection, Shutdown};
 use crate::service::HttpService;
 

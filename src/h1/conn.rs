@@ -27,7 +27,7 @@ use super::encode::{self, Framing, Persistence};
 use super::io::WriteBuf;
 use super::parse::{self, BodyLength, Limits, RequestHead, UpgradeAsk};
 use crate::body::{self, Body, Held, Sender};
-use crate::builder::Config;
+use crate::config::Config;
 use crate::conn::Shutdown;
 use crate::error::{Error, Kind};
 use crate::h2::{Started, Stream1};

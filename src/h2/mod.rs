@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 use tracing::debug;
 
-use crate::builder::Config;
+use crate::config::Config;
 use crate::conn::Shutdown;
 use crate::error::{Error, Kind};
 use crate::policy::Protocol;

@@ -40,7 +40,7 @@ pub(crate) mod stream1;
 use bytes::{Bytes, BytesMut};
 use http::{header, Method, Version};
 
-use crate::builder::Config;
+use crate::config::Config;
 use crate::h1::parse::{BodyLength, RequestHead, UpgradeAsk};
 use crate::policy::{DeclineReason, UpgradeDecision};
 use crate::sniff::PREFACE;
@@ -156,7 +156,7 @@ mod tests {
             (
                 format!("{GOOD}Content-Length: 300000\r\n\r\n"),
                 DeclineReason::BodyTooLarge {
-                    limit: crate::builder::DEFAULT_MAX_UPGRADE_BODY_SIZE,
+                    limit: crate::config::DEFAULT_MAX_UPGRADE_BODY_SIZE,
                 },
             ),
         ];
