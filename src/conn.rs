@@ -5,12 +5,10 @@ use std::fmt;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
-use futures_util::task::AtomicWaker;
 use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -18,43 +16,14 @@ use tracing::{debug, field, trace, Instrument};
 
 use crate::config::Config;
 use crate::error::{Error, Kind};
-use crate::h1::conn::{poll_read_stack, Outcome, Parked, H1, SWITCHING_PROTOCOLS};
+use crate::h1::conn::{Outcome, Parked, H1, SWITCHING_PROTOCOLS};
 use crate::h2::Stream1;
 use crate::policy::Protocol;
 use crate::service::HttpService;
-use crate::sniff::{sniff, Rewind, Sniffed};
+use crate::shutdown::Shutdown;
+use crate::sniff::{sniff, Sniffed};
+use crate::transport::{poll_read_stack, Rewind};
 use crate::upgrade::io::{StartUpHold, UpgradeIo};
-
-/// A request to finish in-flight work and close, shared by a [`Connection`] and
-/// the task driving it.
-#[derive(Default)]
-pub(crate) struct Shutdown {
-    triggered: AtomicBool,
-    waker: AtomicWaker,
-}
-
-impl Shutdown {
-    pub(crate) fn trigger(&self) {
-        self.triggered.store(true, Ordering::Release);
-        self.waker.wake();
-    }
-
-    pub(crate) fn is_triggered(&self) -> bool {
-        self.triggered.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.is_triggered() {
-            return Poll::Ready(());
-        }
-        self.waker.register(cx.waker());
-        if self.is_triggered() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
 
 /// A connection being served; a future that completes when the connection closes.
 ///

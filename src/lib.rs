@@ -94,6 +94,8 @@ mod body;
 mod builder;
 mod config;
 mod conn;
+mod date;
+mod decimal;
 #[cfg(feature = "demo")]
 pub mod demo;
 mod error;
@@ -102,7 +104,9 @@ mod h2;
 mod policy;
 mod server;
 mod service;
+mod shutdown;
 mod sniff;
+mod transport;
 mod upgrade;
 
 pub use body::Body;

@@ -14,8 +14,9 @@ use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::conn::{Connection, Shutdown};
+use crate::conn::Connection;
 use crate::service::HttpService;
+use crate::shutdown::Shutdown;
 
 /// Pause after an accept error such as EMFILE, so a full descriptor table does not
 /// turn the loop into a busy spin while connections close.

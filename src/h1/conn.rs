@@ -8,7 +8,6 @@
 //! are batched: the output is flushed when the next head is not already buffered.
 
 use std::future::{poll_fn, Future};
-use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::task::{ready, Context, Poll};
@@ -28,16 +27,13 @@ use super::io::WriteBuf;
 use super::parse::{self, BodyLength, Limits, RequestHead, UpgradeAsk};
 use crate::body::{self, Body, Held, Sender};
 use crate::config::Config;
-use crate::conn::Shutdown;
 use crate::error::{Error, Kind};
 use crate::h2::{Started, Stream1};
 use crate::policy::{DeclineReason, Protocol, RemoteAddr, UpgradeDeclined};
 use crate::service::{self, HttpService};
+use crate::shutdown::Shutdown;
+use crate::transport::{poll_read, poll_read_stack};
 use crate::upgrade::{self, stream1};
-
-/// Free space guaranteed in the read buffer before each socket read: 8 KiB holds a
-/// typical request head in one read.
-const READ_CHUNK: usize = 8 * 1024;
 
 /// Body frames handled in one poll before yielding, so one connection streaming a
 /// large response cannot starve the others on its worker thread.
@@ -46,10 +42,6 @@ const MAX_TURNS: usize = 16;
 /// Bytes read and discarded after answering with `connection: close`, so the peer
 /// sees the response instead of a reset caused by its unread upload.
 const LINGER_BYTES: usize = 256 * 1024;
-
-/// Bytes one read through the stack takes ([`poll_read_stack`]): enough for a
-/// typical request head or the HTTP/2 preface and first frames.
-const STACK_READ: usize = 4 * 1024;
 
 /// How long that lingering read may take.
 const LINGER_TIME: Duration = Duration::from_secs(2);
@@ -1519,32 +1511,4 @@ impl BodyReader {
 
 fn decode_error(e: DecodeError) -> Error {
     Error::new(Kind::Parse).with(e)
-}
-
-/// Reads up to [`STACK_READ`] bytes into a buffer on the stack and hands them to
-/// `take`, for reads whose bytes need no buffer of the connection's own (or only
-/// one of just their size). Returns how many were read; 0 at end of stream.
-pub(crate) fn poll_read_stack<I: AsyncRead + Unpin>(
-    io: &mut I,
-    cx: &mut Context<'_>,
-    take: impl FnOnce(&[u8]),
-) -> Poll<io::Result<usize>> {
-    let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); STACK_READ];
-    let mut buf = tokio::io::ReadBuf::uninit(&mut stack);
-    ready!(Pin::new(io).poll_read(cx, &mut buf))?;
-    let filled = buf.filled();
-    take(filled);
-    Poll::Ready(Ok(filled.len()))
-}
-
-/// Reads into the spare capacity of `buf`, growing it by [`READ_CHUNK`] when full.
-pub(crate) fn poll_read<I: AsyncRead + Unpin>(
-    io: &mut I,
-    cx: &mut Context<'_>,
-    buf: &mut BytesMut,
-) -> Poll<io::Result<usize>> {
-    if buf.capacity() - buf.len() < READ_CHUNK / 2 {
-        buf.reserve(READ_CHUNK);
-    }
-    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
 }

@@ -23,10 +23,10 @@ use tokio::time::{Instant, Sleep};
 use tracing::debug;
 
 use crate::config::Config;
-use crate::conn::Shutdown;
 use crate::error::{Error, Kind};
 use crate::policy::Protocol;
 use crate::service::HttpService;
+use crate::shutdown::Shutdown;
 use crate::upgrade::io::{Hold, StartUpHold};
 use stream::{stream_task, Task};
 pub(crate) use stream::{Started, Stream1};

@@ -323,7 +323,7 @@ fn is_connection_field(name: &HeaderName) -> bool {
 /// a growable buffer and freezes it, which allocates a second time.
 fn length_value(n: u64) -> header::HeaderValue {
     let mut digits = [0u8; 20];
-    let bytes = Bytes::copy_from_slice(crate::h1::encode::decimal(n, &mut digits));
+    let bytes = Bytes::copy_from_slice(crate::decimal::digits(n, &mut digits));
     header::HeaderValue::from_maybe_shared(bytes).unwrap_or_else(|_| n.into())
 }
 
@@ -366,9 +366,7 @@ where
         }
     }
     if !has_date {
-        parts
-            .headers
-            .insert(header::DATE, crate::h1::encode::date_value());
+        parts.headers.insert(header::DATE, crate::date::value());
     }
     let end = is_head || body.is_end_stream();
     let stream = respond

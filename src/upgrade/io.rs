@@ -38,8 +38,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 use super::frame;
-use crate::h1::conn::poll_read_stack;
-use crate::sniff::{Rewind, PREFACE};
+use crate::sniff::PREFACE;
+use crate::transport::{poll_read_stack, Rewind};
 
 /// Output let through before the client's preface arrives: small responses on
 /// stream 1 go out at once, and `101` + SETTINGS + this stays well under the 32 KiB
