@@ -16,13 +16,13 @@ use tracing::{debug, field, trace, Instrument};
 
 use crate::config::Config;
 use crate::error::{Error, Kind};
-use crate::h1::conn::{Outcome, Parked, H1, SWITCHING_PROTOCOLS};
-use crate::h2::Stream1;
+use crate::h1::conn::{Outcome, Parked, H1};
 use crate::policy::Protocol;
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
 use crate::sniff::{sniff, Sniffed};
 use crate::transport::{poll_read_stack, Rewind};
+use crate::upgrade::handoff::{Stream1, SWITCHING_PROTOCOLS};
 use crate::upgrade::io::{StartUpHold, UpgradeIo};
 
 /// A connection being served; a future that completes when the connection closes.

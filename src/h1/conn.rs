@@ -28,11 +28,11 @@ use super::parse::{self, BodyLength, Limits, RequestHead, UpgradeAsk};
 use crate::body::{self, Body, Held, Sender};
 use crate::config::Config;
 use crate::error::{Error, Kind};
-use crate::h2::{Started, Stream1};
 use crate::policy::{DeclineReason, Protocol, RemoteAddr, UpgradeDeclined};
 use crate::service::{self, HttpService};
 use crate::shutdown::Shutdown;
 use crate::transport::{poll_read, poll_read_stack};
+use crate::upgrade::handoff::{Handoff, Started, Stream1};
 use crate::upgrade::{self, stream1};
 
 /// Body frames handled in one poll before yielding, so one connection streaming a
@@ -45,10 +45,6 @@ const LINGER_BYTES: usize = 256 * 1024;
 
 /// How long that lingering read may take.
 const LINGER_TIME: Duration = Duration::from_secs(2);
-
-/// The `101` of RFC 7540 §3.2, sent in one write with h2's first SETTINGS frame.
-pub(crate) const SWITCHING_PROTOCOLS: &[u8] =
-    b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n";
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -71,17 +67,6 @@ pub(crate) struct Parked<I, S> {
     pub(crate) since: Instant,
     /// Whether it went idle after a response (not waiting for its first request).
     pub(crate) after_response: bool,
-}
-
-/// An accepted upgrade: everything the HTTP/2 phase needs.
-pub(crate) struct Handoff<I, S, B> {
-    pub(crate) io: I,
-    pub(crate) svc: S,
-    /// Bytes read past the upgrade request (the start of the client's preface).
-    pub(crate) leftover: Bytes,
-    /// Synthesized client preface, SETTINGS and stream-1 HEADERS.
-    pub(crate) preamble: Bytes,
-    pub(crate) stream1: Stream1<B>,
 }
 
 pub(crate) struct H1<'a, I, S> {

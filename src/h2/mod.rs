@@ -27,9 +27,9 @@ use crate::error::{Error, Kind};
 use crate::policy::Protocol;
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
+use crate::upgrade::handoff::Stream1;
 use crate::upgrade::io::{Hold, StartUpHold};
 use stream::{stream_task, Task};
-pub(crate) use stream::{Started, Stream1};
 
 /// Accept/run rounds in one poll before yielding to other connections.
 const MAX_TURNS: usize = 16;

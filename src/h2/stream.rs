@@ -9,36 +9,16 @@ use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
 use http::header::HeaderName;
-use http::{header, HeaderMap, Method, Request, Response, StatusCode};
+use http::{header, Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use pin_project_lite::pin_project;
 use tracing::debug;
 
-use crate::body::{Body, Held};
+use crate::body::Body;
 use crate::error::{BoxError, Error, Kind};
 use crate::policy::{Protocol, RemoteAddr};
 use crate::service::HttpService;
-
-/// Stream 1 of an upgraded connection: the request arrived over HTTP/1.1.
-pub(crate) enum Stream1<B> {
-    /// The body was read whole before the switch; the service is called when `h2`
-    /// presents stream 1.
-    Buffered {
-        body: Bytes,
-        trailers: Option<HeaderMap>,
-        content_length: Option<u64>,
-    },
-    /// The body was streamed to the service before the switch.
-    Started(Started<B>),
-}
-
-/// A streamed upgrade's answer, as far as it got before the `101`.
-pub(crate) enum Started<B> {
-    /// The service has not answered yet.
-    Pending(Pin<Box<dyn Future<Output = Result<Response<B>, BoxError>> + Send>>),
-    /// The service answered; the start of its body is held.
-    Ready(Response<Held<B>>),
-}
+use crate::upgrade::handoff::{Started, Stream1};
 
 pin_project! {
     /// One stream, from its request to the end of its response. Written out by hand

@@ -33,6 +33,7 @@
 //! the interop suite exercises all of it with real clients.
 
 mod frame;
+pub(crate) mod handoff;
 pub(crate) mod io;
 pub(crate) mod settings;
 pub(crate) mod stream1;
