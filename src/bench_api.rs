@@ -102,7 +102,7 @@ pub fn sniff(input: &[u8]) -> u8 {
 /// The upgrade adapter's write-side filter (drops the first SETTINGS ACK) over
 /// `pieces` written one after the other. Returns what would reach the socket.
 pub fn filter_acks(pieces: &[&[u8]]) -> Vec<u8> {
-    let mut f = crate::upgrade::io::AckFilter::default();
+    let mut f = crate::upgrade::adapter::AckFilter::default();
     let mut out = BytesMut::new();
     for p in pieces {
         f.feed(p, &mut out);

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::body::Body;
 use crate::config::Config;
-use crate::conn::Connection;
+use crate::connection::Connection;
 use crate::error::BoxError;
 use crate::policy::UpgradeDecision;
 

@@ -93,7 +93,7 @@ pub mod bench_api;
 mod body;
 mod builder;
 mod config;
-mod conn;
+mod connection;
 mod date;
 mod decimal;
 #[cfg(feature = "demo")]
@@ -121,7 +121,7 @@ pub use config::{
     DEFAULT_MAX_REQUEST_LINE, DEFAULT_MAX_SEND_BUFFER_SIZE, DEFAULT_MAX_UPGRADE_BODY_SIZE,
     DEFAULT_MAX_UPGRADE_RESPONSE_HOLD, DEFAULT_MAX_WRITE_BUFFER_SIZE, DEFAULT_PREFACE_TIMEOUT,
 };
-pub use conn::Connection;
+pub use connection::Connection;
 pub use error::{BoxError, Error};
 pub use policy::{
     decline_proxied, DeclineReason, Protocol, RemoteAddr, UpgradeDecision, UpgradeDeclined,

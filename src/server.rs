@@ -14,7 +14,7 @@ use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::conn::Connection;
+use crate::connection::Connection;
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
 

@@ -28,7 +28,7 @@ use crate::policy::Protocol;
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
 use crate::upgrade::handoff::Stream1;
-use crate::upgrade::io::{Hold, StartUpHold};
+use crate::upgrade::adapter::{Hold, StartUpHold};
 use stream::{stream_task, Task};
 
 /// Accept/run rounds in one poll before yielding to other connections.

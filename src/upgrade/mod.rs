@@ -23,7 +23,7 @@
 //!
 //! Any check that fails before the `101` answers the request over HTTP/1.1 and
 //! keeps the connection on HTTP/1.1: nothing is lost. `h2` has no API for stream 1,
-//! so [`io::UpgradeIo`] presents the upgraded socket to `h2` as if a prior-knowledge
+//! so [`adapter::UpgradeIo`] presents the upgraded socket to `h2` as if a prior-knowledge
 //! client had sent the preface, the client's SETTINGS and the request as HEADERS.
 //!
 //! That relies on `h2` behaviour the RFC requires but `h2` does not promise: the
@@ -34,7 +34,7 @@
 
 mod frame;
 pub(crate) mod handoff;
-pub(crate) mod io;
+pub(crate) mod adapter;
 pub(crate) mod settings;
 pub(crate) mod stream1;
 

@@ -23,7 +23,7 @@ use crate::shutdown::Shutdown;
 use crate::sniff::{sniff, Sniffed};
 use crate::transport::{poll_read_stack, Rewind};
 use crate::upgrade::handoff::{Stream1, SWITCHING_PROTOCOLS};
-use crate::upgrade::io::{StartUpHold, UpgradeIo};
+use crate::upgrade::adapter::{StartUpHold, UpgradeIo};
 
 /// A connection being served; a future that completes when the connection closes.
 ///
