@@ -59,11 +59,6 @@ impl Builder {
         }
     }
 
-    #[cfg(test)]
-    pub(crate) fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Whether `Upgrade: h2c` requests may switch the connection to HTTP/2
     /// (default: on). When off, such requests are answered over HTTP/1.1.
     ///

@@ -16,14 +16,14 @@ use tracing::{debug, field, trace, Instrument};
 
 use crate::config::Config;
 use crate::error::{Error, Kind};
-use crate::h1::conn::{Outcome, Parked, H1};
+use crate::h1::state::{Outcome, Parked, H1};
 use crate::policy::Protocol;
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
 use crate::sniff::{sniff, Sniffed};
 use crate::transport::{poll_read_stack, Rewind};
-use crate::upgrade::handoff::{Stream1, SWITCHING_PROTOCOLS};
 use crate::upgrade::adapter::{StartUpHold, UpgradeIo};
+use crate::upgrade::handoff::{Stream1, SWITCHING_PROTOCOLS};
 
 /// A connection being served; a future that completes when the connection closes.
 ///
@@ -292,8 +292,8 @@ where
     } = ctx;
     // Boxed as it is (no async block around it, which would keep the arguments a
     // second time for the connection's whole life).
-    let serve = crate::h2::serve(io, svc, cfg, protocol, stream1, shutdown, peer);
-    Box::pin(serve.map(|r| r.map(|()| Step::Closed)).instrument(span))
+    let h2 = crate::h2::serve(io, svc, cfg, protocol, stream1, shutdown, peer);
+    Box::pin(h2.map(|r| r.map(|()| Step::Closed)).instrument(span))
 }
 
 /// An idle HTTP/1.1 connection: the socket, the service, the keep-alive timer.

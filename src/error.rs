@@ -37,13 +37,16 @@ pub(crate) enum Kind {
     Io,
     /// The peer sent an HTTP/1 message that could not be parsed or framed.
     Parse,
+    /// The peer declared an HTTP/1 request body over the configured limit.
+    TooLarge,
     /// The HTTP/2 connection or a stream failed.
     H2,
     /// A wait on the peer took longer than the configured bound.
     Timeout,
     /// The peer closed the connection before a message was complete.
     Incomplete,
-    /// The service returned an error.
+    /// The service returned an error. It is answered (`500`, or a reset of
+    /// the HTTP/2 stream) and logged, and ends no connection.
     Service,
     /// The response body returned an error.
     Body,
@@ -57,6 +60,15 @@ impl Error {
     pub(crate) fn with<E: Into<BoxError>>(mut self, source: E) -> Self {
         self.source = Some(source.into());
         self
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// A service's error, as it is logged before it is answered.
+    pub(crate) fn service(e: BoxError) -> Self {
+        Error::new(Kind::Service).with(e)
     }
 
     pub(crate) fn io(e: std::io::Error) -> Self {
@@ -88,7 +100,9 @@ impl Error {
         self.kind == Kind::Io
     }
 
-    /// The peer sent an HTTP/1 message that could not be parsed or framed; it was
+    /// The peer sent an HTTP/1 message that could not be parsed or framed, or
+    /// declared a body over
+    /// [`max_request_body_size`](crate::Builder::max_request_body_size); it was
     /// answered with a 4xx/5xx status where no response had started.
     ///
     /// ```
@@ -97,7 +111,7 @@ impl Error {
     /// }
     /// ```
     pub fn is_parse(&self) -> bool {
-        self.kind == Kind::Parse
+        matches!(self.kind, Kind::Parse | Kind::TooLarge)
     }
 
     /// The HTTP/2 connection or stream failed (a protocol error, a reset).
@@ -133,7 +147,9 @@ impl Error {
         self.kind == Kind::Incomplete
     }
 
-    /// The service returned an error instead of a response.
+    /// The service returned an error instead of a response. Such an error is
+    /// answered and logged, and ends no connection: a [`Connection`](crate::Connection)
+    /// does not resolve to it.
     ///
     /// ```
     /// fn count(e: &h2c_mux::Error) -> bool {
@@ -173,6 +189,7 @@ impl Error {
         match self.kind {
             Kind::Io => "connection i/o failed",
             Kind::Parse => "invalid http/1 message",
+            Kind::TooLarge => "request body over the limit",
             Kind::H2 => "http/2 error",
             Kind::Timeout => "timed out waiting on the peer",
             Kind::Incomplete => "message ended early",
@@ -219,6 +236,7 @@ mod tests {
         let cases = [
             (Kind::Io, "connection i/o failed"),
             (Kind::Parse, "invalid http/1 message"),
+            (Kind::TooLarge, "request body over the limit"),
             (Kind::H2, "http/2 error"),
             (Kind::Timeout, "timed out waiting on the peer"),
             (Kind::Incomplete, "message ended early"),

@@ -1,9 +1,18 @@
 //! HTTP/1.1: head parsing, body decoding, response encoding, and the connection.
-//! Layers point one way: `parse`/`decode`/`encode` do no IO; `io` buffers output;
-//! `conn` drives them.
+//!
+//! Layers point one way. `parse`, `decode` and `encode` do no IO; `io` buffers
+//! output. The connection is split by phase: `state` holds its states and the
+//! loop between them, `dispatch` calls the service for one request, `respond`
+//! writes the response, `feed` feeds the request body, and `switch` accepts an
+//! upgrade and hands the connection over (through the upgrade layer's
+//! [`Handoff`](crate::upgrade::handoff::Handoff); HTTP/1.1 knows nothing of HTTP/2).
 
-pub(crate) mod conn;
 pub(crate) mod decode;
+mod dispatch;
 pub(crate) mod encode;
+mod feed;
 pub(crate) mod io;
 pub(crate) mod parse;
+mod respond;
+pub(crate) mod state;
+mod switch;

@@ -27,8 +27,8 @@ use crate::error::{Error, Kind};
 use crate::policy::Protocol;
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
-use crate::upgrade::handoff::Stream1;
 use crate::upgrade::adapter::{Hold, StartUpHold};
+use crate::upgrade::handoff::Stream1;
 use stream::{stream_task, Task};
 
 /// Accept/run rounds in one poll before yielding to other connections.

@@ -256,7 +256,7 @@ where
                             Err(e) => break Err(e),
                         },
                         Err(e) => {
-                            let e = e.into();
+                            let e = Error::service(e.into());
                             debug!(error = %e, "service error");
                             let mut res = Response::new(());
                             *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
