@@ -450,7 +450,7 @@ impl Builder {
         B::Error: Into<BoxError>,
         F: std::future::Future<Output = ()>,
     {
-        crate::server::serve(listener, service, Arc::new(self.config.clone()), shutdown).await
+        crate::server::accept_loop(listener, service, Arc::new(self.config.clone()), shutdown).await
     }
 }
 

@@ -22,7 +22,7 @@ use crate::service::HttpService;
 use crate::shutdown::Shutdown;
 use crate::sniff::{sniff, Sniffed};
 use crate::transport::{poll_read_stack, Rewind};
-use crate::upgrade::adapter::{StartUpHold, UpgradeIo};
+use crate::upgrade::adapter::{StartGate, UpgradeIo};
 use crate::upgrade::handoff::{Stream1, SWITCHING_PROTOCOLS};
 
 /// A connection being served; a future that completes when the connection closes.
@@ -281,7 +281,7 @@ fn h2_stage<I, S>(
     stream1: Option<Stream1<S::ResBody>>,
 ) -> Stage
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send + StartUpHold + 'static,
+    I: AsyncRead + AsyncWrite + Unpin + Send + StartGate + 'static,
     S: HttpService,
 {
     let Ctx {
@@ -292,7 +292,7 @@ where
     } = ctx;
     // Boxed as it is (no async block around it, which would keep the arguments a
     // second time for the connection's whole life).
-    let h2 = crate::h2::serve(io, svc, cfg, protocol, stream1, shutdown, peer);
+    let h2 = crate::h2::run(io, svc, cfg, protocol, stream1, shutdown, peer);
     Box::pin(h2.map(|r| r.map(|()| Step::Closed)).instrument(span))
 }
 

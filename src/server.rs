@@ -22,7 +22,7 @@ use crate::shutdown::Shutdown;
 /// turn the loop into a busy spin while connections close.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
-/// The connections `serve` started and has not seen finish: how it reaches them to
+/// The connections `accept_loop` started and has not seen finish: how it reaches them to
 /// shut them down. Each task registers itself before it can run and removes itself
 /// when it ends, so nothing polls a shared signal on every wake-up of every
 /// connection (a `watch` receiver in each task's `select!` cost 200–340
@@ -79,7 +79,7 @@ impl Registry {
     }
 }
 
-/// Cancels the connections still open when `serve` ends or is dropped.
+/// Cancels the connections still open when `accept_loop` ends or is dropped.
 struct AbortOnDrop(Arc<Registry>);
 
 impl Drop for AbortOnDrop {
@@ -88,7 +88,7 @@ impl Drop for AbortOnDrop {
     }
 }
 
-pub(crate) async fn serve<S, F>(
+pub(crate) async fn accept_loop<S, F>(
     listener: TcpListener,
     svc: S,
     cfg: Arc<Config>,
@@ -184,7 +184,10 @@ async fn run_connection(
     // entry goes last.
     let mut held = (conn, permit);
     if let Err(e) = (&mut held.0).await {
-        debug!(error = %e, "connection ended with an error");
+        debug!(
+            error = %e,
+            "connection ended with an error"
+        );
     }
 }
 

@@ -17,7 +17,7 @@ use super::feed::{Expect, Feeder};
 use super::io::WriteBuf;
 use super::parse;
 use super::state::H1;
-use crate::body::Held;
+use crate::body::Prefetched;
 use crate::error::{BoxError, Error, Kind};
 use crate::service::HttpService;
 
@@ -37,12 +37,12 @@ enum Start<B> {
         keep_alive: bool,
     },
     /// The client still waits for a `100 Continue` that the response body may
-    /// ask for: nothing is queued yet (see `H1::respond_held`).
-    Held(HeldResponse<B>),
+    /// ask for: nothing is queued yet (see `H1::respond_deferred`).
+    Deferred(DeferredHead<B>),
 }
 
-/// A response whose head waits (see [`Start::Held`]).
-struct HeldResponse<B> {
+/// A response whose head waits (see [`Start::Deferred`]).
+struct DeferredHead<B> {
     parts: http::response::Parts,
     body: B,
     framing: Framing,
@@ -110,12 +110,12 @@ where
                 framing,
                 keep_alive,
             } => Either::Right(self.finish(body, framing, keep_alive, feeder)),
-            Start::Held(held) => Either::Left(self.respond_held(held, feeder)),
+            Start::Deferred(deferred) => Either::Left(self.respond_deferred(deferred, feeder)),
         }
     }
 
     /// Settles the response's framing and, unless a 100-continue is still owed (see
-    /// [`Start::Held`]), queues its head.
+    /// [`Start::Deferred`]), queues its head.
     fn start_response<B>(
         &mut self,
         res: Response<B>,
@@ -161,7 +161,7 @@ where
             .as_ref()
             .is_some_and(|f| f.expect == Expect::Pending && !f.decoder.is_end());
         if awaiting && !no_body {
-            return Start::Held(HeldResponse {
+            return Start::Deferred(DeferredHead {
                 parts,
                 body,
                 framing,
@@ -180,11 +180,11 @@ where
         }
     }
 
-    /// The rest of a [`Start::Held`] response. Boxed, as it writes another body type
+    /// The rest of a [`Start::Deferred`] response. Boxed, as it writes another body type
     /// (see `serve`).
-    fn respond_held<'f, B>(
+    fn respond_deferred<'f, B>(
         &'f mut self,
-        held: HeldResponse<B>,
+        deferred: DeferredHead<B>,
         feeder: &'f mut Option<Feeder>,
     ) -> BoxRespond<'f>
     where
@@ -192,16 +192,16 @@ where
         B::Error: Into<BoxError>,
     {
         Box::pin(async move {
-            let HeldResponse {
+            let DeferredHead {
                 parts,
                 body,
                 framing,
                 keep_alive,
                 version,
-            } = held;
-            let mut held = Held::new(Some(body));
+            } = deferred;
+            let mut body = Prefetched::new(Some(body));
             poll_fn(|cx| {
-                let _ = held.poll_hold(cx);
+                let _ = body.poll_prefetch(cx);
                 Poll::Ready(())
             })
             .await;
@@ -209,7 +209,7 @@ where
                 f.settle_expect(&mut self.wbuf);
             }
             let keep_alive = self.write_head(&parts, version, framing, keep_alive, feeder);
-            self.finish(held, framing, keep_alive, feeder).await
+            self.finish(body, framing, keep_alive, feeder).await
         })
     }
 
@@ -373,14 +373,14 @@ where
 pub(super) type ServiceResult<B> = Result<Response<B>, BoxError>;
 
 /// The response for a service that failed: `500`, no body.
-pub(super) fn server_error<B>(e: BoxError) -> Response<Held<B>>
+pub(super) fn server_error<B>(e: BoxError) -> Response<Prefetched<B>>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
     let e = Error::service(e);
     debug!(error = %e, "service error");
-    let mut r = Response::new(Held::new(None));
+    let mut r = Response::new(Prefetched::new(None));
     *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     r
 }

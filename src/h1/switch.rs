@@ -17,7 +17,7 @@ use super::feed::{BodyReader, Expect, Feeder, CONTINUE};
 use super::parse::{BodyLength, RequestHead, UpgradeAsk};
 use super::respond::{server_error, ServiceResult};
 use super::state::{Flow, H1};
-use crate::body::{self, Body, Held};
+use crate::body::{self, Body, Prefetched};
 use crate::config::Config;
 use crate::error::Error;
 use crate::policy::{DeclineReason, Protocol, UpgradeDecision};
@@ -195,7 +195,7 @@ where
         let mut fut: Pin<Box<dyn Future<Output = ServiceResult<S::ResBody>> + Send>> =
             Box::pin(async move { service::call(&mut svc, req).await });
         let hold = self.cfg.max_upgrade_response_hold as u64;
-        let mut res: Option<Response<Held<S::ResBody>>> = None;
+        let mut res: Option<Response<Prefetched<S::ResBody>>> = None;
 
         let switch = {
             let H1 { io, rbuf, wbuf, .. } = self;
@@ -211,17 +211,17 @@ where
                 }
                 if res.is_none() {
                     res = Some(match ready!(fut.as_mut().poll(cx)) {
-                        Ok(r) => r.map(|b| Held::new(Some(b))),
+                        Ok(r) => r.map(|b| Prefetched::new(Some(b))),
                         Err(e) => server_error(e),
                     });
                 }
                 let Some(r) = res.as_mut() else {
                     return Poll::Pending;
                 };
-                if r.body().held() > hold {
+                if r.body().prefetched() > hold {
                     return Poll::Ready(false);
                 }
-                match r.body_mut().poll_hold(cx) {
+                match r.body_mut().poll_prefetch(cx) {
                     Poll::Ready(true) => continue,
                     Poll::Ready(false) | Poll::Pending => return Poll::Pending,
                 }
@@ -254,7 +254,7 @@ where
                     fut.as_mut().poll(cx)
                 })
                 .await
-                .map_or_else(server_error, |r| r.map(|b| Held::new(Some(b))))
+                .map_or_else(server_error, |r| r.map(|b| Prefetched::new(Some(b))))
             }
         };
         let reply = Reply {

@@ -27,7 +27,7 @@ use crate::error::{Error, Kind};
 use crate::policy::Protocol;
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
-use crate::upgrade::adapter::{Hold, StartUpHold};
+use crate::upgrade::adapter::{Gate, StartGate};
 use crate::upgrade::handoff::Stream1;
 use stream::{stream_task, Task};
 
@@ -49,7 +49,7 @@ const MAX_TURNS: usize = 16;
 /// of RSS; at the first poll that state is gone and the buffers go where a
 /// prior-knowledge connection's go.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn serve<T, S>(
+pub(crate) fn run<T, S>(
     io: T,
     svc: S,
     cfg: Arc<Config>,
@@ -59,14 +59,14 @@ pub(crate) fn serve<T, S>(
     peer: Option<SocketAddr>,
 ) -> impl Future<Output = Result<(), Error>> + Send + 'static
 where
-    T: AsyncRead + AsyncWrite + Unpin + Send + StartUpHold + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + StartGate + 'static,
     S: HttpService,
 {
     // After an upgrade, the `101` waits until stream 1's service has been polled
     // once, so that an answer ready at once goes out in the same write.
-    let hold = io.start_up_hold();
-    if let Some(h) = &hold {
-        h.engage();
+    let gate = io.start_gate();
+    if let Some(g) = &gate {
+        g.engage();
     }
     Serve::Starting {
         io: Some(io),
@@ -79,7 +79,7 @@ where
             stream1: stream1.map(Box::new),
             shutdown,
             peer,
-            hold,
+            gate,
         }),
     }
 }
@@ -92,7 +92,7 @@ struct Rest<S: HttpService> {
     stream1: Option<Box<Stream1<S::ResBody>>>,
     shutdown: Arc<Shutdown>,
     peer: Option<SocketAddr>,
-    hold: Option<Hold>,
+    gate: Option<Gate>,
 }
 
 pin_project! {
@@ -101,7 +101,7 @@ pin_project! {
     where
         S: HttpService,
     {
-        // Until the first poll (see `serve`).
+        // Until the first poll (see `run`).
         Starting {
             io: Option<T>,
             rest: Option<Rest<S>>,
@@ -256,10 +256,10 @@ where
             // Run the streams; a stream that produced frames wakes this task, and the
             // next turn's poll_accept writes them.
             progressed |= this.streams.as_mut().poll_run(cx);
-            if let Some(h) = rest.hold.take() {
+            if let Some(g) = rest.gate.take() {
                 // Stream 1 (if h2 accepted it) has had its first poll: the next write
                 // or flush of h2's, in the next turn, takes the 101 out.
-                h.release();
+                g.release();
                 progressed = true;
             }
             if !*this.accepting && this.streams.is_empty() {

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use http::{HeaderMap, Response};
 
-use crate::body::Held;
+use crate::body::Prefetched;
 use crate::error::BoxError;
 
 /// The `101` of RFC 7540 §3.2, sent in one write with h2's first SETTINGS frame.
@@ -44,6 +44,6 @@ pub(crate) enum Stream1<B> {
 pub(crate) enum Started<B> {
     /// The service has not answered yet.
     Pending(Pin<Box<dyn Future<Output = Result<Response<B>, BoxError>> + Send>>),
-    /// The service answered; the start of its body is held.
-    Ready(Response<Held<B>>),
+    /// The service answered; the start of its body is prefetched.
+    Ready(Response<Prefetched<B>>),
 }
