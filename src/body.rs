@@ -18,8 +18,10 @@ use crate::error::{BoxError, Error, Kind};
 /// service asks for more (so a slow reader slows the client, and `Expect:
 /// 100-continue` is answered when the body is first polled). Over HTTP/2 it is the
 /// stream's DATA, with flow-control capacity released as it is consumed. The body of
-/// an upgraded request (stream 1) was read over HTTP/1.1 before the switch and is
-/// handed over whole.
+/// an upgrade request (stream 1) arrives over HTTP/1.1 before the switch: it is
+/// streamed like any HTTP/1.1 body, or, with
+/// [`stream_upgrade_body`](crate::Builder::stream_upgrade_body) off, read whole
+/// first and handed over at once.
 ///
 /// It implements [`http_body::Body`]; trailers arrive as the last frame.
 ///

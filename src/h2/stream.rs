@@ -95,7 +95,7 @@ pub(crate) fn stream_task<S: HttpService>(
             drop(recv);
             // The length of a body that was sent. Most upgrades are GETs without
             // one, where the HTTP/1 request had no Content-Length either (and
-            // inserting one cost four allocations per upgrade).
+            // inserting one would cost four allocations per upgrade).
             if let Some(n) = content_length.filter(|&n| n > 0) {
                 parts
                     .headers

@@ -6,14 +6,15 @@
 //!    | Connection: Upgrade, HTTP2-Settings           |
 //!    | Upgrade: h2c                                  |
 //!    | HTTP2-Settings: <base64url SETTINGS payload>  |
-//!    | [Expect: 100-continue]                        |  validate everything (prepare)
-//!    |---------------------------------------------->|  policy decides
+//!    | [Expect: 100-continue]                        |  every check, then the policy
+//!    |---------------------------------------------->|  (h1::switch)
 //!    |                          HTTP/1.1 100 Continue|  only if expected
 //!    |<----------------------------------------------|
-//!    | request body (Content-Length or chunked)      |  read whole, bounded
-//!    |---------------------------------------------->|
-//!    |  HTTP/1.1 101 Switching Protocols + SETTINGS  |  one write
-//!    |<----------------------------------------------|
+//!    | request body (Content-Length or chunked)      |  streamed to the service as it
+//!    |---------------------------------------------->|  arrives; its response waits
+//!    |                                               |  (bounded) for the last byte
+//!    |  HTTP/1.1 101 Switching Protocols + SETTINGS  |  one write, after the body's
+//!    |<----------------------------------------------|  last byte
 //!    | PRI * HTTP/2.0 preface + SETTINGS             |  checked and removed
 //!    |---------------------------------------------->|
 //!    |           HEADERS/DATA on stream 1 (response) |  stream 1 = the request
@@ -21,10 +22,22 @@
 //!    | HEADERS on stream 3, 5, ...                   |  plain HTTP/2 from here
 //! ```
 //!
-//! Any check that fails before the `101` answers the request over HTTP/1.1 and
-//! keeps the connection on HTTP/1.1: nothing is lost. `h2` has no API for stream 1,
-//! so [`adapter::UpgradeIo`] presents the upgraded socket to `h2` as if a prior-knowledge
-//! client had sent the preface, the client's SETTINGS and the request as HEADERS.
+//! With [`stream_upgrade_body`](crate::Builder::stream_upgrade_body) off, the body
+//! is instead read whole (bounded) before the `101`, and the service is called
+//! when `h2` presents stream 1.
+//!
+//! Any check that fails before the `101`, a response that outgrows
+//! [`max_upgrade_response_hold`](crate::Builder::max_upgrade_response_hold) while
+//! the body still arrives, or a service that drops the body unread, answers the
+//! request over HTTP/1.1 and keeps the connection on HTTP/1.1: nothing is lost.
+//!
+//! This layer holds what both protocols need of the switch, and knows neither:
+//! [`handoff`] is what the HTTP/1.1 connection hands over (the transport, the
+//! bytes `h2` is to read first, stream 1); [`settings`] decodes `HTTP2-Settings`;
+//! [`stream1`] encodes the request as stream 1's HEADERS; and `h2` has no API for
+//! stream 1, so [`adapter::UpgradeIo`] presents the upgraded socket to `h2` as if a
+//! prior-knowledge client had sent the preface, the client's SETTINGS and the
+//! request as HEADERS.
 //!
 //! That relies on `h2` behaviour the RFC requires but `h2` does not promise: the
 //! handshake flushes its SETTINGS before reading, reads the preface before any
