@@ -124,6 +124,7 @@
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 #[doc(hidden)]
 pub mod bench_api;
