@@ -188,7 +188,7 @@ async fn run_connection(
     let mut held = (conn, permit);
     if let Err(e) = (&mut held.0).await {
         debug!(
-            error = %e,
+            error = &e as &dyn std::error::Error,
             "connection ended with an error"
         );
     }

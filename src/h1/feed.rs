@@ -101,7 +101,7 @@ impl Feeder {
                     return Poll::Ready(());
                 }
                 Poll::Ready(Err(e)) => {
-                    debug!(error = %e, "request body failed");
+                    debug!(error = &e as &dyn std::error::Error, "request body failed");
                     self.fail(e);
                     return Poll::Ready(());
                 }
@@ -128,7 +128,9 @@ impl Feeder {
     fn refuse(&mut self) {
         self.expect = Expect::Refused;
         if let Some(tx) = self.tx.take() {
-            tx.abort(Error::new(Kind::Incomplete).with("request body refused before it was sent"));
+            tx.abort(
+                Error::new(Kind::Incomplete).detail("request body refused before it was sent"),
+            );
         }
     }
 
@@ -218,7 +220,7 @@ impl BodyReader {
                         self.seen += data.len() as u64;
                         if self.limit.is_some_and(|l| self.seen > l) {
                             return Poll::Ready(Err(
-                                Error::new(Kind::Parse).with("request body too large")
+                                Error::new(Kind::Parse).detail("request body too large")
                             ));
                         }
                     }
@@ -251,7 +253,7 @@ impl BodyReader {
             ready!(timer.as_mut().poll(cx));
             if !self.progressed {
                 debug!("request body stalled");
-                return Poll::Ready(Err(Error::new(Kind::Timeout).with("request body stalled")));
+                return Poll::Ready(Err(Error::new(Kind::Timeout).detail("request body stalled")));
             }
             self.progressed = false;
             timer.as_mut().reset(Instant::now() + self.timeout);
@@ -260,7 +262,7 @@ impl BodyReader {
 }
 
 fn decode_error(e: DecodeError) -> Error {
-    Error::new(Kind::Parse).with(e)
+    Error::new(Kind::Parse).detail(e)
 }
 
 impl<'a, I, S> H1<'a, I, S>

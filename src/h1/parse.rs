@@ -83,8 +83,7 @@ pub(crate) fn error_status(e: &Error) -> StatusCode {
         Kind::TooLarge => return StatusCode::PAYLOAD_TOO_LARGE,
         _ => {}
     }
-    let refused = std::error::Error::source(e).and_then(|s| s.downcast_ref::<ParseError>());
-    match refused {
+    match e.detail_as::<ParseError>() {
         Some(ParseError::RequestLineTooLong) => StatusCode::URI_TOO_LONG,
         Some(ParseError::HeadTooLarge | ParseError::TooManyHeaders) => {
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
@@ -731,7 +730,7 @@ mod tests {
         for (s, status) in cases {
             match parse(&s) {
                 Err(e) => assert_eq!(
-                    error_status(&Error::new(Kind::Parse).with(e)).as_u16(),
+                    error_status(&Error::new(Kind::Parse).detail(e)).as_u16(),
                     status,
                     "{s:?}: {e}"
                 ),

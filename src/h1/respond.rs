@@ -291,7 +291,7 @@ where
     /// follow. Closing without the end of the framing tells the client the body is
     /// incomplete.
     fn body_failed(&mut self, e: Error) -> Error {
-        debug!(error = %e, "response body failed");
+        debug!(error = &e as &dyn std::error::Error, "response body failed");
         self.wbuf.clear();
         e
     }
@@ -347,7 +347,7 @@ where
                     match framing {
                         Framing::Length(n) if *sent > n => {
                             return Poll::Ready(Err(Error::new(Kind::Body)
-                                .with("response body longer than its content-length")));
+                                .detail("response body longer than its content-length")));
                         }
                         Framing::Chunked => {
                             encode::chunk_head(wbuf.flat(), data.len());
@@ -379,7 +379,7 @@ where
     B::Error: Into<BoxError>,
 {
     let e = Error::service(e);
-    debug!(error = %e, "service error");
+    debug!(error = &e as &dyn std::error::Error, "service error");
     let mut r = Response::new(Prefetched::new(None));
     *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     r
@@ -395,7 +395,7 @@ fn finish_body(
         Framing::Chunked => encode::chunked_end(wbuf.flat(), trailers),
         Framing::Length(n) if sent != n => {
             return Err(
-                Error::new(Kind::Body).with("response body shorter than its content-length")
+                Error::new(Kind::Body).detail("response body shorter than its content-length")
             );
         }
         _ => {}

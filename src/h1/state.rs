@@ -218,7 +218,7 @@ where
                         Ok(Some(head)) => break head,
                         Ok(None) => {}
                         Err(refused) => {
-                            let e = Error::new(Kind::Parse).with(refused);
+                            let e = Error::new(Kind::Parse).detail(refused);
                             let status = error_status(&e).as_u16();
                             debug!(error = %refused, status, "bad request head");
                             self.fail(&e).await;

@@ -137,7 +137,7 @@ where
                     }
                     Err(e) => {
                         debug!(
-                            error = %e,
+                            error = &e as &dyn std::error::Error,
                             "upgrade request body failed"
                         );
                         if e.is_parse() {

@@ -257,7 +257,7 @@ where
                         },
                         Err(e) => {
                             let e = Error::service(e.into());
-                            debug!(error = %e, "service error");
+                            debug!(error = &e as &dyn std::error::Error, "service error");
                             let mut res = Response::new(());
                             *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                             break this
@@ -278,7 +278,7 @@ where
             }
         };
         if let Err(e) = done {
-            debug!(error = %e, "response failed");
+            debug!(error = &e as &dyn std::error::Error, "response failed");
         }
         this.phase.set(Phase::Done);
         Poll::Ready(())
@@ -381,7 +381,7 @@ where
             let granted = match ready!(stream.poll_capacity(cx)) {
                 Some(Ok(n)) => n,
                 Some(Err(e)) => return Poll::Ready(Err(Error::h2(e))),
-                None => return Poll::Ready(Err(Error::new(Kind::H2).with("stream closed"))),
+                None => return Poll::Ready(Err(Error::new(Kind::H2).detail("stream closed"))),
             };
             if granted == 0 {
                 continue;
