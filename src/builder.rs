@@ -83,9 +83,9 @@ impl Builder {
 
     /// Decides, per request, whether a valid `Upgrade: h2c` request is upgraded.
     ///
-    /// The policy runs after every protocol check passed and before anything is
-    /// written; it sees the request head. A declined request is answered over HTTP/1.1
-    /// and carries an [`UpgradeDeclined`](crate::UpgradeDeclined) extension with the reason.
+    /// The policy runs after every protocol check passed and before anything is written; it
+    /// sees the request head. A declined request is answered over HTTP/1.1 and carries an
+    /// [`UpgradeDeclined`](crate::UpgradeDeclined) extension with the reason.
     ///
     /// ```
     /// use h2c_mux::UpgradeDecision;
@@ -146,7 +146,8 @@ impl Builder {
     }
 
     /// Largest upgrade request body buffered when streaming is off (default:
-    /// [`DEFAULT_MAX_UPGRADE_BODY_SIZE`](crate::DEFAULT_MAX_UPGRADE_BODY_SIZE)). A larger body is answered over HTTP/1.1.
+    /// [`DEFAULT_MAX_UPGRADE_BODY_SIZE`](crate::DEFAULT_MAX_UPGRADE_BODY_SIZE)). A larger
+    /// body is answered over HTTP/1.1.
     ///
     /// ```
     /// h2c_mux::Builder::new().max_upgrade_body_size(1 << 20);
@@ -157,8 +158,8 @@ impl Builder {
     }
 
     /// Largest request head, HTTP/1 and HTTP/2 alike (default:
-    /// [`DEFAULT_MAX_HEAD_SIZE`](crate::DEFAULT_MAX_HEAD_SIZE)). HTTP/1 answers `431` past it; HTTP/2 advertises it as
-    /// `SETTINGS_MAX_HEADER_LIST_SIZE`.
+    /// [`DEFAULT_MAX_HEAD_SIZE`](crate::DEFAULT_MAX_HEAD_SIZE)). HTTP/1 answers `431` past
+    /// it; HTTP/2 advertises it as `SETTINGS_MAX_HEADER_LIST_SIZE`.
     ///
     /// ```
     /// h2c_mux::Builder::new().max_head_size(16 * 1024);
@@ -168,7 +169,8 @@ impl Builder {
         self
     }
 
-    /// Most header fields in an HTTP/1 request (default: [`DEFAULT_MAX_HEADERS`](crate::DEFAULT_MAX_HEADERS)).
+    /// Most header fields in an HTTP/1 request (default:
+    /// [`DEFAULT_MAX_HEADERS`](crate::DEFAULT_MAX_HEADERS)).
     ///
     /// ```
     /// h2c_mux::Builder::new().max_headers(64);
@@ -178,7 +180,8 @@ impl Builder {
         self
     }
 
-    /// Longest HTTP/1 request line (default: [`DEFAULT_MAX_REQUEST_LINE`](crate::DEFAULT_MAX_REQUEST_LINE)).
+    /// Longest HTTP/1 request line (default:
+    /// [`DEFAULT_MAX_REQUEST_LINE`](crate::DEFAULT_MAX_REQUEST_LINE)).
     ///
     /// ```
     /// h2c_mux::Builder::new().max_request_line(4096);
@@ -188,8 +191,9 @@ impl Builder {
         self
     }
 
-    /// How long a connection may be idle (default: [`DEFAULT_KEEP_ALIVE_TIMEOUT`](crate::DEFAULT_KEEP_ALIVE_TIMEOUT)):
-    /// HTTP/1 between requests, HTTP/2 with no open stream (then GOAWAY).
+    /// How long a connection may be idle (default:
+    /// [`DEFAULT_KEEP_ALIVE_TIMEOUT`](crate::DEFAULT_KEEP_ALIVE_TIMEOUT)): HTTP/1 between
+    /// requests, HTTP/2 with no open stream (then GOAWAY).
     ///
     /// ```
     /// h2c_mux::Builder::new().keep_alive_timeout(std::time::Duration::from_secs(5));
@@ -199,10 +203,11 @@ impl Builder {
         self
     }
 
-    /// How long an HTTP/1.1 connection used back to back keeps its buffers through
-    /// an idle gap before it parks (default: [`DEFAULT_IDLE_RELEASE_AFTER`](crate::DEFAULT_IDLE_RELEASE_AFTER), which
-    /// explains parking). Zero parks every idle connection at once: the least
-    /// memory, at the cost of re-allocating the buffers for every request.
+    /// How long an HTTP/1.1 connection used back to back keeps its buffers through an idle
+    /// gap before it parks (default:
+    /// [`DEFAULT_IDLE_RELEASE_AFTER`](crate::DEFAULT_IDLE_RELEASE_AFTER), which explains
+    /// parking). Zero parks every idle connection at once: the least memory, at the cost of
+    /// re-allocating the buffers for every request.
     ///
     /// ```
     /// h2c_mux::Builder::new().idle_release_after(std::time::Duration::ZERO);
@@ -213,8 +218,8 @@ impl Builder {
     }
 
     /// Response bytes an HTTP/1.1 connection queues before it waits for the socket
-    /// (default: [`DEFAULT_MAX_WRITE_BUFFER_SIZE`](crate::DEFAULT_MAX_WRITE_BUFFER_SIZE)). At least 1 byte is queued: zero
-    /// writes after every piece.
+    /// (default: [`DEFAULT_MAX_WRITE_BUFFER_SIZE`](crate::DEFAULT_MAX_WRITE_BUFFER_SIZE)).
+    /// At least 1 byte is queued: zero writes after every piece.
     ///
     /// ```
     /// h2c_mux::Builder::new().max_write_buffer_size(16 * 1024);
@@ -246,8 +251,9 @@ impl Builder {
         self
     }
 
-    /// `SETTINGS_MAX_CONCURRENT_STREAMS` (default: [`DEFAULT_MAX_CONCURRENT_STREAMS`](crate::DEFAULT_MAX_CONCURRENT_STREAMS)).
-    /// Stream 1 of an upgraded connection counts against it.
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` (default:
+    /// [`DEFAULT_MAX_CONCURRENT_STREAMS`](crate::DEFAULT_MAX_CONCURRENT_STREAMS)). Stream 1
+    /// of an upgraded connection counts against it.
     ///
     /// ```
     /// h2c_mux::Builder::new().max_concurrent_streams(100);
@@ -313,8 +319,8 @@ impl Builder {
     }
 
     /// How long a request body may go without progress while being read (default:
-    /// [`DEFAULT_BODY_READ_TIMEOUT`](crate::DEFAULT_BODY_READ_TIMEOUT)). The body then yields a timeout error and the
-    /// connection is closed.
+    /// [`DEFAULT_BODY_READ_TIMEOUT`](crate::DEFAULT_BODY_READ_TIMEOUT)). The body then
+    /// yields a timeout error and the connection is closed.
     ///
     /// ```
     /// h2c_mux::Builder::new().body_read_timeout(std::time::Duration::from_secs(10));
@@ -359,8 +365,9 @@ impl Builder {
         self
     }
 
-    /// Streams the server may reset for the client's errors before closing the
-    /// connection (default: [`DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS`](crate::DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS)).
+    /// Streams the server may reset for the client's errors before closing the connection
+    /// (default:
+    /// [`DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS`](crate::DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS)).
     ///
     /// ```
     /// h2c_mux::Builder::new().max_local_error_reset_streams(256);
@@ -399,12 +406,9 @@ impl Builder {
     /// Call [`Connection::graceful_shutdown`] to finish in-flight work and close.
     ///
     /// ```no_run
-    /// # async fn run(stream: tokio::net::TcpStream) {
-    /// let conn = h2c_mux::Builder::new().serve_connection(stream, h2c_mux::demo::Demo::new());
-    /// if let Err(e) = conn.await {
-    ///     eprintln!("connection ended: {e}");
-    /// }
-    /// # }
+    /// # async fn run(stream: tokio::net::TcpStream) { let conn =
+    /// h2c_mux::Builder::new().serve_connection(stream, h2c_mux::demo::Demo::new()); if let
+    /// Err(e) = conn.await { eprintln!("connection ended: {e}"); } # }
     /// ```
     pub fn serve_connection<I, S, B>(&self, io: I, service: S) -> Connection
     where
