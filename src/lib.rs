@@ -101,11 +101,12 @@
 //! server.rs            the accept loop: a task per connection, the bounded drain
 //! connection.rs        one connection: sniff, HTTP/1.1 (parked while idle), HTTP/2
 //! bench_api.rs         entry points for the benchmarks and fuzz targets (hidden)
-//! h1/                  HTTP/1.1; the connection by phase: state.rs (its states and
-//!                      the loop), dispatch.rs (a request to the service),
-//!                      respond.rs (the response), feed.rs (the request body),
-//!                      switch.rs (accepting an upgrade); below them parse.rs,
-//!                      decode.rs, encode.rs (no IO) and io.rs (the write buffer)
+//! h1/                  HTTP/1.1; the connection by phase: cycle.rs (the loop),
+//!                      switch.rs (accepting an upgrade), respond.rs (the
+//!                      response), dispatch.rs (a request to the service),
+//!                      feed.rs (the request body), state.rs (the connection and
+//!                      its named states); below them parse.rs, decode.rs,
+//!                      encode.rs (no IO) and io.rs (the write buffer)
 //! h2/                  HTTP/2 with h2: mod.rs (the connection), stream.rs
 //! upgrade/             the switch: handoff.rs (what HTTP/1.1 hands HTTP/2),
 //!                      adapter.rs (the transport h2 sees), settings.rs,
