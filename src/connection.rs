@@ -1,5 +1,7 @@
 //! One connection from accept to close: sniff for prior knowledge, then HTTP/1.1,
-//! possibly upgraded, or HTTP/2.
+//! possibly upgraded, or HTTP/2. The one place that knows both protocols: it
+//! turns the HTTP/1.1 connection's
+//! [`Handoff`](crate::upgrade::handoff::Handoff) into the HTTP/2 stage.
 
 use std::fmt;
 use std::future::{poll_fn, Future};
