@@ -36,7 +36,7 @@ pub(super) enum Expect {
     Refused,
 }
 
-/// Moves the request body from the socket into the service's [`Body`], one piece
+/// Moves the request body from the socket into the service's [`Body`](crate::Body), one piece
 /// per request from the service.
 pub(super) struct Feeder {
     /// None once the service's body is gone or complete.

@@ -25,10 +25,10 @@ use crate::service::HttpService;
 /// large response cannot starve the others on its worker thread.
 const MAX_TURNS: usize = 16;
 
-/// The future of a response's rarer branches (see `H1::respond`).
+/// The future of a response's rarer branches (see [`H1::respond`]).
 type BoxRespond<'f> = Pin<Box<dyn Future<Output = Result<bool, Error>> + Send + 'f>>;
 
-/// How a response starts (see `H1::start_response`).
+/// How a response starts (see [`H1::start_response`]).
 enum Start<B> {
     /// The head is queued; `body` follows under `framing`.
     Body {
@@ -37,7 +37,7 @@ enum Start<B> {
         keep_alive: bool,
     },
     /// The client still waits for a `100 Continue` that the response body may
-    /// ask for: nothing is queued yet (see `H1::respond_deferred`).
+    /// ask for: nothing is queued yet (see [`H1::respond_deferred`]).
     Deferred(DeferredHead<B>),
 }
 
@@ -180,8 +180,8 @@ where
         }
     }
 
-    /// The rest of a [`Start::Deferred`] response. Boxed, as it writes another body type
-    /// (see `serve`).
+    /// The rest of a [`Start::Deferred`] response. Boxed, as it writes another body
+    /// type (a second body type would double the response future's size).
     fn respond_deferred<'f, B>(
         &'f mut self,
         deferred: DeferredHead<B>,
@@ -255,7 +255,8 @@ where
 
     /// Writes the response body after its head, then settles what is left of the
     /// request body. Returns whether the connection stays open.
-    // Not an `async fn`: see the note in `serve`.
+    // Not an `async fn`: the arguments of an `async fn` are moved into locals when
+    // it starts, and its state keeps both copies; an async block keeps one.
     #[allow(clippy::manual_async_fn)]
     pub(super) fn finish<'f, B>(
         &'f mut self,
