@@ -36,8 +36,8 @@ pub(super) enum Expect {
     Refused,
 }
 
-/// Moves the request body from the socket into the service's [`Body`](crate::Body), one piece
-/// per request from the service.
+/// Moves the request body from the socket into the service's
+/// [`Body`](crate::Body), one piece per request from the service.
 pub(super) struct Feeder {
     /// None once the service's body is gone or complete.
     pub(super) tx: Option<Sender>,
