@@ -406,9 +406,12 @@ impl Builder {
     /// Call [`Connection::graceful_shutdown`] to finish in-flight work and close.
     ///
     /// ```no_run
-    /// # async fn run(stream: tokio::net::TcpStream) { let conn =
-    /// h2c_mux::Builder::new().serve_connection(stream, h2c_mux::demo::Demo::new()); if let
-    /// Err(e) = conn.await { eprintln!("connection ended: {e}"); } # }
+    /// # async fn run(stream: tokio::net::TcpStream) {
+    /// let conn = h2c_mux::Builder::new().serve_connection(stream, h2c_mux::demo::Demo::new());
+    /// if let Err(e) = conn.await {
+    ///     eprintln!("connection ended: {e}");
+    /// }
+    /// # }
     /// ```
     pub fn serve_connection<I, S, B>(&self, io: I, service: S) -> Connection
     where
