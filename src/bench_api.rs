@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 
-use crate::builder::{DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_REQUEST_LINE};
+use crate::config::{DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_REQUEST_LINE};
 
 /// Parses one HTTP/1 request head from the front of `buf` with the default limits.
 /// True when a complete, valid head was parsed (and removed from `buf`).
@@ -102,7 +102,7 @@ pub fn sniff(input: &[u8]) -> u8 {
 /// The upgrade adapter's write-side filter (drops the first SETTINGS ACK) over
 /// `pieces` written one after the other. Returns what would reach the socket.
 pub fn filter_acks(pieces: &[&[u8]]) -> Vec<u8> {
-    let mut f = crate::upgrade::io::AckFilter::default();
+    let mut f = crate::upgrade::adapter::AckFilter::default();
     let mut out = BytesMut::new();
     for p in pieces {
         f.feed(p, &mut out);

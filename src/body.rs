@@ -18,8 +18,10 @@ use crate::error::{BoxError, Error, Kind};
 /// service asks for more (so a slow reader slows the client, and `Expect:
 /// 100-continue` is answered when the body is first polled). Over HTTP/2 it is the
 /// stream's DATA, with flow-control capacity released as it is consumed. The body of
-/// an upgraded request (stream 1) was read over HTTP/1.1 before the switch and is
-/// handed over whole.
+/// an upgrade request (stream 1) arrives over HTTP/1.1 before the switch: it is
+/// streamed like any HTTP/1.1 body, or, with
+/// [`stream_upgrade_body`](crate::Builder::stream_upgrade_body) off, read whole
+/// first and handed over at once.
 ///
 /// It implements [`http_body::Body`]; trailers arrive as the last frame.
 ///
@@ -187,35 +189,35 @@ impl http_body::Body for Body {
 }
 
 /// A response body whose first frames were taken out while the protocol was still
-/// being chosen (a streamed upgrade holds the response until the request body
-/// ends), replayed in front of the rest.
-pub(crate) struct Held<B> {
+/// being chosen (a streamed upgrade keeps the start of the response until the request
+/// body ends), replayed in front of the rest.
+pub(crate) struct Prefetched<B> {
     frames: VecDeque<Result<Frame<Bytes>, BoxError>>,
-    held_data: u64,
+    prefetched_data: u64,
     rest: Option<Pin<Box<B>>>,
 }
 
-impl<B> Held<B>
+impl<B> Prefetched<B>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
     pub(crate) fn new(rest: Option<B>) -> Self {
-        Held {
+        Prefetched {
             frames: VecDeque::new(),
-            held_data: 0,
+            prefetched_data: 0,
             rest: rest.map(Box::pin),
         }
     }
 
-    /// Bytes of data held.
-    pub(crate) fn held(&self) -> u64 {
-        self.held_data
+    /// Bytes of data prefetched.
+    pub(crate) fn prefetched(&self) -> u64 {
+        self.prefetched_data
     }
 
-    /// Takes one more frame from the rest into the held frames. Ready(true) when a
+    /// Takes one more frame from the rest into the prefetched frames. Ready(true) when a
     /// frame (or the end, or an error) was taken.
-    pub(crate) fn poll_hold(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+    pub(crate) fn poll_prefetch(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         let Some(rest) = self.rest.as_mut() else {
             return Poll::Ready(false);
         };
@@ -227,7 +229,7 @@ where
             }
             Poll::Ready(Some(Ok(f))) => {
                 if let Some(d) = f.data_ref() {
-                    self.held_data += d.len() as u64;
+                    self.prefetched_data += d.len() as u64;
                 }
                 self.frames.push_back(Ok(f));
                 Poll::Ready(true)
@@ -241,7 +243,7 @@ where
     }
 }
 
-impl<B> http_body::Body for Held<B>
+impl<B> http_body::Body for Prefetched<B>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -258,7 +260,7 @@ where
                 .as_ref()
                 .map(|f| f.data_ref().map_or(0, |d| d.len() as u64))
             {
-                self.held_data -= d;
+                self.prefetched_data -= d;
             }
             return Poll::Ready(Some(f));
         }
@@ -281,9 +283,9 @@ where
             .as_ref()
             .map_or(SizeHint::with_exact(0), |r| r.size_hint());
         let mut hint = SizeHint::new();
-        hint.set_lower(rest.lower() + self.held_data);
+        hint.set_lower(rest.lower() + self.prefetched_data);
         if let Some(upper) = rest.upper() {
-            hint.set_upper(upper + self.held_data);
+            hint.set_upper(upper + self.prefetched_data);
         }
         hint
     }

@@ -15,7 +15,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Errors caused by the peer (a malformed request, a vanished client) are part of
 /// normal operation for a server; they are logged at `debug` and reported here so an
 /// embedder can count them. Use the `is_*` predicates to tell the kinds apart and
-/// [`std::error::Error::source`] for the cause.
+/// [`std::error::Error::source`] for the cause: the error of the transport, of
+/// `h2`, or of the response body. `Display` is the kind, with the server's own
+/// account where it has one (a malformed chunk size, a stalled body), and does not
+/// repeat the source.
 ///
 /// ```
 /// # async fn run(conn: h2c_mux::Connection) {
@@ -28,6 +31,11 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// ```
 pub struct Error {
     kind: Kind,
+    /// The crate's own account of what went wrong (a parse or framing error, a
+    /// short message): part of the `Display`, not a `source`.
+    detail: Option<BoxError>,
+    /// The error of another layer that caused this one (the transport's, `h2`'s,
+    /// the service's or the response body's): the `source`, not in the `Display`.
     source: Option<BoxError>,
 }
 
@@ -37,13 +45,16 @@ pub(crate) enum Kind {
     Io,
     /// The peer sent an HTTP/1 message that could not be parsed or framed.
     Parse,
+    /// The peer declared an HTTP/1 request body over the configured limit.
+    TooLarge,
     /// The HTTP/2 connection or a stream failed.
     H2,
     /// A wait on the peer took longer than the configured bound.
     Timeout,
     /// The peer closed the connection before a message was complete.
     Incomplete,
-    /// The service returned an error.
+    /// The service returned an error. It is answered (`500`, or a reset of
+    /// the HTTP/2 stream) and logged, and ends no connection.
     Service,
     /// The response body returned an error.
     Body,
@@ -51,12 +62,38 @@ pub(crate) enum Kind {
 
 impl Error {
     pub(crate) fn new(kind: Kind) -> Self {
-        Error { kind, source: None }
+        Error {
+            kind,
+            detail: None,
+            source: None,
+        }
     }
 
+    /// Sets the error that caused this one (see [`source`](std::error::Error::source)).
     pub(crate) fn with<E: Into<BoxError>>(mut self, source: E) -> Self {
         self.source = Some(source.into());
         self
+    }
+
+    /// Says more precisely what went wrong, in the crate's own terms: shown after
+    /// the kind by `Display`.
+    pub(crate) fn detail<D: Into<BoxError>>(mut self, detail: D) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// The detail, when it is a `D`.
+    pub(crate) fn detail_as<D: std::error::Error + 'static>(&self) -> Option<&D> {
+        self.detail.as_ref().and_then(|d| d.downcast_ref::<D>())
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// A service's error, as it is logged before it is answered.
+    pub(crate) fn service(e: BoxError) -> Self {
+        Error::new(Kind::Service).with(e)
     }
 
     pub(crate) fn io(e: std::io::Error) -> Self {
@@ -88,7 +125,9 @@ impl Error {
         self.kind == Kind::Io
     }
 
-    /// The peer sent an HTTP/1 message that could not be parsed or framed; it was
+    /// The peer sent an HTTP/1 message that could not be parsed or framed, or
+    /// declared a body over
+    /// [`max_request_body_size`](crate::Builder::max_request_body_size); it was
     /// answered with a 4xx/5xx status where no response had started.
     ///
     /// ```
@@ -97,7 +136,7 @@ impl Error {
     /// }
     /// ```
     pub fn is_parse(&self) -> bool {
-        self.kind == Kind::Parse
+        matches!(self.kind, Kind::Parse | Kind::TooLarge)
     }
 
     /// The HTTP/2 connection or stream failed (a protocol error, a reset).
@@ -133,7 +172,9 @@ impl Error {
         self.kind == Kind::Incomplete
     }
 
-    /// The service returned an error instead of a response.
+    /// The service returned an error instead of a response. Such an error is
+    /// answered and logged, and ends no connection: a [`Connection`](crate::Connection)
+    /// does not resolve to it.
     ///
     /// ```
     /// fn count(e: &h2c_mux::Error) -> bool {
@@ -173,6 +214,7 @@ impl Error {
         match self.kind {
             Kind::Io => "connection i/o failed",
             Kind::Parse => "invalid http/1 message",
+            Kind::TooLarge => "request body over the limit",
             Kind::H2 => "http/2 error",
             Kind::Timeout => "timed out waiting on the peer",
             Kind::Incomplete => "message ended early",
@@ -186,6 +228,9 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
         d.field("kind", &self.kind);
+        if let Some(s) = &self.detail {
+            d.field("detail", s);
+        }
         if let Some(s) = &self.source {
             d.field("source", s);
         }
@@ -193,10 +238,12 @@ impl fmt::Debug for Error {
     }
 }
 
+/// The kind, and the crate's own detail if there is one; never the
+/// [`source`](std::error::Error::source), which a reporter prints after it.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.source {
-            Some(s) => write!(f, "{}: {}", self.description(), s),
+        match &self.detail {
+            Some(d) => write!(f, "{}: {}", self.description(), d),
             None => f.write_str(self.description()),
         }
     }
@@ -219,6 +266,7 @@ mod tests {
         let cases = [
             (Kind::Io, "connection i/o failed"),
             (Kind::Parse, "invalid http/1 message"),
+            (Kind::TooLarge, "request body over the limit"),
             (Kind::H2, "http/2 error"),
             (Kind::Timeout, "timed out waiting on the peer"),
             (Kind::Incomplete, "message ended early"),
@@ -246,5 +294,16 @@ mod tests {
         let e = Error::io(std::io::Error::new(std::io::ErrorKind::TimedOut, "x"));
         assert!(e.is_timeout());
         assert!(std::error::Error::source(&e).is_some());
+    }
+
+    #[test]
+    fn display_shows_the_detail_and_never_the_source() {
+        let io = Error::io(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "pipe"));
+        assert_eq!(io.to_string(), "connection i/o failed");
+        let source = std::error::Error::source(&io).map(|s| s.to_string());
+        assert_eq!(source.as_deref(), Some("pipe"));
+        let parse = Error::new(Kind::Parse).detail("bad chunk size");
+        assert_eq!(parse.to_string(), "invalid http/1 message: bad chunk size");
+        assert!(std::error::Error::source(&parse).is_none());
     }
 }

@@ -17,17 +17,24 @@
 //!   |-- no / invalid / policy declines --> answered as HTTP/1.1, loop
 //!   |-- yes:
 //!         [Expect: 100-continue => "100 Continue" first]
-//!         read the whole request body (bounded; over the bound => HTTP/1.1)
-//!         "101 Switching Protocols" together with the server's SETTINGS
-//!         stream 1 = the original request, answered by the service
+//!         the service is called at once; the request body streams to it
+//!         (its response waits, bounded, for the body's last byte;
+//!          over the bound => answered as HTTP/1.1)
+//!         after the last body byte: "101 Switching Protocols" together with
+//!         the server's SETTINGS
+//!         stream 1 = the original request, its response sent as HTTP/2
 //!         streams 3, 5, ... = later requests, as plain HTTP/2
 //! ```
 //!
 //! Every check on an upgrade request happens before the `101`: a request with two
 //! `HTTP2-Settings`, a bad base64url value, an out-of-range setting, `Upgrade: h2`
-//! (TLS only), HTTP/1.0, a body over the bound, or a policy that says no is answered
-//! over HTTP/1.1 and the connection stays HTTP/1.1. The request carries an
-//! [`UpgradeDeclined`] extension saying why, and the reason is logged at `debug`.
+//! (TLS only), HTTP/1.0, or a policy that says no is answered over HTTP/1.1 and the
+//! connection stays HTTP/1.1; so is a request whose response outgrows
+//! [`max_upgrade_response_hold`](Builder::max_upgrade_response_hold) before its
+//! body ends, or, with [`stream_upgrade_body`](Builder::stream_upgrade_body) off
+//! (the body is then read whole before the `101`), a body over the bound. The
+//! request carries an [`UpgradeDeclined`] extension saying why, and the reason is
+//! logged at `debug`.
 //!
 //! ## Example
 //!
@@ -85,14 +92,49 @@
 //! them, they cost nothing. Peer misbehaviour is logged at `debug`, never as a
 //! server error.
 
+//! ## Layout
+//!
+//! One file per layer, from the top:
+//!
+//! ```text
+//! lib.rs, builder.rs   the public face: Builder and its setters, the re-exports
+//! server.rs            the accept loop: a task per connection, the bounded drain
+//! connection.rs        one connection: sniff, HTTP/1.1 (parked while idle), HTTP/2
+//! bench_api.rs         entry points for the benchmarks and fuzz targets (hidden)
+//! h1/                  HTTP/1.1; the connection by phase: cycle.rs (the loop),
+//!                      switch.rs (accepting an upgrade), respond.rs (the
+//!                      response), dispatch.rs (a request to the service),
+//!                      feed.rs (the request body), state.rs (the connection and
+//!                      its named states); below them parse.rs, decode.rs,
+//!                      encode.rs (no IO) and io.rs (the write buffer)
+//! h2/                  HTTP/2 with h2: mod.rs (the connection), stream.rs
+//! upgrade/             the switch: handoff.rs (what HTTP/1.1 hands HTTP/2),
+//!                      adapter.rs (the transport h2 sees), settings.rs,
+//!                      stream1.rs, frame.rs
+//! service.rs, demo.rs  the service bound; the demo service
+//! body.rs, config.rs   the request body; the resolved configuration and defaults
+//! error.rs, policy.rs, shutdown.rs, transport.rs (reads, Rewind), sniff.rs,
+//! date.rs, decimal.rs  what every layer needs
+//! ```
+//!
+//! The one rule: a file imports only files below it, never one above. `h1/` and
+//! `h2/` are siblings and never import each other: the hand-off between them is a
+//! type of the upgrade layer, and `connection.rs` is the one place that knows
+//! both. Nothing below `builder.rs` imports it; the layers read the `Config`
+//! (`config.rs`) it resolves to.
+
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 #[doc(hidden)]
 pub mod bench_api;
 mod body;
 mod builder;
-mod conn;
+mod config;
+mod connection;
+mod date;
+mod decimal;
 #[cfg(feature = "demo")]
 pub mod demo;
 mod error;
@@ -102,12 +144,15 @@ mod linger;
 mod policy;
 mod server;
 mod service;
+mod shutdown;
 mod sniff;
+mod transport;
 mod upgrade;
 
 pub use body::Body;
-pub use builder::{
-    Builder, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_H2_KEEP_ALIVE_INTERVAL,
+pub use builder::Builder;
+pub use config::{
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_H2_KEEP_ALIVE_INTERVAL,
     DEFAULT_H2_KEEP_ALIVE_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_RELEASE_AFTER,
     DEFAULT_INITIAL_CONNECTION_WINDOW_SIZE, DEFAULT_INITIAL_STREAM_WINDOW_SIZE,
     DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_CONNECTIONS,
@@ -116,7 +161,7 @@ pub use builder::{
     DEFAULT_MAX_REQUEST_LINE, DEFAULT_MAX_SEND_BUFFER_SIZE, DEFAULT_MAX_UPGRADE_BODY_SIZE,
     DEFAULT_MAX_UPGRADE_RESPONSE_HOLD, DEFAULT_MAX_WRITE_BUFFER_SIZE, DEFAULT_PREFACE_TIMEOUT,
 };
-pub use conn::Connection;
+pub use connection::Connection;
 pub use error::{BoxError, Error};
 pub use policy::{
     decline_proxied, DeclineReason, Protocol, RemoteAddr, UpgradeDecision, UpgradeDeclined,

@@ -189,6 +189,9 @@ impl Future for LogFuture {
 /// busy returns to its idle size a few seconds after the load ends, without trimming
 /// (and re-faulting pages) while a steady load recycles its memory.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+// `mallinfo2` and `malloc_trim` have no safe wrapper: two FFI calls, each with
+// its SAFETY note.
+#[allow(unsafe_code)]
 mod heap_trim {
     use std::time::{Duration, Instant};
 

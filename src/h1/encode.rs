@@ -1,8 +1,4 @@
-//! HTTP/1.1 response heads and chunked framing (RFC 9112 §4, §7.1), and the `Date`
-//! field (RFC 9110 §6.6.1).
-
-use std::cell::RefCell;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+//! HTTP/1.1 response heads and chunked framing (RFC 9112 §4, §7.1).
 
 use bytes::{BufMut, BytesMut};
 use http::header::{self, HeaderMap};
@@ -80,7 +76,7 @@ pub(crate) fn write_head(
     }
     if !has_date {
         dst.put_slice(b"date: ");
-        put_date(dst);
+        crate::date::put(dst);
         dst.put_slice(b"\r\n");
     }
     dst.put_slice(b"\r\n");
@@ -150,88 +146,9 @@ pub(crate) fn chunked_end(dst: &mut BytesMut, trailers: Option<&HeaderMap>) {
 fn put_decimal(dst: &mut BytesMut, n: u64) {
     let mut digits = [0u8; 20];
     // A few digits: byte by byte is cheaper than a copy of unknown length.
-    for &d in decimal(n, &mut digits) {
+    for &d in crate::decimal::digits(n, &mut digits) {
         dst.put_u8(d);
     }
-}
-
-/// `n` in decimal ASCII, written at the end of `digits` (20 bytes hold any
-/// `u64`): the slice written. Shared by the HTTP/1.1 head encoder and HTTP/2's
-/// `content-length` values.
-pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        // `n % 10` is a digit: the cast cannot truncate.
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &digits[at..];
-        }
-    }
-}
-
-/// The length of an IMF-fixdate (RFC 9110 §5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`.
-const DATE_LEN: usize = 29;
-
-/// The `Date` of the current second, in the two forms it is used in.
-struct CachedDate {
-    /// The second it is valid for: [start, end).
-    start: SystemTime,
-    end: SystemTime,
-    /// For HTTP/1 heads: a copy of known length is a few moves, not a call.
-    bytes: [u8; DATE_LEN],
-    /// For HTTP/2 responses: cloning it is a reference count.
-    value: header::HeaderValue,
-}
-
-thread_local! {
-    // The formatted date changes once a second; formatting it per response would
-    // cost more than the rest of a small response head. A check is two comparisons
-    // of `SystemTime`.
-    static DATE: RefCell<CachedDate> = const {
-        RefCell::new(CachedDate {
-            start: UNIX_EPOCH,
-            end: UNIX_EPOCH,
-            bytes: [b' '; DATE_LEN],
-            value: header::HeaderValue::from_static(""),
-        })
-    };
-}
-
-/// Calls `f` with the `Date` of the current second (RFC 9110 §6.6.1).
-fn with_date<R>(f: impl FnOnce(&CachedDate) -> R) -> R {
-    let now = SystemTime::now();
-    DATE.with(|cell| {
-        let mut cached = cell.borrow_mut();
-        // Also refreshed when the clock went back.
-        if now < cached.start || now >= cached.end {
-            let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            let start = UNIX_EPOCH + Duration::from_secs(secs);
-            let text = httpdate::fmt_http_date(now);
-            if let (Ok(bytes), Ok(value)) = (
-                <[u8; DATE_LEN]>::try_from(text.as_bytes()),
-                header::HeaderValue::from_str(&text),
-            ) {
-                *cached = CachedDate {
-                    start,
-                    end: start + Duration::from_secs(1),
-                    bytes,
-                    value,
-                };
-            }
-        }
-        f(&cached)
-    })
-}
-
-/// The current `Date` value.
-pub(crate) fn date_value() -> header::HeaderValue {
-    with_date(|d| d.value.clone())
-}
-
-fn put_date(dst: &mut BytesMut) {
-    with_date(|d| dst.put_slice(&d.bytes));
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ use bytes::BytesMut;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
+use crate::error::{Error, Kind};
+
 /// Header slots kept on the stack; a larger configured limit falls back to the heap.
 const STACK_HEADERS: usize = 128;
 
@@ -61,7 +63,7 @@ pub(crate) struct RequestHead {
     pub(crate) connection_settings: bool,
 }
 
-/// Why a head was refused; each maps to exactly one status.
+/// Why a head was refused; each maps to exactly one status (see [`error_status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ParseError {
     Malformed(&'static str),
@@ -73,19 +75,24 @@ pub(crate) enum ParseError {
     Expectation,
 }
 
-impl ParseError {
-    /// The one place an HTTP/1 parse error becomes a status.
-    pub(crate) fn status(self) -> StatusCode {
-        match self {
-            ParseError::Malformed(_) => StatusCode::BAD_REQUEST,
-            ParseError::RequestLineTooLong => StatusCode::URI_TOO_LONG,
-            ParseError::HeadTooLarge | ParseError::TooManyHeaders => {
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
-            }
-            ParseError::UnsupportedVersion => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
-            ParseError::UnsupportedCoding => StatusCode::NOT_IMPLEMENTED,
-            ParseError::Expectation => StatusCode::EXPECTATION_FAILED,
+/// The status an error of the HTTP/1.1 connection is answered with, when no byte
+/// of a response has gone out yet: the one place that chooses it (RFC 9110 §15.5).
+pub(crate) fn error_status(e: &Error) -> StatusCode {
+    match e.kind() {
+        Kind::Timeout => return StatusCode::REQUEST_TIMEOUT,
+        Kind::TooLarge => return StatusCode::PAYLOAD_TOO_LARGE,
+        _ => {}
+    }
+    match e.detail_as::<ParseError>() {
+        Some(ParseError::RequestLineTooLong) => StatusCode::URI_TOO_LONG,
+        Some(ParseError::HeadTooLarge | ParseError::TooManyHeaders) => {
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
         }
+        Some(ParseError::UnsupportedVersion) => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+        Some(ParseError::UnsupportedCoding) => StatusCode::NOT_IMPLEMENTED,
+        Some(ParseError::Expectation) => StatusCode::EXPECTATION_FAILED,
+        // A malformed head, or a request body whose framing failed.
+        Some(ParseError::Malformed(_)) | None => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -722,7 +729,11 @@ mod tests {
         ];
         for (s, status) in cases {
             match parse(&s) {
-                Err(e) => assert_eq!(e.status().as_u16(), status, "{s:?}: {e}"),
+                Err(e) => assert_eq!(
+                    error_status(&Error::new(Kind::Parse).detail(e)).as_u16(),
+                    status,
+                    "{s:?}: {e}"
+                ),
                 other => panic!("{s:?}: {other:?}"),
             }
         }

@@ -22,15 +22,15 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 use tracing::{debug, warn};
 
-use crate::builder::Config;
-use crate::conn::Shutdown;
+use crate::config::Config;
 use crate::error::{Error, Kind};
 use crate::linger::{Lingering, LINGER_TIME};
 use crate::policy::Protocol;
 use crate::service::HttpService;
-use crate::upgrade::io::{Hold, StartUpHold};
+use crate::shutdown::Shutdown;
+use crate::upgrade::adapter::{Gate, StartGate};
+use crate::upgrade::handoff::Stream1;
 use stream::{stream_task, Task};
-pub(crate) use stream::{Started, Stream1};
 
 /// Accept/run rounds in one poll before yielding to other connections.
 const MAX_TURNS: usize = 16;
@@ -55,7 +55,7 @@ const ABRUPT_CLOSE_TIME: Duration = LINGER_TIME.saturating_mul(2);
 /// of RSS; at the first poll that state is gone and the buffers go where a
 /// prior-knowledge connection's go.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn serve<T, S>(
+pub(crate) fn run<T, S>(
     io: T,
     svc: S,
     cfg: Arc<Config>,
@@ -65,14 +65,14 @@ pub(crate) fn serve<T, S>(
     peer: Option<SocketAddr>,
 ) -> impl Future<Output = Result<(), Error>> + Send + 'static
 where
-    T: AsyncRead + AsyncWrite + Unpin + Send + StartUpHold + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + StartGate + 'static,
     S: HttpService,
 {
     // After an upgrade, the `101` waits until stream 1's service has been polled
     // once, so that an answer ready at once goes out in the same write.
-    let hold = io.start_up_hold();
-    if let Some(h) = &hold {
-        h.engage();
+    let gate = io.start_gate();
+    if let Some(g) = &gate {
+        g.engage();
     }
     Serve::Starting {
         io: Some(Lingering::new(io)),
@@ -85,7 +85,7 @@ where
             stream1: stream1.map(Box::new),
             shutdown,
             peer,
-            hold,
+            gate,
         }),
     }
 }
@@ -98,7 +98,7 @@ struct Rest<S: HttpService> {
     stream1: Option<Box<Stream1<S::ResBody>>>,
     shutdown: Arc<Shutdown>,
     peer: Option<SocketAddr>,
-    hold: Option<Hold>,
+    gate: Option<Gate>,
 }
 
 pin_project! {
@@ -107,7 +107,7 @@ pin_project! {
     where
         S: HttpService,
     {
-        // Until the first poll (see `serve`).
+        // Until the first poll (see `run`).
         Starting {
             io: Option<Lingering<T>>,
             rest: Option<Rest<S>>,
@@ -301,10 +301,10 @@ where
             // Run the streams; a stream that produced frames wakes this task, and the
             // next turn's poll_accept writes them.
             progressed |= this.streams.as_mut().poll_run(cx);
-            if let Some(h) = rest.hold.take() {
+            if let Some(g) = rest.gate.take() {
                 // Stream 1 (if h2 accepted it) has had its first poll: the next write
                 // or flush of h2's, in the next turn, takes the 101 out.
-                h.release();
+                g.release();
                 progressed = true;
             }
             if !*this.accepting && this.streams.is_empty() {

@@ -9,36 +9,16 @@ use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
 use http::header::HeaderName;
-use http::{header, HeaderMap, Method, Request, Response, StatusCode};
+use http::{header, Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use pin_project_lite::pin_project;
 use tracing::debug;
 
-use crate::body::{Body, Held};
+use crate::body::Body;
 use crate::error::{BoxError, Error, Kind};
 use crate::policy::{Protocol, RemoteAddr};
 use crate::service::HttpService;
-
-/// Stream 1 of an upgraded connection: the request arrived over HTTP/1.1.
-pub(crate) enum Stream1<B> {
-    /// The body was read whole before the switch; the service is called when `h2`
-    /// presents stream 1.
-    Buffered {
-        body: Bytes,
-        trailers: Option<HeaderMap>,
-        content_length: Option<u64>,
-    },
-    /// The body was streamed to the service before the switch.
-    Started(Started<B>),
-}
-
-/// A streamed upgrade's answer, as far as it got before the `101`.
-pub(crate) enum Started<B> {
-    /// The service has not answered yet.
-    Pending(Pin<Box<dyn Future<Output = Result<Response<B>, BoxError>> + Send>>),
-    /// The service answered; the start of its body is held.
-    Ready(Response<Held<B>>),
-}
+use crate::upgrade::handoff::{Started, Stream1};
 
 pin_project! {
     /// One stream, from its request to the end of its response. Written out by hand
@@ -125,7 +105,7 @@ pub(crate) fn stream_task<S: HttpService>(
             drop(recv);
             // The length of a body that was sent. Most upgrades are GETs without
             // one, where the HTTP/1 request had no Content-Length either (and
-            // inserting one cost four allocations per upgrade).
+            // inserting one would cost four allocations per upgrade).
             if let Some(n) = content_length.filter(|&n| n > 0) {
                 parts
                     .headers
@@ -300,8 +280,8 @@ where
                             Err(e) => break Err(e),
                         },
                         Err(e) => {
-                            let e = e.into();
-                            debug!(error = %e, "service error");
+                            let e = Error::service(e.into());
+                            debug!(error = &e as &dyn std::error::Error, "service error");
                             let mut res = Response::new(());
                             *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                             break this
@@ -322,7 +302,7 @@ where
             }
         };
         if let Err(e) = done {
-            debug!(error = %e, "response failed");
+            debug!(error = &e as &dyn std::error::Error, "response failed");
         }
         this.phase.set(Phase::Done);
         Poll::Ready(())
@@ -347,7 +327,7 @@ fn is_connection_field(name: &HeaderName) -> bool {
 /// a growable buffer and freezes it, which allocates a second time.
 fn length_value(n: u64) -> header::HeaderValue {
     let mut digits = [0u8; 20];
-    let bytes = Bytes::copy_from_slice(crate::h1::encode::decimal(n, &mut digits));
+    let bytes = Bytes::copy_from_slice(crate::decimal::digits(n, &mut digits));
     header::HeaderValue::from_maybe_shared(bytes).unwrap_or_else(|_| n.into())
 }
 
@@ -390,9 +370,7 @@ where
         }
     }
     if !has_date {
-        parts
-            .headers
-            .insert(header::DATE, crate::h1::encode::date_value());
+        parts.headers.insert(header::DATE, crate::date::value());
     }
     let end = is_head || body.is_end_stream();
     let stream = respond
@@ -427,7 +405,7 @@ where
             let granted = match ready!(stream.poll_capacity(cx)) {
                 Some(Ok(n)) => n,
                 Some(Err(e)) => return Poll::Ready(Err(Error::h2(e))),
-                None => return Poll::Ready(Err(Error::new(Kind::H2).with("stream closed"))),
+                None => return Poll::Ready(Err(Error::new(Kind::H2).detail("stream closed"))),
             };
             if granted == 0 {
                 continue;

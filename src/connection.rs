@@ -1,60 +1,31 @@
 //! One connection from accept to close: sniff for prior knowledge, then HTTP/1.1,
-//! possibly upgraded, or HTTP/2.
+//! possibly upgraded, or HTTP/2. The one place that knows both protocols: it
+//! turns the HTTP/1.1 connection's
+//! [`Handoff`](crate::upgrade::handoff::Handoff) into the HTTP/2 stage.
 
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
-use futures_util::task::AtomicWaker;
 use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tracing::{debug, field, trace, Instrument};
 
-use crate::builder::Config;
+use crate::config::Config;
 use crate::error::{Error, Kind};
-use crate::h1::conn::{poll_read_stack, Outcome, Parked, H1, SWITCHING_PROTOCOLS};
-use crate::h2::Stream1;
+use crate::h1::state::{Outcome, Parked, H1};
 use crate::policy::Protocol;
 use crate::service::HttpService;
-use crate::sniff::{sniff, Rewind, Sniffed};
-use crate::upgrade::io::{StartUpHold, UpgradeIo};
-
-/// A request to finish in-flight work and close, shared by a [`Connection`] and
-/// the task driving it.
-#[derive(Default)]
-pub(crate) struct Shutdown {
-    triggered: AtomicBool,
-    waker: AtomicWaker,
-}
-
-impl Shutdown {
-    pub(crate) fn trigger(&self) {
-        self.triggered.store(true, Ordering::Release);
-        self.waker.wake();
-    }
-
-    pub(crate) fn is_triggered(&self) -> bool {
-        self.triggered.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.is_triggered() {
-            return Poll::Ready(());
-        }
-        self.waker.register(cx.waker());
-        if self.is_triggered() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
+use crate::shutdown::Shutdown;
+use crate::sniff::{sniff, Sniffed};
+use crate::transport::{poll_read_stack, Rewind};
+use crate::upgrade::adapter::{StartGate, UpgradeIo};
+use crate::upgrade::handoff::{Stream1, SWITCHING_PROTOCOLS};
 
 /// A connection being served; a future that completes when the connection closes.
 ///
@@ -312,7 +283,7 @@ fn h2_stage<I, S>(
     stream1: Option<Stream1<S::ResBody>>,
 ) -> Stage
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send + StartUpHold + 'static,
+    I: AsyncRead + AsyncWrite + Unpin + Send + StartGate + 'static,
     S: HttpService,
 {
     let Ctx {
@@ -323,8 +294,8 @@ where
     } = ctx;
     // Boxed as it is (no async block around it, which would keep the arguments a
     // second time for the connection's whole life).
-    let serve = crate::h2::serve(io, svc, cfg, protocol, stream1, shutdown, peer);
-    Box::pin(serve.map(|r| r.map(|()| Step::Closed)).instrument(span))
+    let h2 = crate::h2::run(io, svc, cfg, protocol, stream1, shutdown, peer);
+    Box::pin(h2.map(|r| r.map(|()| Step::Closed)).instrument(span))
 }
 
 /// An idle HTTP/1.1 connection: the socket, the service, the keep-alive timer.

@@ -5,7 +5,7 @@
 //! SETTINGS from `HTTP2-Settings`, stream 1's HEADERS); then the client's own bytes,
 //! with its real 24-byte preface checked and removed (it may arrive split across
 //! reads; a wrong one is a sticky error; a missing one is cut off by a timeout,
-//! since the handshake now completes at once on synthesized bytes).
+//! since the handshake completes at once on synthesized bytes).
 //!
 //! Write side, during start-up only:
 //! - the `101` head goes out in the same write as `h2`'s first SETTINGS frame;
@@ -13,12 +13,11 @@
 //!   that acknowledgement, and curl and nghttp treat the extra ACK as a protocol
 //!   error. The first SETTINGS frame with the ACK flag is dropped, found by parsing
 //!   frame boundaries across any split of the writes;
-//! - until the client's preface is seen, only [`HOLD_BUDGET`] bytes past the
+//! - until the client's preface is seen, only [`EARLY_BUDGET`] bytes past the
 //!   SETTINGS are written (older curl keeps what arrives with the `101` in a fixed
-//!   32 KiB buffer and fails when more comes). The rest is held, up to
-//!   [`HOLD_LIMIT`]; past that the adapter reads ahead to find the preface.
-//!
-//! - when the connection driver engages the [`Hold`], nothing is written until it
+//!   32 KiB buffer and fails when more comes). The rest waits, up to
+//!   [`EARLY_LIMIT`]; past that the adapter reads ahead to find the preface;
+//! - when the connection driver engages the [`Gate`], nothing is written until it
 //!   releases it, once the service has had its first poll of stream 1: a response
 //!   that is ready at once leaves in the same write as the `101` and SETTINGS (one
 //!   segment and one system call fewer per upgrade).
@@ -38,55 +37,55 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 use super::frame;
-use crate::h1::conn::poll_read_stack;
-use crate::sniff::{Rewind, PREFACE};
+use crate::sniff::PREFACE;
+use crate::transport::{poll_read_stack, Rewind};
 
 /// Output let through before the client's preface arrives: small responses on
 /// stream 1 go out at once, and `101` + SETTINGS + this stays well under the 32 KiB
 /// that curl before 8.1 accepts alongside the `101`.
-pub(crate) const HOLD_BUDGET: usize = 16 * 1024;
+pub(crate) const EARLY_BUDGET: usize = 16 * 1024;
 
 /// Output held while waiting for the preface before `h2` is pushed back.
-pub(crate) const HOLD_LIMIT: usize = 256 * 1024;
+pub(crate) const EARLY_LIMIT: usize = 256 * 1024;
 
 /// Room the look-ahead makes for `h2`'s buffers when the adapter is made (see
 /// [`UpgradeIo::new`]): at least what the HTTP/1.1 upgrade state frees just before
 /// (its boxed request future, 3,624 B) less the HTTP/2 stage's box (1,968 B).
 const START_UP_ROOM: usize = 4 * 1024;
 
-/// Holds the adapter's first output back while the connection driver lets stream 1
+/// Keeps the adapter's first output back while the connection driver lets stream 1
 /// be answered (see the module docs). Shared by the adapter, which `h2` owns, and
 /// the driver.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Hold(Arc<AtomicU8>);
+pub(crate) struct Gate(Arc<AtomicU8>);
 
-/// [`Hold`] states: nothing held (the default), held, released but not yet written
+/// [`Gate`] states: open (the default), shut, released but not yet written
 /// (only a write or flush from `h2` writes then, so that the response it is about
 /// to write joins the `101`).
-const HOLD_OFF: u8 = 0;
-const HOLD_ENGAGED: u8 = 1;
-const HOLD_RELEASED: u8 = 2;
+const GATE_OPEN: u8 = 0;
+const GATE_SHUT: u8 = 1;
+const GATE_RELEASED: u8 = 2;
 
-impl Hold {
+impl Gate {
     pub(crate) fn engage(&self) {
-        self.0.store(HOLD_ENGAGED, Ordering::Relaxed);
+        self.0.store(GATE_SHUT, Ordering::Relaxed);
     }
 
     pub(crate) fn release(&self) {
-        self.0.store(HOLD_RELEASED, Ordering::Relaxed);
+        self.0.store(GATE_RELEASED, Ordering::Relaxed);
     }
 
     /// Lets everything out from now on.
     fn lift(&self) -> bool {
-        self.0.swap(HOLD_OFF, Ordering::Relaxed) != HOLD_OFF
+        self.0.swap(GATE_OPEN, Ordering::Relaxed) != GATE_OPEN
     }
 
     /// Whether output may be written now, from the write side or the read side.
     fn lets_out(&self, writing: bool) -> bool {
         match self.0.load(Ordering::Relaxed) {
-            HOLD_OFF => true,
-            HOLD_RELEASED if writing => {
-                self.0.store(HOLD_OFF, Ordering::Relaxed);
+            GATE_OPEN => true,
+            GATE_RELEASED if writing => {
+                self.0.store(GATE_OPEN, Ordering::Relaxed);
                 true
             }
             _ => false,
@@ -94,19 +93,19 @@ impl Hold {
     }
 }
 
-/// A transport that may hold its first output back for the connection driver.
-pub(crate) trait StartUpHold {
-    /// The hold, for a transport that has one.
-    fn start_up_hold(&self) -> Option<Hold> {
+/// A transport whose first output the connection driver may gate.
+pub(crate) trait StartGate {
+    /// The gate, for a transport that has one.
+    fn start_gate(&self) -> Option<Gate> {
         None
     }
 }
 
-impl<T> StartUpHold for Rewind<T> {}
+impl<T> StartGate for Rewind<T> {}
 
-impl<T> StartUpHold for UpgradeIo<T> {
-    fn start_up_hold(&self) -> Option<Hold> {
-        self.start.as_ref().map(|s| s.hold.clone())
+impl<T> StartGate for UpgradeIo<T> {
+    fn start_gate(&self) -> Option<Gate> {
+        self.start.as_ref().map(|s| s.gate.clone())
     }
 }
 
@@ -114,12 +113,12 @@ pub(crate) struct UpgradeIo<T> {
     inner: T,
     /// Everything start-up needs; `None` once it is over and the adapter is a
     /// pass-through. Boxed, so that an idle upgraded connection keeps a pointer
-    /// of it, not its 200-odd bytes, and its buffers, timer and hold go together.
+    /// of it, not its 200-odd bytes, and its buffers, timer and gate go together.
     start: Option<Box<StartUp>>,
 }
 
 struct StartUp {
-    hold: Hold,
+    gate: Gate,
     // read side
     preamble: Bytes,
     preface_pos: usize,
@@ -154,15 +153,16 @@ impl<T> UpgradeIo<T> {
         // poll) would keep them resident for the connection's life. The look-ahead
         // takes them instead, and gives them back at h2's first write (`stage`),
         // once those buffers exist, for h2's next allocations, small and touched
-        // anyway. Measured with glibc: an idle upgraded connection's RSS 21.4 ->
-        // 20.4 KiB. The look-ahead also takes the leftover bytes, which then need
-        // no rewind wrapper kept for the connection's life.
+        // anyway. With glibc this keeps an idle upgraded connection at about
+        // 20.4 KiB of RSS instead of 21.4 KiB. The look-ahead also takes the
+        // leftover bytes, which then need no rewind wrapper kept for the
+        // connection's life.
         let mut ahead = BytesMut::with_capacity(START_UP_ROOM.max(leftover.len()));
         ahead.extend_from_slice(leftover);
         UpgradeIo {
             inner,
             start: Some(Box::new(StartUp {
-                hold: Hold::default(),
+                gate: Gate::default(),
                 preamble,
                 preface_pos: 0,
                 ahead,
@@ -178,7 +178,7 @@ impl<T> UpgradeIo<T> {
     }
 
     /// Ends start-up once nothing of it is left to do: its buffers (the 4 KiB
-    /// look-ahead above all), its timer and its hold are not kept for the life of
+    /// look-ahead above all), its timer and its gate are not kept for the life of
     /// the connection.
     fn check_passthrough(&mut self) {
         if self.start.as_ref().is_some_and(|s| s.is_over()) {
@@ -218,7 +218,7 @@ impl StartUp {
             }
             // The 101 and h2's first write (its SETTINGS) leave together.
             self.out.extend_from_slice(head);
-            self.allowance = head.len() + buf.len() + HOLD_BUDGET;
+            self.allowance = head.len() + buf.len() + EARLY_BUDGET;
         }
         self.filter.feed(buf, &mut self.out);
     }
@@ -231,9 +231,9 @@ impl StartUp {
         cx: &mut Context<'_>,
         writing: bool,
     ) -> Poll<io::Result<()>> {
-        // A hold never keeps back more than the budget (h2 writes no more before the
+        // A gate never keeps back more than the budget (h2 writes no more before the
         // driver releases it; this is a bound, not a path).
-        if self.out.len() < HOLD_BUDGET && !self.hold.lets_out(writing) {
+        if self.out.len() < EARLY_BUDGET && !self.gate.lets_out(writing) {
             return Poll::Ready(Ok(()));
         }
         while !self.out.is_empty() && !self.discard {
@@ -288,10 +288,10 @@ impl StartUp {
                     }
                 }
             }
-            if self.hold.lift() {
-                // The client spoke before the held 101 went out (it should not; a
+            if self.gate.lift() {
+                // The client spoke before the gated 101 went out (it should not; a
                 // test does): the 101 goes first, so that what follows, a wrong
-                // preface included, is answered as without the hold.
+                // preface included, is answered as without the gate.
                 ready!(self.drive_out(inner, cx, true))?;
             }
             let want = &PREFACE[self.preface_pos..];
@@ -384,9 +384,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UpgradeIo<T> {
             // The connection is failing; the read side reports why.
             return Poll::Ready(Ok(total));
         }
-        if st.out.len() >= HOLD_LIMIT {
+        if st.out.len() >= EARLY_LIMIT {
             ready!(st.drive_out(inner, cx, true))?;
-            if st.out.len() >= HOLD_LIMIT && !st.preface_done() {
+            if st.out.len() >= EARLY_LIMIT && !st.preface_done() {
                 // h2 will not read while its writes are pushed back: look for the
                 // preface here.
                 ready!(st.poll_preface(inner, cx))?;
@@ -396,7 +396,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UpgradeIo<T> {
                 }
                 ready!(st.drive_out(inner, cx, true))?;
             }
-            if st.out.len() >= HOLD_LIMIT {
+            if st.out.len() >= EARLY_LIMIT {
                 return Poll::Pending;
             }
         }
@@ -432,8 +432,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for UpgradeIo<T> {
         let inner = &mut this.inner;
         if let Some(st) = this.start.as_deref_mut() {
             if !st.discard && !st.out.is_empty() {
-                // What a hold kept back goes first: the client waits for it.
-                st.hold.release();
+                // What a gate kept back goes first: the client waits for it.
+                st.gate.release();
                 ready!(st.drive_out(inner, cx, true))?;
                 if !st.out.is_empty() && !st.preface_done() {
                     // Bounded by the preface deadline; on EOF or error nothing is held.
@@ -654,7 +654,7 @@ mod tests {
     async fn a_hold_keeps_everything_back_until_released_and_a_write() {
         let (client, server) = tokio::io::duplex(1 << 16);
         let mut io = adapter(server, b"", &[]);
-        let hold = io.start_up_hold().expect("a hold");
+        let hold = io.start_gate().expect("a hold");
         hold.engage();
         let (mut c_read, _c_write) = tokio::io::split(client);
 
@@ -686,7 +686,7 @@ mod tests {
     async fn a_held_101_still_precedes_the_refusal_of_a_wrong_preface() {
         let (client, server) = tokio::io::duplex(1 << 16);
         let mut io = adapter(server, b"", &[]);
-        io.start_up_hold().expect("a hold").engage();
+        io.start_gate().expect("a hold").engage();
         let (mut c_read, mut c_write) = tokio::io::split(client);
         let settings = frame(4, 0, 0, &[]);
         io.write_all(&settings).await.unwrap();
@@ -716,7 +716,7 @@ mod tests {
         io.flush().await.unwrap();
 
         // Only the budget got out.
-        let before = HEAD.len() + settings.len() + HOLD_BUDGET;
+        let before = HEAD.len() + settings.len() + EARLY_BUDGET;
         let mut got = vec![0; before];
         c_read.read_exact(&mut got).await.unwrap();
         // Everything else is held, not written.

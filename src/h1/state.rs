@@ -1,0 +1,203 @@
+//! The HTTP/1.1 connection's state: what it holds, its named states and where a
+//! request leaves it ([`Flow`]), and how it ends (an error response, the close).
+//! Every phase of the connection works on this [`H1`]; the loop between the
+//! phases is in `cycle.rs`.
+
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::time::{Instant, Sleep};
+use tracing::trace;
+
+use super::encode;
+use super::io::WriteBuf;
+use super::parse::error_status;
+use crate::config::Config;
+use crate::error::Error;
+use crate::service::HttpService;
+use crate::shutdown::Shutdown;
+use crate::transport::poll_read_stack;
+use crate::upgrade::handoff::{Handoff, Stream1};
+
+/// Bytes read and discarded after answering with `connection: close`, so the peer
+/// sees the response instead of a reset caused by its unread upload.
+const LINGER_BYTES: usize = 256 * 1024;
+
+/// How long that lingering read may take.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// How the HTTP/1 phase of a connection ended.
+pub(crate) enum Outcome<I, S: HttpService> {
+    Closed,
+    Upgrade(Box<Handoff<I, S, S::ResBody>>),
+    /// Idle between requests: everything but what waiting needs is freed; the
+    /// connection resumes with [`H1::resume`] when bytes arrive.
+    Park(Parked<I, S>),
+}
+
+/// What an idle (parked) HTTP/1.1 connection keeps: no buffer, no request state.
+pub(crate) struct Parked<I, S> {
+    pub(crate) io: I,
+    pub(crate) svc: S,
+    /// Armed for the end of the keep-alive period.
+    pub(crate) timer: Pin<Box<Sleep>>,
+    /// When the connection went idle.
+    pub(crate) since: Instant,
+    /// Whether it went idle after a response (not waiting for its first request).
+    pub(crate) after_response: bool,
+}
+
+pub(crate) struct H1<'a, I, S> {
+    pub(super) io: I,
+    pub(super) rbuf: BytesMut,
+    pub(super) wbuf: WriteBuf,
+    pub(super) svc: S,
+    pub(super) cfg: &'a Config,
+    pub(super) shutdown: &'a Shutdown,
+    pub(super) peer: Option<SocketAddr>,
+    pub(super) timer: Pin<Box<Sleep>>,
+    pub(super) pace: Pace,
+}
+
+/// How the connection has been used so far, which decides how it waits for its
+/// next request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pace {
+    /// No response written yet.
+    Fresh,
+    /// Answered, with no gap or a long one before the last request: an idle wait
+    /// parks at once.
+    Answered,
+    /// Answered, and the client came back within `idle_release_after`: an idle
+    /// wait keeps the buffers that long before it parks.
+    BackToBack,
+}
+
+/// How a connection that closes after a response ends its read side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Closing {
+    /// The last request said it was the client's last (`connection: close`, or
+    /// HTTP/1.0 without keep-alive) and all of it, body included, was read: RFC
+    /// 9112 §9.6 forbids the client to send more, so no lingering read is needed
+    /// (see [`H1::close`]).
+    ClientDone,
+    /// The client may still be sending: read and discard for a bounded while.
+    MaySendMore,
+}
+
+/// Where an answered request leaves the connection.
+pub(super) enum Flow<B> {
+    KeepAlive,
+    Close(Closing),
+    /// The upgrade is accepted; the transport and read buffer go with it.
+    Upgrade {
+        preamble: Bytes,
+        stream1: Stream1<B>,
+    },
+}
+
+impl<'a, I, S> H1<'a, I, S>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send,
+    S: HttpService,
+{
+    pub(crate) fn new(
+        io: I,
+        rbuf: BytesMut,
+        svc: S,
+        cfg: &'a Config,
+        shutdown: &'a Shutdown,
+        peer: Option<SocketAddr>,
+    ) -> Self {
+        H1 {
+            io,
+            rbuf,
+            wbuf: WriteBuf::default(),
+            svc,
+            cfg,
+            shutdown,
+            peer,
+            timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            pace: Pace::Fresh,
+        }
+    }
+
+    /// Resumes a parked connection whose client sent `rbuf` after an idle gap.
+    pub(crate) fn resume(
+        parked: Parked<I, S>,
+        rbuf: BytesMut,
+        cfg: &'a Config,
+        shutdown: &'a Shutdown,
+        peer: Option<SocketAddr>,
+    ) -> Self {
+        // Back to back: the client answered a response quickly. The gap before a
+        // connection's first request says nothing about that.
+        let pace = if !parked.after_response {
+            Pace::Fresh
+        } else if parked.since.elapsed() < cfg.idle_release_after {
+            Pace::BackToBack
+        } else {
+            Pace::Answered
+        };
+        trace!(?pace, "resuming a parked connection");
+        H1 {
+            io: parked.io,
+            rbuf,
+            wbuf: WriteBuf::default(),
+            svc: parked.svc,
+            cfg,
+            shutdown,
+            peer,
+            timer: parked.timer,
+            pace,
+        }
+    }
+
+    /// Answers `e` with a status-only response and `connection: close` (see
+    /// [`error_status`]) and closes, unless the transport is already gone. Nothing
+    /// of another response may be in flight.
+    pub(super) async fn fail(&mut self, e: &Error) {
+        encode::write_error(self.wbuf.flat(), error_status(e));
+        self.close(Closing::MaySendMore).await;
+    }
+
+    /// Flushes what is buffered, closes the write side, and reads what the client
+    /// still sends for a short, bounded while so the response is not lost to a reset
+    /// (RFC 9112 §9.6).
+    ///
+    /// The read is skipped for [`Closing::ClientDone`] with nothing read after the
+    /// request: nothing is left unread to cause a reset. That is the common close
+    /// (a client's `connection: close`), where the lingering read would cost a
+    /// wake-up, a timer and a `recvfrom` per connection. As Go's `net/http`, which
+    /// lingers only when it left request body unread.
+    pub(super) async fn close(&mut self, closing: Closing) {
+        trace!(?closing, "closing");
+        let H1 { io, wbuf, rbuf, .. } = self;
+        if poll_fn(|cx| wbuf.poll_flush(io, cx)).await.is_err() {
+            return;
+        }
+        if io.shutdown().await.is_err() {
+            return;
+        }
+        if closing == Closing::ClientDone && rbuf.is_empty() {
+            trace!("client's last request read in full: closing without lingering");
+            return;
+        }
+        // Nothing read now is used: drop the buffer, read through the stack.
+        *rbuf = BytesMut::new();
+        let linger = async {
+            let mut seen = 0;
+            loop {
+                match poll_fn(|cx| poll_read_stack(io, cx, |_| {})).await {
+                    Ok(n) if n > 0 && seen < LINGER_BYTES => seen += n,
+                    _ => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER_TIME, linger).await;
+    }
+}
