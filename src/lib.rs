@@ -113,8 +113,9 @@
 //!                      stream1.rs, frame.rs
 //! service.rs, demo.rs  the service bound; the demo service
 //! body.rs, config.rs   the request body; the resolved configuration and defaults
-//! error.rs, policy.rs, shutdown.rs, transport.rs (reads, Rewind), sniff.rs,
-//! date.rs, decimal.rs  what every layer needs
+//! error.rs, policy.rs, shutdown.rs, transport.rs (reads, Rewind), linger.rs
+//! (a close that keeps what was written), sniff.rs, date.rs, decimal.rs
+//!                      what every layer needs
 //! ```
 //!
 //! The one rule: a file imports only files below it, never one above. `h1/` and

@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 use tracing::trace;
 
-use crate::h1::conn::poll_read_stack;
+use crate::transport::poll_read_stack;
 
 /// Bytes read and discarded after the write side is shut: enough for the frames
 /// or the end of an upload a client has in flight, small enough that a client

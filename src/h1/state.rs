@@ -6,7 +6,6 @@
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -18,17 +17,10 @@ use super::io::WriteBuf;
 use super::parse::error_status;
 use crate::config::Config;
 use crate::error::Error;
+use crate::linger::Linger;
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
-use crate::transport::poll_read_stack;
 use crate::upgrade::handoff::{Handoff, Stream1};
-
-/// Bytes read and discarded after answering with `connection: close`, so the peer
-/// sees the response instead of a reset caused by its unread upload.
-const LINGER_BYTES: usize = 256 * 1024;
-
-/// How long that lingering read may take.
-const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// How the HTTP/1 phase of a connection ended.
 pub(crate) enum Outcome<I, S: HttpService> {
@@ -189,15 +181,7 @@ where
         }
         // Nothing read now is used: drop the buffer, read through the stack.
         *rbuf = BytesMut::new();
-        let linger = async {
-            let mut seen = 0;
-            loop {
-                match poll_fn(|cx| poll_read_stack(io, cx, |_| {})).await {
-                    Ok(n) if n > 0 && seen < LINGER_BYTES => seen += n,
-                    _ => break,
-                }
-            }
-        };
-        let _ = tokio::time::timeout(LINGER_TIME, linger).await;
+        let mut linger = Linger::new();
+        poll_fn(|cx| linger.poll_drain(io, cx)).await;
     }
 }
