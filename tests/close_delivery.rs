@@ -18,6 +18,7 @@ use common::h2frame::*;
 use common::h2raw::H2Raw;
 use h2c_mux::demo::Demo;
 use h2c_mux::Builder;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
@@ -258,9 +259,15 @@ impl tower_service::Service<http::Request<h2c_mux::Body>> for Stuck {
     }
 }
 
-// One thread: the connection task, cut on it, logs through this test's subscriber.
-#[tokio::test(flavor = "current_thread")]
-async fn a_stream_cut_at_the_drain_bound_is_logged_with_what_it_had_left() {
+/// Serves [`Stuck`] with a short drain bound, lets `client` start its response
+/// and read the first chunk, stops the server, and returns the warnings logged by
+/// the time `serve` has returned. Run on one thread, so the connection task,
+/// cut on it, logs through this test's subscriber.
+async fn warnings_when_cut<F, Fut>(client: F) -> String
+where
+    F: FnOnce(std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let log = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(log.clone())
@@ -281,19 +288,7 @@ async fn a_stream_cut_at_the_drain_bound_is_logged_with_what_it_had_left() {
             })
             .await
     });
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let (send, conn) = h2::client::handshake(tcp).await.expect("handshake");
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let mut send = send.ready().await.expect("ready");
-    let req = http::Request::get(format!("http://{addr}/"))
-        .body(())
-        .expect("request");
-    let (resp, _) = send.send_request(req, true).expect("send");
-    let mut body = resp.await.expect("response head").into_body();
-    let first = body.data().await.expect("a chunk").expect("data");
-    assert_eq!(first.len(), SENT);
+    client(addr).await;
     stop.send(()).expect("stop");
     let served = tokio::time::timeout(Duration::from_secs(30), server)
         .await
@@ -301,6 +296,32 @@ async fn a_stream_cut_at_the_drain_bound_is_logged_with_what_it_had_left() {
         .expect("join");
     assert!(served.is_ok(), "serve: {served:?}");
     let text = String::from_utf8(log.0.lock().expect("log").clone()).expect("utf-8");
+    text
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_http2_stream_cut_at_the_drain_bound_is_logged_with_what_it_had_left() {
+    let mut client_conn = None;
+    let text = warnings_when_cut(|addr| {
+        let client_conn = &mut client_conn;
+        async move {
+            let tcp = TcpStream::connect(addr).await.expect("connect");
+            let (send, conn) = h2::client::handshake(tcp).await.expect("handshake");
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            let mut send = send.ready().await.expect("ready");
+            let req = http::Request::get(format!("http://{addr}/"))
+                .body(())
+                .expect("request");
+            let (resp, _) = send.send_request(req, true).expect("send");
+            let mut body = resp.await.expect("response head").into_body();
+            let first = body.data().await.expect("a chunk").expect("data");
+            assert_eq!(first.len(), SENT);
+            *client_conn = Some((send, body));
+        }
+    })
+    .await;
     let cut = text
         .lines()
         .find(|l| l.contains("http/2 connection cut with streams unfinished"))
@@ -311,4 +332,42 @@ async fn a_stream_cut_at_the_drain_bound_is_logged_with_what_it_had_left() {
         "{cut}"
     );
     assert!(cut.contains("streams_of_unknown_length=0"), "{cut}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_http1_response_cut_at_the_drain_bound_is_logged_with_what_it_had_left() {
+    let mut client_conn = None;
+    let text = warnings_when_cut(|addr| {
+        let client_conn = &mut client_conn;
+        async move {
+            let mut tcp = TcpStream::connect(addr).await.expect("connect");
+            tcp.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+                .await
+                .expect("request");
+            // The head and the first chunk: the response is under way.
+            let mut got = Vec::new();
+            while !got.ends_with(&[b'x'; SENT]) {
+                let mut buf = [0u8; 1024];
+                let n = tcp.read(&mut buf).await.expect("read");
+                assert!(n > 0, "closed early: {:?}", String::from_utf8_lossy(&got));
+                got.extend_from_slice(&buf[..n]);
+            }
+            let head = String::from_utf8_lossy(&got).to_lowercase();
+            assert!(
+                head.contains(&format!("content-length: {LENGTH}")),
+                "{head}"
+            );
+            *client_conn = Some(tcp);
+        }
+    })
+    .await;
+    let cut = text
+        .lines()
+        .find(|l| l.contains("http/1.1 response cut before its end"))
+        .unwrap_or_else(|| panic!("no warning for the cut response in:\n{text}"));
+    assert!(cut.contains(&format!("sent_bytes={SENT}")), "{cut}");
+    assert!(
+        cut.contains(&format!("unsent_bytes={}", LENGTH - SENT as u64)),
+        "{cut}"
+    );
 }

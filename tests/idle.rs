@@ -49,7 +49,7 @@ async fn poll_once(conn: &mut Pin<Box<Connection>>) -> bool {
 
 /// The server closes its side now (the client reads EOF, with the clock stopped),
 /// and the connection ends once the client closes too (the server reads what the
-/// client still sends for a bounded while before it lets go; see `h1::conn`).
+/// client still sends for a bounded while before it lets go; see `linger.rs`).
 /// Returns how long (on the paused clock) the client waited for its EOF.
 async fn closes(mut conn: Pin<Box<Connection>>, mut c: H1Conn<DuplexStream>) -> Duration {
     let start = tokio::time::Instant::now();

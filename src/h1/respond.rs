@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::future::Either;
 use http::{header, HeaderMap, Response, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tracing::{debug, trace};
+use tracing::{debug, trace, warn};
 
 use super::dispatch::Reply;
 use super::encode::{self, Framing, Persistence};
@@ -276,10 +276,17 @@ where
                 drop(body);
             } else {
                 let mut body = pin!(body);
-                let mut sent = 0;
-                poll_fn(|cx| self.poll_body(body.as_mut(), framing, &mut sent, feeder, cx))
-                    .await
-                    .map_err(|e| self.body_failed(e))?;
+                let mut progress = Progress {
+                    framing,
+                    sent: 0,
+                    over: false,
+                };
+                let written = poll_fn(|cx| {
+                    self.poll_body(body.as_mut(), framing, &mut progress.sent, feeder, cx)
+                })
+                .await;
+                progress.over = true;
+                written.map_err(|e| self.body_failed(e))?;
             }
             if feeder.is_none() {
                 return Ok(keep_alive);
@@ -372,6 +379,35 @@ where
 }
 
 pub(super) type ServiceResult<B> = Result<Response<B>, BoxError>;
+
+/// How far a response body got, watched while it is written: a connection
+/// dropped before the body is over (`serve`'s drain bound cuts it) says what
+/// it cut.
+struct Progress {
+    framing: Framing,
+    sent: u64,
+    /// The writing ended, in full or with an error already logged.
+    over: bool,
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if self.over {
+            return;
+        }
+        match self.framing {
+            Framing::Length(n) => warn!(
+                sent_bytes = self.sent,
+                unsent_bytes = n.saturating_sub(self.sent),
+                "http/1.1 response cut before its end"
+            ),
+            _ => warn!(
+                sent_bytes = self.sent,
+                "http/1.1 response of unknown length cut before its end"
+            ),
+        }
+    }
+}
 
 /// The response for a service that failed: `500`, no body.
 pub(super) fn server_error<B>(e: BoxError) -> Response<Prefetched<B>>

@@ -50,10 +50,10 @@ const ABRUPT_CLOSE_TIME: Duration = LINGER_TIME.saturating_mul(2);
 /// The handshake is made at the first poll, not here: making it allocates `h2`'s
 /// buffers (16 KiB to write, 8 KiB to read, 4 KiB of HPACK, mostly never touched),
 /// and after an upgrade this runs while the HTTP/1.1 stage still holds its state.
-/// Made here, the write buffer took the place that state left at the top of the
-/// heap, pages already touched, and an idle upgraded connection kept 0.8 KiB more
-/// of RSS; at the first poll that state is gone and the buffers go where a
-/// prior-knowledge connection's go.
+/// Made while that state is alive, the write buffer lands on the pages it leaves
+/// at the top of the heap, already touched, and an idle upgraded connection keeps
+/// about 0.8 KiB more of RSS; at the first poll that state is gone and the buffers
+/// go where a prior-knowledge connection's go.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run<T, S>(
     io: T,
