@@ -39,11 +39,20 @@
 //! prior-knowledge client had sent the preface, the client's SETTINGS and the
 //! request as HEADERS.
 //!
-//! That relies on `h2` behaviour the RFC requires but `h2` does not promise: the
-//! handshake flushes its SETTINGS before reading, reads the preface before any
-//! frame, acknowledges each SETTINGS before reading the next frame, and accepts a
-//! HEADERS frame as the first frame after SETTINGS. The `h2` version is pinned and
-//! the interop suite exercises all of it with real clients.
+//! The adapter relies on nothing of `h2`'s but what RFC 9113 requires of every
+//! HTTP/2 server, so any `h2` release that keeps to the RFC will do:
+//! - the server's first frame is its SETTINGS (§3.4): the `101` goes out in front
+//!   of `h2`'s first write, whatever that write holds;
+//! - the client preface comes first, then a SETTINGS frame, then any frame (§3.4):
+//!   the synthesized preamble is exactly that, served in reads of any size;
+//! - SETTINGS are acknowledged in the order they are received (§6.5.3), so the
+//!   first SETTINGS ACK `h2` writes is the one for the synthesized SETTINGS,
+//!   whenever it comes, and that is the one the adapter drops;
+//! - a HEADERS frame with END_STREAM opens stream 1 half-closed (remote) (§5.1),
+//!   the state RFC 7540 §3.2 gives the upgrade's request.
+//!
+//! `.ci/run` runs the tests and the interop matrix on the oldest and the newest
+//! `h2` release the manifest allows.
 
 pub(crate) mod adapter;
 mod frame;
