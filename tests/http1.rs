@@ -333,3 +333,79 @@ async fn unread_large_body_gets_a_full_response_then_close() {
     reader.expect_closed().await;
     let _ = within("writer", writer).await;
 }
+
+/// A response body that fails before its first byte.
+struct FailingBody;
+
+impl http_body::Body for FailingBody {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(Some(Err(std::io::Error::other("the body failed"))))
+    }
+}
+
+/// Answers `/fail` with `200` and a [`FailingBody`], anything else with `200 ok`.
+#[derive(Clone)]
+struct FailingResponse;
+
+type OkOrFailing = http_body_util::Either<http_body_util::Full<bytes::Bytes>, FailingBody>;
+
+impl tower_service::Service<http::Request<h2c_mux::Body>> for FailingResponse {
+    type Response = http::Response<OkOrFailing>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, req: http::Request<h2c_mux::Body>) -> Self::Future {
+        let body = if req.uri().path() == "/fail" {
+            http_body_util::Either::Right(FailingBody)
+        } else {
+            http_body_util::Either::Left(http_body_util::Full::new(bytes::Bytes::from_static(
+                b"ok",
+            )))
+        };
+        std::future::ready(Ok(http::Response::new(body)))
+    }
+}
+
+#[tokio::test]
+async fn a_response_body_that_fails_before_its_first_byte_is_answered_500_and_closes() {
+    // A later pipelined request must not be served on the broken connection.
+    let request = b"GET /fail HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+    let (bytes, res) = common::h1::h1_exchange(&Builder::new(), FailingResponse, request).await;
+    let rs = common::h1::parse_responses(&bytes);
+    assert_eq!(rs.len(), 1, "{:?}", String::from_utf8_lossy(&bytes));
+    assert_eq!(rs[0].status, 500);
+    assert!(rs[0].complete, "the 500 must be whole");
+    assert!(rs[0].closes(), "the 500 must close");
+    let e = res.expect_err("the connection ends with the body's error");
+    assert!(e.is_body(), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_failed_response_body_keeps_the_pipelined_responses_before_it() {
+    // The first answer is queued, not yet written, when the second fails: it must
+    // still reach the client, whole, ahead of the 500.
+    let (mut client, conn) = duplex_conn(&Builder::new(), FailingResponse);
+    client
+        .write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET /fail HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let bytes = common::read_to_eof(&mut client).await;
+    let rs = common::h1::parse_responses(&bytes);
+    assert_eq!(rs.len(), 2, "{:?}", String::from_utf8_lossy(&bytes));
+    assert_eq!((rs[0].status, rs[0].body.as_slice()), (200, &b"ok"[..]));
+    assert!(rs[0].complete);
+    assert_eq!(rs[1].status, 500);
+    assert!(rs[1].complete && rs[1].closes());
+    drop(client);
+    assert!(conn_result(conn).await.is_err());
+}

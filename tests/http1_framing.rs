@@ -19,6 +19,7 @@ use common::service::inspect;
 use common::WAIT;
 use h2c_mux::demo::Demo;
 use h2c_mux::Builder;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
@@ -229,29 +230,106 @@ async fn broken_chunked_framing_is_a_body_error_for_the_service_and_closes() {
     }
 }
 
+/// RFC 9112 §7.1: the cases of a broken chunk size or chunk that the issue named,
+/// besides the table's: a non-hex size, a `0x` prefix, 20 hex digits, and chunk
+/// data longer than its size.
+fn broken_chunk_lines() -> Vec<(&'static str, &'static [u8])> {
+    vec![
+        ("size Z", b"Z\r\nabc\r\n0\r\n\r\n"),
+        ("size 0x5", b"0x5\r\nhello\r\n0\r\n\r\n"),
+        (
+            "a size of 20 hex digits",
+            b"10000000000000000000\r\nhello\r\n0\r\n\r\n",
+        ),
+        ("data longer than its size", b"5\r\nhelloEXTRA\r\n0\r\n\r\n"),
+    ]
+}
+
 #[tokio::test]
-async fn broken_chunked_framing_under_a_streamed_echo_never_gets_a_second_response() {
+async fn broken_chunked_framing_under_a_streamed_echo_is_a_400_while_no_response_byte_is_out() {
     let b = Builder::new();
-    for (name, body, _) in broken_chunked_bodies() {
-        let mut r = CHUNKED_HEAD.as_bytes().to_vec();
-        // A good chunk first, so the echo has started its response.
-        r.extend_from_slice(b"4\r\ngood\r\n");
-        r.extend_from_slice(&body);
-        r.extend_from_slice(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
-        let (bytes, res) = h1_exchange(&b, Demo::new(), &r).await;
-        assert!(
-            count_status_lines(&bytes) <= 1,
-            "{name}: a second response followed: {:?}",
-            String::from_utf8_lossy(&bytes)
+    let table = broken_chunked_bodies()
+        .into_iter()
+        .map(|(name, body, _)| (name, body))
+        .chain(
+            broken_chunk_lines()
+                .into_iter()
+                .map(|(n, b)| (n, b.to_vec())),
         );
-        let rs = parse_responses(&bytes);
-        if let Some(first) = rs.first() {
-            assert_eq!(first.status, 200, "{name}");
+    for (name, body) in table {
+        // The whole request arrives at once: the broken framing is found before the
+        // echo's response has sent a byte, even after a good chunk it already took.
+        for good_first in [false, true] {
+            let mut r = CHUNKED_HEAD.as_bytes().to_vec();
+            if good_first {
+                r.extend_from_slice(b"4\r\ngood\r\n");
+            }
+            r.extend_from_slice(&body);
+            r.extend_from_slice(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+            let (bytes, res) = h1_exchange(&b, Demo::new(), &r).await;
+            let rs = parse_responses(&bytes);
+            let what = format!("{name} (good chunk first: {good_first})");
+            assert_eq!(
+                rs.len(),
+                1,
+                "{what}: want exactly one response, got {:?}",
+                String::from_utf8_lossy(&bytes)
+            );
+            assert_eq!(rs[0].status, 400, "{what}");
+            assert!(rs[0].complete, "{what}: the 400 must be whole");
+            assert!(rs[0].closes(), "{what}: the 400 must close");
             assert!(
-                !first.complete,
-                "{name}: a response to a broken body must not look complete"
+                res.is_err(),
+                "{what}: the connection must end with an error"
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn broken_chunked_framing_after_the_echo_has_answered_cuts_its_response_and_closes() {
+    for (name, body) in broken_chunk_lines() {
+        let (mut client, conn) = common::server::duplex_conn(&Builder::new(), Demo::new());
+        // A good chunk, and its echo read back: the response is committed.
+        client
+            .write_all(format!("{CHUNKED_HEAD}4\r\ngood\r\n").as_bytes())
+            .await
+            .expect("write");
+        let mut got = Vec::new();
+        while !got.ends_with(b"4\r\ngood\r\n") {
+            let mut buf = [0u8; 1024];
+            let n = timeout(WAIT, client.read(&mut buf))
+                .await
+                .expect("bound")
+                .expect("read");
+            assert!(
+                n > 0,
+                "{name}: closed early: {:?}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+        }
+        client.write_all(body).await.expect("write");
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .expect("write");
+        let rest = common::read_to_eof(&mut client).await;
+        got.extend_from_slice(&rest);
+        assert_eq!(
+            count_status_lines(&got),
+            1,
+            "{name}: a second response followed: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        let rs = parse_responses(&got);
+        assert_eq!(rs[0].status, 200, "{name}");
+        assert!(
+            !rs[0].complete,
+            "{name}: a response to a broken body must not look complete"
+        );
+        drop(client);
+        let res = common::server::conn_result(conn).await;
         assert!(
             res.is_err(),
             "{name}: the connection must end with an error"

@@ -141,7 +141,7 @@ where
                 decoder,
                 prefix,
                 expect,
-                broken: false,
+                failure: None,
             });
             Body::h1(rx)
         };

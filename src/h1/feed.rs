@@ -9,6 +9,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use http::StatusCode;
 use http_body::Frame;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
@@ -16,6 +17,7 @@ use tracing::debug;
 
 use super::decode::{DecodeError, Decoded, Decoder};
 use super::io::WriteBuf;
+use super::parse::error_status;
 use super::state::H1;
 use crate::body::Sender;
 use crate::config::Config;
@@ -45,8 +47,9 @@ pub(super) struct Feeder {
     /// Bytes read before the service was called (a declined upgrade's body).
     pub(super) prefix: Option<Bytes>,
     pub(super) expect: Expect,
-    /// The body's framing failed or the peer vanished mid-body.
-    pub(super) broken: bool,
+    /// Set when the body's framing failed or the peer vanished mid-body: the
+    /// status that answers the request if no byte of its response is out yet.
+    pub(super) failure: Option<StatusCode>,
 }
 
 impl Feeder {
@@ -76,22 +79,24 @@ impl Feeder {
                 wbuf.flat().extend_from_slice(CONTINUE);
                 self.expect = Expect::Done;
             }
-            if !wbuf.is_empty() {
-                match wbuf.poll_flush(io, cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(e)) => {
-                        self.fail(Error::io(e));
-                        return Poll::Ready(());
-                    }
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
             if let Some(p) = self.prefix.take() {
                 tx.send(Frame::data(p));
                 continue;
             }
             match self.decoder.poll_next(io, rbuf, cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    // Waiting for the client: let what is queued (the 100 above,
+                    // earlier responses) reach it first, or it may wait for it.
+                    // Only now: a body already read, or already broken, is handed
+                    // over before a response head behind it is committed.
+                    if !wbuf.is_empty() {
+                        if let Poll::Ready(Err(e)) = wbuf.poll_flush(io, cx) {
+                            self.fail(Error::io(e));
+                            return Poll::Ready(());
+                        }
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(Ok(Decoded::Data(d))) => tx.send(Frame::data(d)),
                 Poll::Ready(Ok(Decoded::Trailers(t))) => tx.send(Frame::trailers(t)),
                 Poll::Ready(Ok(Decoded::End)) => {
@@ -134,8 +139,13 @@ impl Feeder {
         }
     }
 
+    /// The body can no longer be read.
+    pub(super) fn is_broken(&self) -> bool {
+        self.failure.is_some()
+    }
+
     fn fail(&mut self, e: Error) {
-        self.broken = true;
+        self.failure = Some(error_status(&e));
         if let Some(tx) = self.tx.take() {
             tx.abort(e);
         }
@@ -280,7 +290,7 @@ where
         if let Some(f) = feeder {
             f.tx = None;
             if !f.decoder.is_end() {
-                if f.broken || !keep_alive || f.expect != Expect::Done {
+                if f.is_broken() || !keep_alive || f.expect != Expect::Done {
                     return Ok(false);
                 }
                 let limit = self.cfg.max_drain_size;

@@ -24,6 +24,11 @@ pub(crate) struct WriteBuf {
     /// The tail of the output, where heads and small chunks are appended.
     flat: BytesMut,
     queued: usize,
+    /// Bytes handed to the transport so far.
+    written: u64,
+    /// Where the output of the response being written begins (see
+    /// [`WriteBuf::discard_response`]).
+    response_at: u64,
 }
 
 impl WriteBuf {
@@ -53,6 +58,38 @@ impl WriteBuf {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Notes that a response's output starts here.
+    pub(crate) fn start_response(&mut self) {
+        self.response_at = self.written + self.len() as u64;
+    }
+
+    /// Drops the output queued since [`start_response`](Self::start_response), if
+    /// none of it has reached the transport yet, keeping what was queued before it
+    /// (earlier pipelined responses). False, with nothing dropped, once some of it
+    /// was written: the response is committed.
+    pub(crate) fn discard_response(&mut self) -> bool {
+        if self.written > self.response_at {
+            return false;
+        }
+        // What is queued before the response: the queue first, then `flat`.
+        let mut keep = (self.response_at - self.written) as usize;
+        let mut entries = 0;
+        for b in self.queue.iter_mut() {
+            if keep == 0 {
+                break;
+            }
+            if b.len() > keep {
+                b.truncate(keep);
+            }
+            keep -= b.len();
+            entries += 1;
+        }
+        self.queue.truncate(entries);
+        self.queued = self.queue.iter().map(Bytes::len).sum();
+        self.flat.truncate(keep);
+        true
     }
 
     /// Drops everything not yet written (after the peer is gone).
@@ -90,6 +127,7 @@ impl WriteBuf {
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
+            self.written += n as u64;
             self.advance(n);
         }
         Pin::new(&mut *io).poll_flush(cx)
@@ -197,6 +235,89 @@ mod tests {
                 assert!(w.is_empty());
                 assert_eq!(io.out, want, "vectored={vectored} max={max}");
             }
+        }
+    }
+
+    /// A writer that takes `budget` bytes in all, then waits.
+    struct Stall {
+        out: Vec<u8>,
+        budget: usize,
+    }
+
+    impl AsyncWrite for Stall {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            b: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let n = b.len().min(self.budget);
+            if n == 0 {
+                return Poll::Pending;
+            }
+            self.budget -= n;
+            self.out.extend_from_slice(&b[..n]);
+            Poll::Ready(Ok(n))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// An earlier response (a small part and a queued large one), then a response
+    /// of a head and a large chunk; `budget` bytes of it all were written.
+    fn two_responses(budget: usize) -> (WriteBuf, Stall, Vec<u8>, usize) {
+        let big = Bytes::from(vec![b'e'; COPY_THRESHOLD + 1]);
+        let mut earlier = b"earlier head".to_vec();
+        earlier.extend_from_slice(&big);
+        earlier.extend_from_slice(b"earlier tail");
+        let mut w = WriteBuf::default();
+        w.flat().extend_from_slice(b"earlier head");
+        w.push(big);
+        w.push(Bytes::from_static(b"earlier tail"));
+        let mut io = Stall {
+            out: Vec::new(),
+            budget,
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        let _ = w.poll_flush(&mut io, &mut cx);
+        w.start_response();
+        w.flat().extend_from_slice(b"HTTP/1.1 200 OK\r\n\r\n");
+        w.push(Bytes::from(vec![b'r'; COPY_THRESHOLD + 1]));
+        let at = earlier.len();
+        (w, io, earlier, at)
+    }
+
+    #[test]
+    fn discarding_a_response_keeps_the_output_queued_before_it() {
+        let (_, _, earlier, at) = two_responses(0);
+        for budget in 0..=at {
+            let (mut w, mut io, _, _) = two_responses(budget);
+            assert!(w.discard_response(), "budget {budget}");
+            let mut cx = Context::from_waker(Waker::noop());
+            io.budget = usize::MAX;
+            assert!(matches!(
+                w.poll_flush(&mut io, &mut cx),
+                Poll::Ready(Ok(()))
+            ));
+            assert_eq!(io.out, earlier, "budget {budget}");
+        }
+    }
+
+    #[test]
+    fn a_response_with_a_byte_written_cannot_be_discarded() {
+        let (_, _, _, at) = two_responses(0);
+        for budget in [at + 1, at + 10, usize::MAX] {
+            let (mut w, _, _, _) = two_responses(0);
+            let mut io = Stall {
+                out: Vec::new(),
+                budget,
+            };
+            let mut cx = Context::from_waker(Waker::noop());
+            let _ = w.poll_flush(&mut io, &mut cx);
+            assert!(!w.discard_response(), "budget {budget}");
         }
     }
 }

@@ -16,7 +16,7 @@ use super::encode::{self, Framing, Persistence};
 use super::feed::{Expect, Feeder};
 use super::io::WriteBuf;
 use super::parse;
-use super::state::H1;
+use super::state::{Closing, H1};
 use crate::body::Prefetched;
 use crate::error::{BoxError, Error, Kind};
 use crate::service::HttpService;
@@ -226,7 +226,7 @@ where
         if let Some(f) = feeder {
             // A refused body may or may not follow: the connection cannot be reused
             // safely, nor after a broken body.
-            if f.broken || f.expect == Expect::Refused {
+            if f.is_broken() || f.expect == Expect::Refused {
                 keep_alive = false;
             }
         }
@@ -237,6 +237,7 @@ where
         } else {
             Persistence::Default
         };
+        self.wbuf.start_response();
         encode::write_head(
             self.wbuf.flat(),
             parts.status,
@@ -286,7 +287,15 @@ where
                 })
                 .await;
                 progress.over = true;
-                written.map_err(|e| self.body_failed(e))?;
+                if let Err(e) = written {
+                    if self.wbuf.discard_response() {
+                        self.refuse_unsent(&e, feeder).await;
+                    } else {
+                        debug!(error = &e as &dyn std::error::Error, "response body failed");
+                        self.wbuf.clear();
+                    }
+                    return Err(e);
+                }
             }
             if feeder.is_none() {
                 return Ok(keep_alive);
@@ -295,13 +304,25 @@ where
         }
     }
 
-    /// The response body failed after its head went out: no error response can
-    /// follow. Closing without the end of the framing tells the client the body is
-    /// incomplete.
-    fn body_failed(&mut self, e: Error) -> Error {
-        debug!(error = &e as &dyn std::error::Error, "response body failed");
-        self.wbuf.clear();
-        e
+    /// The response body failed before any byte of the response went out: the
+    /// request is answered with an error status instead, and the connection closes
+    /// after it. 400 (or what the request body's failure calls for) when the
+    /// request body broke, the usual cause for a body that streams it back; 500
+    /// when the response body failed by itself. Once some of the response is out,
+    /// no other answer can follow, and closing without the end of its framing tells
+    /// the client the body is incomplete.
+    async fn refuse_unsent(&mut self, e: &Error, feeder: &Option<Feeder>) {
+        let status = feeder
+            .as_ref()
+            .and_then(|f| f.failure)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        debug!(
+            error = e as &dyn std::error::Error,
+            status = status.as_u16(),
+            "response body failed before its head went out"
+        );
+        encode::write_error(self.wbuf.flat(), status);
+        self.close(Closing::MaySendMore).await;
     }
 
     /// Writes the response body (`sent` bytes of it so far) to the write buffer,
@@ -321,6 +342,7 @@ where
         // At least one byte, so a zero setting means "write every piece".
         let high_water = self.cfg.max_write_buffer_size.max(1);
         let H1 { io, rbuf, wbuf, .. } = self;
+        let mut fed_again = false;
         for _ in 0..MAX_TURNS {
             if let Some(f) = feeder.as_mut() {
                 let _ = f.poll_feed(cx, io, rbuf, wbuf);
@@ -337,6 +359,14 @@ where
                     return Poll::Ready(finish_body(wbuf, framing, *sent, None));
                 }
                 Poll::Pending => {
+                    // A body that streams the request back has only now asked for
+                    // it: feed it once more before anything goes out, so a request
+                    // body already read, or already broken, is answered before the
+                    // head is committed (see `refuse_unsent`).
+                    if !fed_again && feeder.as_ref().is_some_and(|f| f.tx.is_some()) {
+                        fed_again = true;
+                        continue;
+                    }
                     // Let what is ready reach the client while the body waits.
                     if !wbuf.is_empty() {
                         if let Poll::Ready(Err(e)) = wbuf.poll_flush(io, cx) {
@@ -351,6 +381,9 @@ where
                     if data.is_empty() {
                         continue;
                     }
+                    // Progress: the next wait may again be for request body that a
+                    // feed would hand over.
+                    fed_again = false;
                     *sent += data.len() as u64;
                     match framing {
                         Framing::Length(n) if *sent > n => {

@@ -188,7 +188,7 @@ where
             decoder: reader,
             prefix: None,
             expect: Expect::Done,
-            broken: false,
+            failure: None,
         };
         let req = Request::from_parts(view, Body::h1(rx));
         let mut svc = self.svc.clone();
@@ -201,7 +201,7 @@ where
             let H1 { io, rbuf, wbuf, .. } = self;
             poll_fn(|cx| loop {
                 let _ = feeder.poll_feed(cx, io, rbuf, wbuf);
-                if feeder.broken {
+                if feeder.is_broken() {
                     return Poll::Ready(false);
                 }
                 if feeder.tx.is_none() {
