@@ -307,6 +307,33 @@ impl Builder {
         self
     }
 
+    /// Largest HTTP/2 frame payload the server accepts, advertised as
+    /// `SETTINGS_MAX_FRAME_SIZE` (default:
+    /// [`DEFAULT_MAX_FRAME_SIZE`](crate::DEFAULT_MAX_FRAME_SIZE)). Values outside
+    /// the range RFC 9113 §6.5.2 allows, 16,384 to 16,777,215, are taken as the
+    /// nearest end of it. The frames the server sends are sized by the client's
+    /// own setting.
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().max_frame_size(1 << 20);
+    /// ```
+    pub fn max_frame_size(&mut self, bytes: u32) -> &mut Self {
+        self.config.max_frame_size = bytes;
+        self
+    }
+
+    /// Whether an HTTP/1.1 connection serves more than one request (default:
+    /// on). Off, every response says `connection: close` and the connection
+    /// closes after it, whatever the client asked; HTTP/2 is not affected.
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().http1_keep_alive(false);
+    /// ```
+    pub fn http1_keep_alive(&mut self, enabled: bool) -> &mut Self {
+        self.config.http1_keep_alive = enabled;
+        self
+    }
+
     /// Unread request body discarded to keep an HTTP/1 connection alive (default:
     /// [`DEFAULT_MAX_DRAIN_SIZE`](crate::DEFAULT_MAX_DRAIN_SIZE)).
     ///
@@ -490,6 +517,8 @@ impl fmt::Debug for Builder {
                 "initial_connection_window_size",
                 &c.initial_connection_window_size,
             )
+            .field("max_frame_size", &c.max_frame_size)
+            .field("http1_keep_alive", &c.http1_keep_alive)
             .field("max_drain_size", &c.max_drain_size)
             .field("drain_timeout", &c.drain_timeout)
             .field("body_read_timeout", &c.body_read_timeout)

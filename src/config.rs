@@ -115,6 +115,18 @@ pub const DEFAULT_INITIAL_STREAM_WINDOW_SIZE: u32 = 1024 * 1024;
 /// ```
 pub const DEFAULT_INITIAL_CONNECTION_WINDOW_SIZE: u32 = 2 * 1024 * 1024;
 
+/// Largest HTTP/2 frame payload the server accepts (`SETTINGS_MAX_FRAME_SIZE`):
+/// 16 KiB, the size every peer must accept (RFC 9113 §4.2), so a client need not
+/// buffer larger frames; what the server sends is bounded by the client's setting.
+///
+/// ```
+/// h2c_mux::Builder::new().max_frame_size(h2c_mux::DEFAULT_MAX_FRAME_SIZE * 4);
+/// ```
+pub const DEFAULT_MAX_FRAME_SIZE: u32 = 16 * 1024;
+
+/// The range RFC 9113 §6.5.2 allows for `SETTINGS_MAX_FRAME_SIZE`.
+const FRAME_SIZES: std::ops::RangeInclusive<u32> = DEFAULT_MAX_FRAME_SIZE..=(1 << 24) - 1;
+
 /// How long an HTTP/1.1 connection that is being used back to back keeps its
 /// buffers through an idle gap: 100 ms. An idle HTTP/1.1 connection *parks*: its read
 /// and write buffers and its request state are freed, leaving the socket, the
@@ -221,6 +233,8 @@ pub(crate) struct Config {
     pub(crate) max_send_buffer_size: usize,
     pub(crate) initial_stream_window_size: u32,
     pub(crate) initial_connection_window_size: u32,
+    pub(crate) max_frame_size: u32,
+    pub(crate) http1_keep_alive: bool,
     pub(crate) max_drain_size: u64,
     pub(crate) drain_timeout: Duration,
     pub(crate) body_read_timeout: Duration,
@@ -242,7 +256,12 @@ impl Config {
             .max_local_error_reset_streams(Some(self.max_local_error_reset_streams))
             .max_send_buffer_size(self.max_send_buffer_size)
             .initial_window_size(self.initial_stream_window_size)
-            .initial_connection_window_size(self.initial_connection_window_size);
+            .initial_connection_window_size(self.initial_connection_window_size)
+            // h2 panics outside the RFC's range; the setter keeps the value in it.
+            .max_frame_size(
+                self.max_frame_size
+                    .clamp(*FRAME_SIZES.start(), *FRAME_SIZES.end()),
+            );
         b
     }
 }
@@ -270,6 +289,8 @@ impl Default for Config {
             max_send_buffer_size: DEFAULT_MAX_SEND_BUFFER_SIZE,
             initial_stream_window_size: DEFAULT_INITIAL_STREAM_WINDOW_SIZE,
             initial_connection_window_size: DEFAULT_INITIAL_CONNECTION_WINDOW_SIZE,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            http1_keep_alive: true,
             max_drain_size: DEFAULT_MAX_DRAIN_SIZE,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,

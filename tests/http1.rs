@@ -409,3 +409,20 @@ async fn a_failed_response_body_keeps_the_pipelined_responses_before_it() {
     drop(client);
     assert!(conn_result(conn).await.is_err());
 }
+
+#[tokio::test]
+async fn with_http1_keep_alive_off_each_response_closes_the_connection() {
+    let mut b = Builder::new();
+    b.http1_keep_alive(false);
+    // Two keep-alive requests in one write: only the first is answered.
+    let request = b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\n\r\n";
+    let (bytes, res) = common::h1::h1_exchange(&b, FailingResponse, request).await;
+    let rs = common::h1::parse_responses(&bytes);
+    assert_eq!(rs.len(), 1, "{:?}", String::from_utf8_lossy(&bytes));
+    assert_eq!((rs[0].status, rs[0].body.as_slice()), (200, &b"ok"[..]));
+    assert!(
+        rs[0].complete && rs[0].closes(),
+        "the response must say close"
+    );
+    assert!(res.is_ok(), "{res:?}");
+}

@@ -188,3 +188,42 @@ async fn a_service_not_ready_or_failing_in_poll_ready_still_answers_each_stream(
     let res = roundtrip(&mut client, request(Method::GET, "/"), None).await;
     assert_eq!(res.status, 500);
 }
+
+/// The value of `id` in a SETTINGS frame's payload, if it is there.
+fn setting(payload: &[u8], id: u16) -> Option<u32> {
+    payload.chunks_exact(6).find_map(|e| {
+        (u16::from_be_bytes([e[0], e[1]]) == id)
+            .then(|| u32::from_be_bytes([e[2], e[3], e[4], e[5]]))
+    })
+}
+
+#[tokio::test]
+async fn max_frame_size_is_advertised_within_the_range_the_rfc_allows() {
+    const SETTINGS_MAX_FRAME_SIZE: u16 = 0x5;
+    // Set, too large (RFC 9113 §6.5.2: at most 2^24 - 1), the largest allowed.
+    for (set, advertised) in [
+        (1 << 20, 1 << 20),
+        (u32::MAX, (1 << 24) - 1),
+        ((1 << 24) - 1, (1 << 24) - 1),
+    ] {
+        let mut b = Builder::new();
+        b.max_frame_size(set);
+        let server = Server::start(&b, Demo::new()).await;
+        let mut h2 = H2Raw::new(
+            within("connect", TcpStream::connect(server.addr))
+                .await
+                .expect("connect"),
+            Vec::new(),
+        );
+        let frames = h2.handshake(&[]).await;
+        let settings = frames
+            .iter()
+            .find(|f| f.ty == SETTINGS)
+            .expect("the server's SETTINGS");
+        assert_eq!(
+            setting(&settings.payload, SETTINGS_MAX_FRAME_SIZE),
+            Some(advertised),
+            "max_frame_size({set})"
+        );
+    }
+}

@@ -148,7 +148,9 @@ where
             Framing::Close
         };
 
-        let mut keep_alive = reply.keep_alive && !close;
+        // The server's choice (`http1_keep_alive` off) closes too, with a lingering
+        // read: the client may have sent more already.
+        let mut keep_alive = reply.keep_alive && !close && self.cfg.http1_keep_alive;
         if self.shutdown.is_triggered() || framing == Framing::Close {
             keep_alive = false;
         }
