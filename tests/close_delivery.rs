@@ -207,10 +207,13 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
-/// A response of `LENGTH` bytes whose body sends `SENT` of them and then never
-/// ends: only the drain bound can end its stream.
-#[derive(Clone)]
-struct Stuck;
+/// Answers with a response of `LENGTH` bytes whose body sends `SENT` of them and
+/// then never ends: only the drain bound can end its stream.
+fn stuck() -> impl common::server::TestService<StuckBody> {
+    common::service::answer(|_: &http::Request<h2c_mux::Body>| {
+        http::Response::new(StuckBody { sent: false })
+    })
+}
 
 const LENGTH: u64 = 1000;
 const SENT: usize = 10;
@@ -244,22 +247,7 @@ impl http_body::Body for StuckBody {
     }
 }
 
-impl tower_service::Service<http::Request<h2c_mux::Body>> for Stuck {
-    type Response = http::Response<StuckBody>;
-    type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-    fn call(&mut self, _: http::Request<h2c_mux::Body>) -> Self::Future {
-        std::future::ready(Ok(http::Response::new(StuckBody { sent: false })))
-    }
-}
-
-/// Serves [`Stuck`] with a short drain bound, lets `client` start its response
+/// Serves [`stuck`] with a short drain bound, lets `client` start its response
 /// and read the first chunk, stops the server, and returns the warnings logged by
 /// the time `serve` has returned. Run on one thread, so the connection task,
 /// cut on it, logs through this test's subscriber.
@@ -283,7 +271,7 @@ where
     builder.drain_timeout(Duration::from_millis(100));
     let server = tokio::spawn(async move {
         builder
-            .serve(listener, Stuck, async {
+            .serve(listener, stuck(), async {
                 let _ = stopped.await;
             })
             .await

@@ -348,39 +348,26 @@ impl http_body::Body for FailingBody {
     }
 }
 
-/// Answers `/fail` with `200` and a [`FailingBody`], anything else with `200 ok`.
-#[derive(Clone)]
-struct FailingResponse;
-
 type OkOrFailing = http_body_util::Either<http_body_util::Full<bytes::Bytes>, FailingBody>;
 
-impl tower_service::Service<http::Request<h2c_mux::Body>> for FailingResponse {
-    type Response = http::Response<OkOrFailing>;
-    type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-    fn call(&mut self, req: http::Request<h2c_mux::Body>) -> Self::Future {
-        let body = if req.uri().path() == "/fail" {
+/// Answers `/fail` with `200` and a [`FailingBody`], anything else with `200 ok`.
+fn failing_on_fail() -> impl common::server::TestService<OkOrFailing> {
+    common::service::answer(|req: &http::Request<h2c_mux::Body>| {
+        http::Response::new(if req.uri().path() == "/fail" {
             http_body_util::Either::Right(FailingBody)
         } else {
             http_body_util::Either::Left(http_body_util::Full::new(bytes::Bytes::from_static(
                 b"ok",
             )))
-        };
-        std::future::ready(Ok(http::Response::new(body)))
-    }
+        })
+    })
 }
 
 #[tokio::test]
 async fn a_response_body_that_fails_before_its_first_byte_is_answered_500_and_closes() {
     // A later pipelined request must not be served on the broken connection.
     let request = b"GET /fail HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n";
-    let (bytes, res) = common::h1::h1_exchange(&Builder::new(), FailingResponse, request).await;
+    let (bytes, res) = common::h1::h1_exchange(&Builder::new(), failing_on_fail(), request).await;
     let rs = common::h1::parse_responses(&bytes);
     assert_eq!(rs.len(), 1, "{:?}", String::from_utf8_lossy(&bytes));
     assert_eq!(rs[0].status, 500);
@@ -394,7 +381,7 @@ async fn a_response_body_that_fails_before_its_first_byte_is_answered_500_and_cl
 async fn a_failed_response_body_keeps_the_pipelined_responses_before_it() {
     // The first answer is queued, not yet written, when the second fails: it must
     // still reach the client, whole, ahead of the 500.
-    let (mut client, conn) = duplex_conn(&Builder::new(), FailingResponse);
+    let (mut client, conn) = duplex_conn(&Builder::new(), failing_on_fail());
     client
         .write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET /fail HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -416,7 +403,7 @@ async fn with_http1_keep_alive_off_each_response_closes_the_connection() {
     b.http1_keep_alive(false);
     // Two keep-alive requests in one write: only the first is answered.
     let request = b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\n\r\n";
-    let (bytes, res) = common::h1::h1_exchange(&b, FailingResponse, request).await;
+    let (bytes, res) = common::h1::h1_exchange(&b, failing_on_fail(), request).await;
     let rs = common::h1::parse_responses(&bytes);
     assert_eq!(rs.len(), 1, "{:?}", String::from_utf8_lossy(&bytes));
     assert_eq!((rs[0].status, rs[0].body.as_slice()), (200, &b"ok"[..]));

@@ -5,7 +5,8 @@
 //! - [`inspect`] reads the whole request body and reports what it saw (the body
 //!   or the kind of its error, trailers, the upgrade decline reason), both on a
 //!   channel and in its response;
-//! - [`service_fn`] makes a service of an async closure; [`IgnoreBody`] answers
+//! - [`service_fn`] makes a service of an async closure, [`answer`] one of a
+//!   closure that answers at once with a body of any type; [`IgnoreBody`] answers
 //!   without reading the body.
 
 use std::convert::Infallible;
@@ -58,6 +59,36 @@ where
     fn call(&mut self, req: Request<Body>) -> BoxFut {
         let fut = (self.0)(req);
         Box::pin(async move { Ok(fut.await) })
+    }
+}
+
+/// A service that answers each request at once with `f(&request)`.
+#[derive(Clone)]
+pub struct Answer<F>(F);
+
+/// A service whose answer to each request is `f(&request)`, ready at once, with a
+/// body of any type (a body that fails, or never ends, for instance).
+pub fn answer<F, B>(f: F) -> Answer<F>
+where
+    F: Fn(&Request<Body>) -> Response<B> + Clone + Send + 'static,
+{
+    Answer(f)
+}
+
+impl<F, B> tower_service::Service<Request<Body>> for Answer<F>
+where
+    F: Fn(&Request<Body>) -> Response<B> + Clone + Send + 'static,
+{
+    type Response = Response<B>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response<B>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        std::future::ready(Ok((self.0)(&req)))
     }
 }
 
