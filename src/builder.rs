@@ -13,7 +13,10 @@ use crate::body::Body;
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::error::BoxError;
+use crate::listener::Listener;
+use crate::make::MakeConnectionService;
 use crate::policy::UpgradeDecision;
+use crate::shutdown::Shutdown;
 
 /// Configures and starts connections.
 ///
@@ -422,16 +425,31 @@ impl Builder {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        Connection::new(io, service, Arc::new(self.config.clone()), None)
+        let cfg = Arc::new(self.config.clone());
+        Connection::new(io, service, cfg, None, Arc::new(Shutdown::default()))
     }
 
     /// Accepts connections from `listener` until `shutdown` completes, serving each
     /// on its own task.
     ///
-    /// Sets `TCP_NODELAY` on every connection (an upgrade writes the `101` and the
-    /// first HTTP/2 frames as one small segment that must not wait on Nagle). When
-    /// `shutdown` completes it stops accepting, asks every connection to shut down
-    /// gracefully, and waits up to the drain timeout for them before closing the rest.
+    /// `listener` is any [`Listener`]: a `tokio::net::TcpListener` (every stream
+    /// gets `TCP_NODELAY`: an upgrade writes the `101` and the first HTTP/2 frames
+    /// as one small segment that must not wait on Nagle), a
+    /// `tokio::net::UnixListener`, or one of your own, such as TCP wrapped in TLS.
+    /// `service` is a service cloned for each connection, or a make-service called
+    /// with each connection's peer address (see [`MakeConnectionService`]; axum's
+    /// `into_make_service_with_connect_info` is one).
+    ///
+    /// At most [`max_connections`](Builder::max_connections) connections are open at
+    /// once; at the cap, new ones wait in the listener's backlog. When `shutdown`
+    /// completes it stops accepting, asks every connection to shut down gracefully,
+    /// and waits up to the [drain timeout](Builder::drain_timeout) for them before
+    /// closing the rest. Every request carries the peer as its
+    /// [`RemoteAddr`](crate::RemoteAddr) when the listener's address has one (see
+    /// [`ListenerAddr`](crate::ListenerAddr)).
+    ///
+    /// Returns `Ok(())` after the drain, or, after the drain too, the error of a
+    /// make-service that failed to get ready.
     ///
     /// ```no_run
     /// # async fn run() -> std::io::Result<()> {
@@ -443,18 +461,29 @@ impl Builder {
     ///     .await
     /// # }
     /// ```
-    pub async fn serve<S, B, F>(
+    ///
+    /// A Unix socket:
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let listener = tokio::net::UnixListener::bind("/run/app.sock")?;
+    /// h2c_mux::Builder::new()
+    ///     .max_connections(64)
+    ///     .serve(listener, h2c_mux::demo::Demo::new(), async {
+    ///         let _ = tokio::signal::ctrl_c().await;
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
+    pub async fn serve<L, M, Via, F>(
         &self,
-        listener: tokio::net::TcpListener,
-        service: S,
+        listener: L,
+        service: M,
         shutdown: F,
     ) -> std::io::Result<()>
     where
-        S: tower_service::Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
+        L: Listener,
+        M: MakeConnectionService<L::Addr, Via>,
         F: std::future::Future<Output = ()>,
     {
         crate::server::accept_loop(listener, service, Arc::new(self.config.clone()), shutdown).await

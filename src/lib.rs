@@ -142,6 +142,8 @@ mod error;
 mod h1;
 mod h2;
 mod linger;
+mod listener;
+mod make;
 mod policy;
 mod server;
 mod service;
@@ -164,12 +166,18 @@ pub use config::{
 };
 pub use connection::Connection;
 pub use error::{BoxError, Error};
+pub use listener::{Listener, ListenerAddr};
+pub use make::{MakeConnectionService, ViaClone, ViaMakeService};
 pub use policy::{
     decline_proxied, DeclineReason, Protocol, RemoteAddr, UpgradeDecision, UpgradeDeclined,
 };
 
 /// Serves `service` on `listener` with the default [`Builder`] until `shutdown`
-/// completes.
+/// completes: [`Builder::serve`] says how.
+///
+/// `listener` is any [`Listener`] (TCP, a Unix socket, TLS of your own making);
+/// `service` is a service cloned for each connection, such as an axum `Router`, or a
+/// make-service called with each peer's address (see [`MakeConnectionService`]).
 ///
 /// ```no_run
 /// # async fn run() -> std::io::Result<()> {
@@ -180,20 +188,31 @@ pub use policy::{
 /// .await
 /// # }
 /// ```
-pub async fn serve<S, B, F>(
-    listener: tokio::net::TcpListener,
-    service: S,
-    shutdown: F,
-) -> std::io::Result<()>
+///
+/// axum's `ConnectInfo`, as with `axum::serve`:
+///
+/// ```no_run
+/// use std::net::SocketAddr;
+/// use axum::{extract::ConnectInfo, routing::get, Router};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let app = Router::new().route(
+///     "/",
+///     get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { format!("you are {peer}\n") }),
+/// );
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// h2c_mux::serve(
+///     listener,
+///     app.into_make_service_with_connect_info::<SocketAddr>(),
+///     async { let _ = tokio::signal::ctrl_c().await; },
+/// )
+/// .await
+/// # }
+/// ```
+pub async fn serve<L, M, Via, F>(listener: L, service: M, shutdown: F) -> std::io::Result<()>
 where
-    S: tower_service::Service<http::Request<Body>, Response = http::Response<B>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    L: Listener,
+    M: MakeConnectionService<L::Addr, Via>,
     F: std::future::Future<Output = ()>,
 {
     Builder::new().serve(listener, service, shutdown).await
