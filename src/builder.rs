@@ -2,6 +2,7 @@
 //! connection or a listener with the [`Config`] it resolves to.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -407,6 +408,9 @@ impl Builder {
     /// The returned future drives the connection to its end: HTTP/1.1 with
     /// keep-alive and pipelining, the h2c upgrade, or HTTP/2 with prior knowledge.
     /// Call [`Connection::graceful_shutdown`] to finish in-flight work and close.
+    /// Its requests carry no [`RemoteAddr`](crate::RemoteAddr): use
+    /// [`serve_connection_with_peer`](Builder::serve_connection_with_peer) to give
+    /// them one.
     ///
     /// ```no_run
     /// # async fn run(stream: tokio::net::TcpStream) {
@@ -425,8 +429,54 @@ impl Builder {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        self.connection(io, service, None)
+    }
+
+    /// [`serve_connection`](Builder::serve_connection) for a connection from `peer`:
+    /// every request carries it as the [`RemoteAddr`](crate::RemoteAddr) extension,
+    /// over HTTP/1.1, after an h2c upgrade and with prior knowledge alike, as a
+    /// connection from [`serve`](Builder::serve) does (and
+    /// [`decline_proxied`](crate::decline_proxied) sees it).
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// let builder = h2c_mux::Builder::new();
+    /// loop {
+    ///     let (stream, peer) = listener.accept().await?;
+    ///     let conn = builder.serve_connection_with_peer(stream, h2c_mux::demo::Demo::new(), peer);
+    ///     tokio::spawn(conn);
+    /// }
+    /// # }
+    /// ```
+    pub fn serve_connection_with_peer<I, S, B>(
+        &self,
+        io: I,
+        service: S,
+        peer: SocketAddr,
+    ) -> Connection
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: tower_service::Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.connection(io, service, Some(peer))
+    }
+
+    fn connection<I, S, B>(&self, io: I, service: S, peer: Option<SocketAddr>) -> Connection
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: tower_service::Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         let cfg = Arc::new(self.config.clone());
-        Connection::new(io, service, cfg, None, Arc::new(Shutdown::default()))
+        Connection::new(io, service, cfg, peer, Arc::new(Shutdown::default()))
     }
 
     /// Accepts connections from `listener` until `shutdown` completes, serving each
