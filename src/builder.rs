@@ -381,8 +381,9 @@ impl Builder {
         self
     }
 
-    /// Connections [`Builder::serve`] keeps open at once (default:
-    /// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS)).
+    /// Connections [`Builder::serve`] keeps open at once, on any listener (default:
+    /// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS)). At the cap it
+    /// stops accepting, and new clients wait in the listener's backlog.
     ///
     /// ```
     /// h2c_mux::Builder::new().max_connections(1000);

@@ -70,7 +70,11 @@
 //! }
 //! ```
 //!
-//! An axum `Router` is served the same way: `builder.serve(listener, router, shutdown)`.
+//! An axum `Router` is served the same way: `builder.serve(listener, router, shutdown)`,
+//! or, for its `ConnectInfo<SocketAddr>` extractor, as with `axum::serve`:
+//! `builder.serve(listener, router.into_make_service_with_connect_info::<SocketAddr>(), shutdown)`
+//! (see [`MakeConnectionService`]). The listener is any [`Listener`]: TCP, a Unix
+//! socket, or one of your own, such as TCP wrapped in TLS.
 //!
 //! ## Memory
 //!
@@ -98,7 +102,10 @@
 //!
 //! ```text
 //! lib.rs, builder.rs   the public face: Builder and its setters, the re-exports
-//! server.rs            the accept loop: a task per connection, the bounded drain
+//! server.rs            the accept loop: a task per connection, the cap, the
+//!                      bounded drain
+//! listener.rs, make.rs where connections come from (Listener, ListenerAddr) and
+//!                      how each gets its service (cloned or made per connection)
 //! connection.rs        one connection: sniff, HTTP/1.1 (parked while idle), HTTP/2
 //! bench_api.rs         entry points for the benchmarks and fuzz targets (hidden)
 //! h1/                  HTTP/1.1; the connection by phase: cycle.rs (the loop),

@@ -15,7 +15,7 @@ use crate::service::HttpService;
 /// Two kinds of value fit, told apart by the `Via` marker the compiler infers:
 ///
 /// - [`ViaClone`]: a `Service<Request<Body>>` that is `Clone`, such as an axum
-///   `Router` or [`Demo`](crate::demo::Demo), cloned for each connection;
+///   `Router` or `h2c_mux::demo::Demo`, cloned for each connection;
 /// - [`ViaMakeService`]: a make-service, a `Service<Addr>` (with `Addr` the
 ///   listener's [`Addr`](crate::Listener::Addr)) whose response is such a
 ///   service. It is called once per connection with the peer's address, as
