@@ -2,6 +2,7 @@
 //! connection or a listener with the [`Config`] it resolves to.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,10 @@ use crate::body::Body;
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::error::BoxError;
+use crate::listener::Listener;
+use crate::make::MakeConnectionService;
 use crate::policy::UpgradeDecision;
+use crate::shutdown::Shutdown;
 
 /// Configures and starts connections.
 ///
@@ -404,8 +408,9 @@ impl Builder {
         self
     }
 
-    /// Connections [`Builder::serve`] keeps open at once (default:
-    /// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS)).
+    /// Connections [`Builder::serve`] keeps open at once, on any listener (default:
+    /// [`DEFAULT_MAX_CONNECTIONS`](crate::DEFAULT_MAX_CONNECTIONS)). At the cap it
+    /// stops accepting, and new clients wait in the listener's backlog.
     ///
     /// ```
     /// h2c_mux::Builder::new().max_connections(1000);
@@ -431,6 +436,9 @@ impl Builder {
     /// The returned future drives the connection to its end: HTTP/1.1 with
     /// keep-alive and pipelining, the h2c upgrade, or HTTP/2 with prior knowledge.
     /// Call [`Connection::graceful_shutdown`] to finish in-flight work and close.
+    /// Its requests carry no [`RemoteAddr`](crate::RemoteAddr): use
+    /// [`serve_connection_with_peer`](Builder::serve_connection_with_peer) to give
+    /// them one.
     ///
     /// ```no_run
     /// # async fn run(stream: tokio::net::TcpStream) {
@@ -449,16 +457,77 @@ impl Builder {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        Connection::new(io, service, Arc::new(self.config.clone()), None)
+        self.connection(io, service, None)
+    }
+
+    /// [`serve_connection`](Builder::serve_connection) for a connection from `peer`:
+    /// every request carries it as the [`RemoteAddr`](crate::RemoteAddr) extension,
+    /// over HTTP/1.1, after an h2c upgrade and with prior knowledge alike, as a
+    /// connection from [`serve`](Builder::serve) does (and
+    /// [`decline_proxied`](crate::decline_proxied) sees it).
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// let builder = h2c_mux::Builder::new();
+    /// loop {
+    ///     let (stream, peer) = listener.accept().await?;
+    ///     let conn = builder.serve_connection_with_peer(stream, h2c_mux::demo::Demo::new(), peer);
+    ///     tokio::spawn(conn);
+    /// }
+    /// # }
+    /// ```
+    pub fn serve_connection_with_peer<I, S, B>(
+        &self,
+        io: I,
+        service: S,
+        peer: SocketAddr,
+    ) -> Connection
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: tower_service::Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.connection(io, service, Some(peer))
+    }
+
+    fn connection<I, S, B>(&self, io: I, service: S, peer: Option<SocketAddr>) -> Connection
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: tower_service::Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let cfg = Arc::new(self.config.clone());
+        Connection::new(io, service, cfg, peer, Arc::new(Shutdown::default()))
     }
 
     /// Accepts connections from `listener` until `shutdown` completes, serving each
     /// on its own task.
     ///
-    /// Sets `TCP_NODELAY` on every connection (an upgrade writes the `101` and the
-    /// first HTTP/2 frames as one small segment that must not wait on Nagle). When
-    /// `shutdown` completes it stops accepting, asks every connection to shut down
-    /// gracefully, and waits up to the drain timeout for them before closing the rest.
+    /// `listener` is any [`Listener`]: a `tokio::net::TcpListener` (every stream
+    /// gets `TCP_NODELAY`: an upgrade writes the `101` and the first HTTP/2 frames
+    /// as one small segment that must not wait on Nagle), a
+    /// `tokio::net::UnixListener`, or one of your own, such as TCP wrapped in TLS.
+    /// `service` is a service cloned for each connection, or a make-service called
+    /// with each connection's peer address (see [`MakeConnectionService`]; axum's
+    /// `into_make_service_with_connect_info` is one).
+    ///
+    /// At most [`max_connections`](Builder::max_connections) connections are open at
+    /// once; at the cap, new ones wait in the listener's backlog. When `shutdown`
+    /// completes it stops accepting, asks every connection to shut down gracefully,
+    /// and waits up to the [drain timeout](Builder::drain_timeout) for them before
+    /// closing the rest. Every request carries the peer as its
+    /// [`RemoteAddr`](crate::RemoteAddr) when the listener's address has one (see
+    /// [`ListenerAddr`](crate::ListenerAddr)).
+    ///
+    /// Returns `Ok(())` after the drain, or, after the drain too, the error of a
+    /// make-service that failed to get ready.
     ///
     /// ```no_run
     /// # async fn run() -> std::io::Result<()> {
@@ -470,18 +539,29 @@ impl Builder {
     ///     .await
     /// # }
     /// ```
-    pub async fn serve<S, B, F>(
+    ///
+    /// A Unix socket:
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let listener = tokio::net::UnixListener::bind("/run/app.sock")?;
+    /// h2c_mux::Builder::new()
+    ///     .max_connections(64)
+    ///     .serve(listener, h2c_mux::demo::Demo::new(), async {
+    ///         let _ = tokio::signal::ctrl_c().await;
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
+    pub async fn serve<L, M, Via, F>(
         &self,
-        listener: tokio::net::TcpListener,
-        service: S,
+        listener: L,
+        service: M,
         shutdown: F,
     ) -> std::io::Result<()>
     where
-        S: tower_service::Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
+        L: Listener,
+        M: MakeConnectionService<L::Addr, Via>,
         F: std::future::Future<Output = ()>,
     {
         crate::server::accept_loop(listener, service, Arc::new(self.config.clone()), shutdown).await

@@ -78,12 +78,21 @@ trait Wait {
 }
 
 impl Connection {
-    pub(crate) fn new<I, S>(io: I, svc: S, cfg: Arc<Config>, peer: Option<SocketAddr>) -> Self
+    /// A connection of `io` to `svc`, whose requests carry `peer` as their
+    /// [`RemoteAddr`](crate::RemoteAddr), and which closes gracefully once
+    /// `shutdown` is triggered (through [`graceful_shutdown`](Self::graceful_shutdown)
+    /// or by the accept loop, which keeps the other handle).
+    pub(crate) fn new<I, S>(
+        io: I,
+        svc: S,
+        cfg: Arc<Config>,
+        peer: Option<SocketAddr>,
+        shutdown: Arc<Shutdown>,
+    ) -> Self
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         S: HttpService,
     {
-        let shutdown = Arc::new(Shutdown::default());
         let span = tracing::debug_span!("connection", peer = field::Empty, protocol = field::Empty);
         if let Some(p) = peer {
             span.record("peer", field::display(p));
@@ -130,12 +139,6 @@ impl Connection {
     /// ```
     pub fn graceful_shutdown(&self) {
         self.shutdown.trigger();
-    }
-
-    /// The handle [`graceful_shutdown`](Self::graceful_shutdown) triggers, for the
-    /// accept loop to keep while the connection runs in its own task.
-    pub(crate) fn shutdown_handle(&self) -> Arc<Shutdown> {
-        self.shutdown.clone()
     }
 }
 

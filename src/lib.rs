@@ -70,7 +70,11 @@
 //! }
 //! ```
 //!
-//! An axum `Router` is served the same way: `builder.serve(listener, router, shutdown)`.
+//! An axum `Router` is served the same way: `builder.serve(listener, router, shutdown)`,
+//! or, for its `ConnectInfo<SocketAddr>` extractor, as with `axum::serve`:
+//! `builder.serve(listener, router.into_make_service_with_connect_info::<SocketAddr>(), shutdown)`
+//! (see [`MakeConnectionService`]). The listener is any [`Listener`]: TCP, a Unix
+//! socket, or one of your own, such as TCP wrapped in TLS.
 //!
 //! ## Memory
 //!
@@ -98,7 +102,10 @@
 //!
 //! ```text
 //! lib.rs, builder.rs   the public face: Builder and its setters, the re-exports
-//! server.rs            the accept loop: a task per connection, the bounded drain
+//! server.rs            the accept loop: a task per connection, the cap, the
+//!                      bounded drain
+//! listener.rs, make.rs where connections come from (Listener, ListenerAddr) and
+//!                      how each gets its service (cloned or made per connection)
 //! connection.rs        one connection: sniff, HTTP/1.1 (parked while idle), HTTP/2
 //! bench_api.rs         entry points for the benchmarks and fuzz targets (hidden)
 //! h1/                  HTTP/1.1; the connection by phase: cycle.rs (the loop),
@@ -142,6 +149,8 @@ mod error;
 mod h1;
 mod h2;
 mod linger;
+mod listener;
+mod make;
 mod policy;
 mod server;
 mod service;
@@ -164,12 +173,18 @@ pub use config::{
 };
 pub use connection::Connection;
 pub use error::{BoxError, Error};
+pub use listener::{Listener, ListenerAddr};
+pub use make::{MakeConnectionService, ViaClone, ViaMakeService};
 pub use policy::{
     decline_proxied, DeclineReason, Protocol, RemoteAddr, UpgradeDecision, UpgradeDeclined,
 };
 
 /// Serves `service` on `listener` with the default [`Builder`] until `shutdown`
-/// completes.
+/// completes: [`Builder::serve`] says how.
+///
+/// `listener` is any [`Listener`] (TCP, a Unix socket, TLS of your own making);
+/// `service` is a service cloned for each connection, such as an axum `Router`, or a
+/// make-service called with each peer's address (see [`MakeConnectionService`]).
 ///
 /// ```no_run
 /// # async fn run() -> std::io::Result<()> {
@@ -180,20 +195,31 @@ pub use policy::{
 /// .await
 /// # }
 /// ```
-pub async fn serve<S, B, F>(
-    listener: tokio::net::TcpListener,
-    service: S,
-    shutdown: F,
-) -> std::io::Result<()>
+///
+/// axum's `ConnectInfo`, as with `axum::serve`:
+///
+/// ```no_run
+/// use std::net::SocketAddr;
+/// use axum::{extract::ConnectInfo, routing::get, Router};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let app = Router::new().route(
+///     "/",
+///     get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { format!("you are {peer}\n") }),
+/// );
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// h2c_mux::serve(
+///     listener,
+///     app.into_make_service_with_connect_info::<SocketAddr>(),
+///     async { let _ = tokio::signal::ctrl_c().await; },
+/// )
+/// .await
+/// # }
+/// ```
+pub async fn serve<L, M, Via, F>(listener: L, service: M, shutdown: F) -> std::io::Result<()>
 where
-    S: tower_service::Service<http::Request<Body>, Response = http::Response<B>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    L: Listener,
+    M: MakeConnectionService<L::Addr, Via>,
     F: std::future::Future<Output = ()>,
 {
     Builder::new().serve(listener, service, shutdown).await

@@ -216,8 +216,12 @@ pub struct UpgradeDeclined {
     pub reason: DeclineReason,
 }
 
-/// Request extension: the peer's address, when the connection came from
-/// [`Builder::serve`](crate::Builder::serve).
+/// Request extension: the peer's address, on every request (HTTP/1.1, after an h2c
+/// upgrade, with prior knowledge) of a connection from
+/// [`Builder::serve`](crate::Builder::serve) on a listener whose address is a socket
+/// address (TCP, or TLS over TCP: see [`ListenerAddr`](crate::ListenerAddr); a Unix
+/// socket gives none), or from
+/// [`Builder::serve_connection_with_peer`](crate::Builder::serve_connection_with_peer).
 ///
 /// ```
 /// fn peer(req: &http::Request<h2c_mux::Body>) -> Option<std::net::SocketAddr> {
@@ -250,7 +254,9 @@ const PROXY_FIELDS: &[&str] = &[
 /// A request counts as proxied when it carries `Via`, `Forwarded`,
 /// `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto` or `X-Real-IP`, or when
 /// the peer's address (the [`RemoteAddr`] extension, set by
-/// [`Builder::serve`](crate::Builder::serve)) is one of `proxies`. A declined request
+/// [`Builder::serve`](crate::Builder::serve) and
+/// [`Builder::serve_connection_with_peer`](crate::Builder::serve_connection_with_peer))
+/// is one of `proxies`. A declined request
 /// is still answered, over HTTP/1.1. Clients that reach the server directly keep
 /// the upgrade, and prior-knowledge HTTP/2 is unaffected (a proxy cannot be talked
 /// into it by a client).

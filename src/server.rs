@@ -1,20 +1,22 @@
 //! The accept loop: a task per connection, graceful shutdown with a bounded drain.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use std::sync::Mutex;
-
 use slab::Slab;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::connection::Connection;
+use crate::error::BoxError;
+use crate::listener::{Listener, ListenerAddr};
+use crate::make::sealed::Make;
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
 
@@ -47,14 +49,32 @@ impl Registry {
         self.conns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Spawns the task serving `conn` and registers it, under the lock, so the
+    /// Spawns the task serving `accepted` and registers it, under the lock, so the
     /// task cannot remove itself before it is added.
-    fn spawn(self: &Arc<Self>, conn: Connection, permit: OwnedSemaphorePermit) {
+    fn spawn<I, F, S>(
+        self: &Arc<Self>,
+        accepted: Accepted<I, F>,
+        cfg: Arc<Config>,
+        permit: OwnedSemaphorePermit,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        F: Future<Output = Result<S, BoxError>> + Send + 'static,
+        S: HttpService,
+    {
         let mut conns = self.lock();
         let slot = conns.vacant_entry();
         let id = slot.key();
-        let shutdown = conn.shutdown_handle();
-        let task = tokio::spawn(run_connection(conn, permit, self.clone(), id));
+        // Made here, not by the connection, so a shutdown reaches a task that is
+        // still waiting for its service.
+        let shutdown = Arc::new(Shutdown::default());
+        let task = tokio::spawn(run_connection(
+            accepted,
+            cfg,
+            shutdown.clone(),
+            permit,
+            self.clone(),
+            id,
+        ));
         slot.insert(Entry {
             shutdown,
             abort: task.abort_handle(),
@@ -89,16 +109,25 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// One accepted connection on its way to its task: the transport, the peer as
+/// requests see it, and the future of its service.
+struct Accepted<I, F> {
+    io: I,
+    peer: Option<SocketAddr>,
+    service: F,
+}
+
 /// Accepts connections until `shutdown` completes, serving each on its own task,
 /// then drains them (see [`Builder::serve`](crate::Builder::serve)).
-pub(crate) async fn accept_loop<S, F>(
-    listener: TcpListener,
-    svc: S,
+pub(crate) async fn accept_loop<L, M, Via, F>(
+    mut listener: L,
+    mut make: M,
     cfg: Arc<Config>,
     shutdown: F,
 ) -> io::Result<()>
 where
-    S: HttpService,
+    L: Listener,
+    M: Make<L::Addr, Via>,
     F: Future<Output = ()>,
 {
     // Each connection task holds a permit; the permits count the open connections.
@@ -110,7 +139,7 @@ where
     let _guard = AbortOnDrop(registry.clone());
     let mut shutdown = std::pin::pin!(shutdown);
     let limit = Arc::new(Semaphore::new(cfg.max_connections));
-    'accept: loop {
+    let result = 'accept: loop {
         // A slot first: at the limit, connections wait in the kernel's backlog.
         let permit = match limit.clone().try_acquire_owned() {
             Ok(p) => p,
@@ -120,19 +149,32 @@ where
                     "connection limit reached; pausing accept"
                 );
                 tokio::select! {
-                    _ = shutdown.as_mut() => break 'accept,
+                    _ = shutdown.as_mut() => break 'accept Ok(()),
                     p = limit.clone().acquire_owned() => match p {
                         Ok(p) => p,
-                        Err(_) => break 'accept,
+                        Err(_) => break 'accept Ok(()),
                     },
                 }
             }
         };
+        // Then a ready make-service (a cloned service always is), so connections
+        // wait in the backlog while it is not.
+        let ready = tokio::select! {
+            _ = shutdown.as_mut() => break 'accept Ok(()),
+            ready = poll_fn(|cx| make.poll_ready(cx)) => ready,
+        };
+        if let Err(e) = ready {
+            warn!(
+                error = &*e as &dyn std::error::Error,
+                "make-service failed; no more connections"
+            );
+            break 'accept Err(io::Error::other(e));
+        }
         let accepted = tokio::select! {
-            _ = shutdown.as_mut() => break 'accept,
+            _ = shutdown.as_mut() => break 'accept Ok(()),
             accepted = listener.accept() => accepted,
         };
-        let (stream, peer) = match accepted {
+        let (io, addr) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 if is_connection_error(&e) {
@@ -144,12 +186,10 @@ where
                 continue;
             }
         };
-        if let Err(e) = stream.set_nodelay(true) {
-            debug!(error = %e, "set_nodelay failed");
-        }
-        let conn = Connection::new(stream, svc.clone(), cfg.clone(), Some(peer));
-        registry.spawn(conn, permit);
-    }
+        let peer = addr.remote_addr();
+        let service = make.make(addr);
+        registry.spawn(Accepted { io, peer, service }, cfg.clone(), permit);
+    };
     drop(listener);
     let open = cfg.max_connections - limit.available_permits();
     info!(
@@ -169,19 +209,41 @@ where
         registry.abort_all();
         all_closed().await;
     }
-    Ok(())
+    result
 }
 
-/// One connection's task: serve it until it closes (a graceful shutdown reaches it
-/// through its `Shutdown`; a drain timeout cancels the task).
-async fn run_connection(
-    conn: Connection,
+/// One connection's task: wait for its service, then serve it until it closes (a
+/// graceful shutdown reaches it through `shutdown`; a drain timeout cancels the
+/// task).
+async fn run_connection<I, F, S>(
+    accepted: Accepted<I, F>,
+    cfg: Arc<Config>,
+    shutdown: Arc<Shutdown>,
     permit: OwnedSemaphorePermit,
     registry: Arc<Registry>,
     id: usize,
-) {
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: Future<Output = Result<S, BoxError>> + Send + 'static,
+    S: HttpService,
+{
     // Made at the first poll, never while `spawn` holds the registry's lock.
     let _registered = Registered { registry, id };
+    let Accepted { io, peer, service } = accepted;
+    let svc = match service.await {
+        Ok(svc) => svc,
+        Err(e) => {
+            // The server's own failure, not the peer's.
+            warn!(
+                error = &*e as &dyn std::error::Error,
+                "make-service failed; closing the connection"
+            );
+            drop(io);
+            drop(permit);
+            return;
+        }
+    };
+    let conn = Connection::new(io, svc, cfg, peer, shutdown);
     // Dropped in this order even when the task is cancelled or its service panics:
     // the connection (and its service) is gone before the permit says so, and the
     // entry goes last.
@@ -243,12 +305,15 @@ mod tests {
     /// request, and waits for its task to end: the registry's entries left.
     async fn entries_left_after(answer: fn() -> Response<String>) -> usize {
         let (mut client, server) = tokio::io::duplex(4096);
-        let svc = tower_service_fn(answer);
-        let conn = crate::Builder::new().serve_connection(server, svc);
+        let accepted = Accepted {
+            io: server,
+            peer: None,
+            service: std::future::ready(Ok(tower_service_fn(answer))),
+        };
         let limit = Arc::new(Semaphore::new(1));
         let permit = limit.clone().acquire_owned().await.expect("permit");
         let registry = Arc::new(Registry::default());
-        registry.spawn(conn, permit);
+        registry.spawn(accepted, Arc::new(Config::default()), permit);
         assert_eq!(registry.lock().len(), 1);
         client
             .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")

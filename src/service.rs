@@ -11,8 +11,11 @@ use crate::body::Body;
 use crate::error::BoxError;
 
 /// A `tower_service::Service` over `http` types that the connection can drive.
-/// Implemented for every service that fits; never implemented by hand.
-pub(crate) trait HttpService: Clone + Send + 'static {
+/// Implemented for every service that fits; never implemented by hand. `pub` in
+/// this private module because the sealed trait behind
+/// [`MakeConnectionService`](crate::MakeConnectionService) names it; it cannot be
+/// named outside the crate.
+pub trait HttpService: Clone + Send + 'static {
     type ResBody: http_body::Body<Data = Bytes, Error = Self::BodyError> + Send + 'static;
     type BodyError: Into<BoxError>;
     type Error: Into<BoxError>;

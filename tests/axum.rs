@@ -1,20 +1,26 @@
 //! An axum `Router`, served as it is by `Builder::serve`, over HTTP/1.1, the h2c
-//! upgrade and HTTP/2 with prior knowledge.
+//! upgrade and HTTP/2 with prior knowledge; and served through
+//! `into_make_service_with_connect_info`, whose `ConnectInfo` extractor sees the
+//! peer on all three, as with `axum::serve`.
 
 mod common;
 
-use axum::extract::Path;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use common::h1::H1Conn;
-use common::h2c::{upgrade, upgrade_request, CLIENT_SETTINGS};
-use common::h2client::{h2_connect, request, roundtrip};
+use common::h2c::{upgrade, upgrade_on, upgrade_request, CLIENT_SETTINGS};
+use common::h2client::{get as h2_get, h2_client, h2_connect, request, roundtrip};
 use common::h2frame::request_fields;
-use common::server::Server;
-use h2c_mux::{Builder, Protocol};
+use common::server::{loopback, Server};
+use common::within;
+use h2c_mux::{Builder, Protocol, RemoteAddr};
 use http::Method;
+use tokio::net::TcpStream;
 
 /// Routes with a path parameter and a plain-text body; the handler for `/proto`
 /// reports the protocol extension the server put on the request.
@@ -150,4 +156,91 @@ async fn axum_router_over_prior_knowledge() {
         call(&mut client, Method::GET, "/", None).await,
         (200, "axum root\n".to_string())
     );
+}
+
+/// `/peer` answers with what the `ConnectInfo` extractor and the `RemoteAddr`
+/// extension say of the peer: `connect-info=<addr> remote-addr=<addr>`.
+fn peer_router() -> Router {
+    Router::new().route(
+        "/peer",
+        get(
+            |ConnectInfo(peer): ConnectInfo<SocketAddr>, req: axum::extract::Request| async move {
+                let remote = req.extensions().get::<RemoteAddr>().map(|a| a.0);
+                format!("connect-info={peer} remote-addr={remote:?}")
+            },
+        ),
+    )
+}
+
+/// `h2c_mux::serve`-style serving of the router's connect-info make-service.
+async fn start_with_connect_info() -> Server {
+    Server::serve(
+        loopback().await,
+        &Builder::new(),
+        peer_router().into_make_service_with_connect_info::<SocketAddr>(),
+    )
+}
+
+/// A new client connection and its own address, which the server sees as the peer.
+async fn connect(addr: SocketAddr) -> (TcpStream, String) {
+    let tcp = within("connect", TcpStream::connect(addr))
+        .await
+        .expect("connect");
+    let me = tcp.local_addr().expect("client address");
+    (tcp, format!("connect-info={me} remote-addr=Some({me})"))
+}
+
+#[tokio::test]
+async fn axum_connect_info_over_http1() {
+    let server = start_with_connect_info().await;
+    let (tcp, expected) = connect(server.addr).await;
+    let mut conn = H1Conn::new(tcp);
+    for _ in 0..2 {
+        // Every request on the connection, not only the first.
+        conn.send("GET /peer HTTP/1.1\r\nHost: a\r\n\r\n").await;
+        let res = conn.read_response().await;
+        assert_eq!(res.status, 200);
+        assert_eq!(res.body_str(), expected);
+    }
+}
+
+#[tokio::test]
+async fn axum_connect_info_over_h2c_upgrade() {
+    let server = start_with_connect_info().await;
+    let (tcp, expected) = connect(server.addr).await;
+    let (_, mut h2) = upgrade_on(tcp, &upgrade_request("GET", "/peer", "", b"")).await;
+    h2.send_preface(CLIENT_SETTINGS).await;
+    // Stream 1 is the upgrade request itself; stream 3 a later one.
+    let res = h2.response(1).await;
+    assert_eq!(res.status, Some(200));
+    assert_eq!(res.body_str(), expected);
+    h2.send_headers(3, &request_fields("GET", "/peer"), true)
+        .await;
+    assert_eq!(h2.response(3).await.body_str(), expected);
+}
+
+#[tokio::test]
+async fn axum_connect_info_over_prior_knowledge() {
+    let server = start_with_connect_info().await;
+    let (tcp, expected) = connect(server.addr).await;
+    let mut client = within("h2 handshake", h2_client(tcp))
+        .await
+        .expect("h2 handshake");
+    let res = roundtrip(&mut client, h2_get("/peer"), None).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(String::from_utf8(res.body).expect("utf-8"), expected);
+}
+
+/// Each connection's make-service call sees its own peer: two clients, two answers.
+#[tokio::test]
+async fn axum_connect_info_is_per_connection() {
+    let server = start_with_connect_info().await;
+    let (a, expected_a) = connect(server.addr).await;
+    let (b, expected_b) = connect(server.addr).await;
+    assert_ne!(expected_a, expected_b);
+    let (mut a, mut b) = (H1Conn::new(a), H1Conn::new(b));
+    b.send("GET /peer HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    a.send("GET /peer HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    assert_eq!(b.read_response().await.body_str(), expected_b);
+    assert_eq!(a.read_response().await.body_str(), expected_a);
 }

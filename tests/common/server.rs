@@ -1,7 +1,8 @@
 //! The server under test, two ways:
 //!
-//! - [`Server`]: `Builder::serve` on `127.0.0.1:0` (or a given listener) on its own
-//!   task, stopped through the shutdown future it was handed;
+//! - [`Server`]: `Builder::serve` on `127.0.0.1:0` (or a given listener, TCP or
+//!   not, with a service or a make-service) on its own task, stopped through the
+//!   shutdown future it was handed;
 //! - [`duplex_conn`]: one connection over `tokio::io::duplex`, driven by
 //!   `Builder::serve_connection` on its own task, so the `Connection` future's
 //!   result can be checked ([`conn_result`]) and paused-clock tests see every byte.
@@ -12,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use h2c_mux::{Body, BoxError, Builder};
+use h2c_mux::{Body, BoxError, Builder, Listener, MakeConnectionService};
 use http::{Request, Response};
 use tokio::io::DuplexStream;
 use tokio::net::{TcpListener, TcpStream};
@@ -53,9 +54,10 @@ where
 {
 }
 
-/// `Builder::serve` on its own task. Dropping it aborts the task.
-pub struct Server {
-    pub addr: SocketAddr,
+/// `Builder::serve` on its own task, listening on `addr` (a TCP listener's unless
+/// [`Server::serve`] was given another). Dropping it aborts the task.
+pub struct Server<A = SocketAddr> {
+    pub addr: A,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<io::Result<()>>>,
 }
@@ -88,6 +90,32 @@ impl Server {
     pub async fn demo() -> Server {
         Server::start(&Builder::new(), h2c_mux::demo::Demo::new()).await
     }
+}
+
+impl<A: Send + 'static> Server<A> {
+    /// Serves `service` (anything `serve` takes: a service or a make-service) with
+    /// `builder` on any `listener` until [`Server::trigger_shutdown`].
+    pub fn serve<L, M, Via>(listener: L, builder: &Builder, service: M) -> Server<A>
+    where
+        L: Listener<Addr = A>,
+        M: MakeConnectionService<A, Via>,
+    {
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let builder = builder.clone();
+        let task = tokio::spawn(async move {
+            builder
+                .serve(listener, service, async {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        Server {
+            addr,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
 
     /// Completes the shutdown future handed to `serve`, without waiting.
     pub fn trigger_shutdown(&mut self) {
@@ -111,7 +139,7 @@ impl Server {
     }
 }
 
-impl Drop for Server {
+impl<A> Drop for Server<A> {
     fn drop(&mut self) {
         if let Some(task) = &self.task {
             task.abort();
