@@ -41,10 +41,12 @@ struct Args {
     #[arg(long)]
     no_prior_knowledge: bool,
 
-    /// Largest request body read before an upgrade; larger bodies are answered over
-    /// HTTP/1.1.
-    #[arg(long, value_name = "BYTES", default_value_t = h2c_mux::DEFAULT_MAX_UPGRADE_BODY_SIZE)]
-    max_upgrade_body: usize,
+    /// Buffer an upgrade request's body, up to BYTES, before switching to HTTP/2;
+    /// a larger body is answered over HTTP/1.1. Without this flag upgrade bodies of
+    /// any size stream to the service and are upgraded (the library's default,
+    /// `stream_upgrade_body`).
+    #[arg(long, value_name = "BYTES")]
+    max_upgrade_body: Option<usize>,
 
     /// Concurrent HTTP/2 streams a client may open.
     #[arg(long, value_name = "N", default_value_t = h2c_mux::DEFAULT_MAX_CONCURRENT_STREAMS)]
@@ -96,8 +98,12 @@ async fn run(args: Args) -> std::io::Result<()> {
     builder
         .h2c_upgrade(!args.no_upgrade)
         .prior_knowledge(!args.no_prior_knowledge)
-        .max_upgrade_body_size(args.max_upgrade_body)
         .max_concurrent_streams(args.max_concurrent_streams);
+    if let Some(bytes) = args.max_upgrade_body {
+        builder
+            .stream_upgrade_body(false)
+            .max_upgrade_body_size(bytes);
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if !args.no_heap_trim {
         tokio::spawn(heap_trim::run());

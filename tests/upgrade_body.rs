@@ -127,6 +127,34 @@ async fn small_uploads_are_echoed_over_stream_1() {
     }
 }
 
+/// `--max-upgrade-body N` turns streaming off: a body up to N bytes is buffered and
+/// upgraded, a larger one is answered over HTTP/1.1 (and still echoed whole).
+#[tokio::test]
+async fn max_upgrade_body_buffers_up_to_its_bound_and_answers_larger_bodies_over_http1() {
+    let server = Binary::start_with(|cmd| {
+        cmd.args(["--max-upgrade-body", "1000"]);
+    })
+    .await;
+    let dir = upload_dir();
+    for (len, upgraded) in [(1000usize, true), (1001, false), (300_000, false)] {
+        let (file, _) = write_file(&dir, len);
+        let sent = std::fs::read(&file).expect("read back");
+        for chunked in [false, true] {
+            let (body, trace) = upload(server.addr, &file, "/echo", chunked).await;
+            assert_eq!(body, sent, "len {len} chunked {chunked}");
+            if upgraded {
+                assert_upgraded(&trace);
+            } else {
+                assert!(
+                    !trace.contains("< HTTP/1.1 101") && trace.contains("< HTTP/1.1 200"),
+                    "len {len} chunked {chunked}: answered over HTTP/1.1: {trace}"
+                );
+            }
+        }
+        let _ = std::fs::remove_file(&file);
+    }
+}
+
 // ---- failure cases, in-process -------------------------------------------------
 
 /// Host and the upgrade fields, announcing MAX_CONCURRENT_STREAMS 100, a 32 MiB
