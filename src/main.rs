@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::process::ExitCode;
 use std::task::{Context, Poll};
 
 use clap::Parser;
@@ -23,8 +24,10 @@ use tracing::info;
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on, as IP:PORT (`127.0.0.1:8080`, `[::1]:8080`, port 0 for
+    /// any free one) or HOST:PORT (`localhost:8080`: the host's first address,
+    /// IPv4 preferred).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8080", value_parser = listen_addr)]
     listen: SocketAddr,
 
     /// Connections the kernel may hold for this server before it accepts them (the
@@ -66,30 +69,72 @@ struct Args {
     log: String,
 }
 
-fn main() -> std::io::Result<()> {
+/// `--listen`: an IP:PORT as it is, else a HOST:PORT resolved to its first IPv4
+/// address (the default listens on IPv4 loopback, and so does `localhost:PORT`),
+/// else its first address.
+fn listen_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    let expected = "expected IP:PORT (such as 127.0.0.1:8080) or HOST:PORT";
+    if s.rsplit_once(':')
+        .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+    {
+        return Err(expected.to_string());
+    }
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(s)
+        .map_err(|e| format!("{expected}; cannot resolve {s}: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{expected}; {s} has no address"))
+}
+
+fn main() -> ExitCode {
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log));
     tracing_subscriber::fmt().with_env_filter(filter).init();
 
-    tokio::runtime::Builder::new_multi_thread()
+    let done = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(run(args))
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+        .and_then(|rt| rt.block_on(run(args)));
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // What a person reads: the error's Display, not its Debug form.
+            eprintln!("h2c-mux: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
-async fn run(args: Args) -> std::io::Result<()> {
-    let socket = if args.listen.is_ipv4() {
+/// The listening socket, with the backlog asked for.
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
     // A restarted server can bind while its old connections sit in TIME_WAIT.
     socket.set_reuseaddr(true)?;
-    socket.bind(args.listen)?;
-    let listener = socket.listen(args.backlog)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let listener = listen(args.listen, args.backlog)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     info!(
-        addr = %listener.local_addr()?,
+        addr = %local,
         upgrade = !args.no_upgrade,
         prior_knowledge = !args.no_prior_knowledge,
         "listening"
@@ -112,10 +157,14 @@ async fn run(args: Args) -> std::io::Result<()> {
         // No log line to write, so no wrapper to pay for on every request.
         builder
             .serve(listener, Demo::new(), shutdown_signal())
-            .await?;
+            .await
+            .map_err(|e| format!("serving {local}: {e}"))?;
     } else {
         let service = Logged { inner: Demo::new() };
-        builder.serve(listener, service, shutdown_signal()).await?;
+        builder
+            .serve(listener, service, shutdown_signal())
+            .await
+            .map_err(|e| format!("serving {local}: {e}"))?;
     }
     info!("stopped");
     Ok(())
