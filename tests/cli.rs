@@ -41,24 +41,44 @@ fn listen_wants_ip_and_port_and_says_so() {
     }
 }
 
-#[test]
-fn listen_resolves_localhost_to_ipv4_loopback() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_h2c-mux"))
-        .args(["--listen", "localhost:0", "--quiet"])
+/// The binary's first log line (where it listens) with `args`, its environment
+/// adjusted by `tune`; the binary is stopped after it.
+fn first_log_line(args: &[&str], tune: impl FnOnce(&mut Command)) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_h2c-mux"));
+    cmd.args(args)
+        .args(["--quiet"])
         .env_remove("RUST_LOG")
         .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the h2c-mux binary");
-    // The first log line says where it listens (and the binary listens at once, so
-    // this read does not hang).
+        .stdout(Stdio::piped());
+    tune(&mut cmd);
+    let mut child = cmd.spawn().expect("start the h2c-mux binary");
+    // The binary listens, and logs it, at once: this read does not hang.
     let mut line = String::new();
     let read = BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line);
     let _ = child.kill();
     let _ = child.wait();
     read.expect("read the log");
+    line
+}
+
+#[test]
+fn listen_resolves_localhost_to_ipv4_loopback() {
+    let line = first_log_line(&["--listen", "localhost:0"], |_| {});
     assert!(
         line.contains("listening addr=127.0.0.1:"),
         "localhost:0 listens on 127.0.0.1: {line}"
     );
+}
+
+/// A log written to a file or a pipe has no colour codes, with or without NO_COLOR.
+#[test]
+fn a_log_that_is_not_a_terminal_has_no_colours() {
+    let args = ["--listen", "127.0.0.1:0"];
+    let plain = first_log_line(&args, |cmd| {
+        cmd.env_remove("NO_COLOR");
+    });
+    assert!(plain.contains("listening addr=127.0.0.1:"), "{plain:?}");
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+    let no_color = first_log_line(&args, |_| {});
+    assert!(!no_color.contains('\x1b'), "{no_color:?}");
 }
