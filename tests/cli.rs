@@ -82,3 +82,16 @@ fn a_log_that_is_not_a_terminal_has_no_colours() {
     let no_color = first_log_line(&args, |_| {});
     assert!(!no_color.contains('\x1b'), "{no_color:?}");
 }
+
+/// `--help` lists every route of the demo, and names nothing a user cannot see (a
+/// private module of the binary).
+#[test]
+fn help_lists_every_route_and_no_private_name() {
+    let out = h2c_mux(&["--help"]);
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for route in ["GET / ", "/echo", "/bytes/N", "/sha256", "/drain"] {
+        assert!(help.contains(route), "{route} missing from: {help}");
+    }
+    assert!(!help.contains("heap_trim"), "{help}");
+}
