@@ -76,8 +76,8 @@
 //!
 //! Every buffer is bounded by a [`Builder`] setting (the README lists them). An idle
 //! HTTP/1.1 connection *parks*: it frees its read and write buffers and its request
-//! state and keeps only the socket, the service and its keep-alive timer, about
-//! 1.3 KiB of heap (see [`DEFAULT_IDLE_RELEASE_AFTER`]). Whether freed memory goes
+//! state and keeps only the socket, the service and its keep-alive timer (its size:
+//! [`DEFAULT_IDLE_RELEASE_AFTER`]). Whether freed memory goes
 //! back to the operating system is the allocator's choice; the `h2c-mux` binary
 //! trims glibc's heap when enough of it is free.
 //!

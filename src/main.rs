@@ -243,11 +243,10 @@ impl Future for LogFuture {
     }
 }
 
-/// glibc's allocator keeps the memory that closed connections freed: after 1,002
-/// connections closed, the server's RSS stayed at its 25.1 MiB peak (4.3 MiB before
-/// the load), all of it free inside the allocator. `malloc_trim` hands free pages
-/// back: 5.9 MiB right after it (measured with `tests/hardening_load.rs`'s mixed load
-/// against this binary). This task checks every [`INTERVAL`] how much the allocator
+/// glibc's allocator keeps the memory that closed connections freed: after a load, the
+/// server's RSS stays at its peak, all of it free inside the allocator. `malloc_trim`
+/// hands free pages back (the figures, measured with `tests/load.rs`'s mixed load
+/// against this binary, are in the README's Quick start). This task checks every [`INTERVAL`] how much the allocator
 /// holds free and trims when that is at least [`FREE_THRESHOLD`], so a server that was
 /// busy returns to its idle size a few seconds after the load ends, without trimming
 /// (and re-faulting pages) while a steady load recycles its memory.
