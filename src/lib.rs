@@ -165,7 +165,8 @@ pub use config::{
 pub use connection::Connection;
 pub use error::{BoxError, Error};
 pub use policy::{
-    decline_proxied, DeclineReason, Protocol, RemoteAddr, UpgradeDecision, UpgradeDeclined,
+    decline_proxied, AnsweredOver, DeclineReason, Protocol, RemoteAddr, UpgradeDecision,
+    UpgradeDeclined,
 };
 
 /// Serves `service` on `listener` with the default [`Builder`] until `shutdown`

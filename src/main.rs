@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use clap::Parser;
 use h2c_mux::demo::{Demo, DemoBody};
-use h2c_mux::{Body, Builder, Protocol};
+use h2c_mux::{AnsweredOver, Body, Builder, Protocol};
 use http::{Request, Response};
 use tracing::info;
 
@@ -201,14 +201,17 @@ async fn shutdown_signal() {
     info!("shutdown signal received");
 }
 
-/// Logs one line per request: method, path, protocol, status.
+/// Logs one line per request: method, path, protocol, status. The protocol is the
+/// one that carried the answer: for a streamed upgrade's stream 1 that is decided
+/// only after the service answered (see [`AnsweredOver`]), so its line is written
+/// once the response body is dropped.
 #[derive(Clone)]
 struct Logged {
     inner: Demo,
 }
 
 impl tower_service::Service<Request<Body>> for Logged {
-    type Response = Response<DemoBody>;
+    type Response = Response<LoggedBody>;
     type Error = Infallible;
     type Future = LogFuture;
 
@@ -218,7 +221,14 @@ impl tower_service::Service<Request<Body>> for Logged {
 
     fn call(&mut self, req: Request<Body>) -> LogFuture {
         let proto = Protocol::of(&req).map_or("unknown", |p| p.as_str());
-        let line = Some((req.method().clone(), req.uri().path().to_owned(), proto));
+        let answered = req.extensions().get::<AnsweredOver>().cloned();
+        let line = Some(Line {
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+            proto,
+            answered,
+            status: 0,
+        });
         LogFuture {
             inner: self.inner.call(req),
             line,
@@ -226,20 +236,93 @@ impl tower_service::Service<Request<Body>> for Logged {
     }
 }
 
+/// One request's log line.
+struct Line {
+    method: http::Method,
+    path: String,
+    /// How the request arrived ([`Protocol::of`]).
+    proto: &'static str,
+    /// Set for a streamed upgrade's stream 1: the protocol that carried the answer.
+    answered: Option<AnsweredOver>,
+    status: u16,
+}
+
+impl Line {
+    fn write(self) {
+        let proto = match &self.answered {
+            Some(a) => a.get().map_or("unknown", |p| p.as_str()),
+            None => self.proto,
+        };
+        let Line {
+            method,
+            path,
+            status,
+            ..
+        } = self;
+        info!(%method, %path, protocol = proto, status, "request");
+    }
+}
+
 struct LogFuture {
     inner: <Demo as tower_service::Service<Request<Body>>>::Future,
-    line: Option<(http::Method, String, &'static str)>,
+    line: Option<Line>,
 }
 
 impl Future for LogFuture {
-    type Output = Result<Response<DemoBody>, Infallible>;
+    type Output = Result<Response<LoggedBody>, Infallible>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let res = std::task::ready!(Pin::new(&mut self.inner).poll(cx));
-        if let (Some((method, path, proto)), Ok(r)) = (self.line.take(), &res) {
-            info!(%method, %path, protocol = proto, status = r.status().as_u16(), "request");
+        Poll::Ready(res.map(|r| {
+            let mut line = self.line.take();
+            if let Some(l) = line.as_mut() {
+                l.status = r.status().as_u16();
+            }
+            // Undecided: the line waits for the response body to go.
+            let line = match line {
+                Some(l) if l.answered.as_ref().is_some_and(|a| a.get().is_none()) => Some(l),
+                Some(l) => {
+                    l.write();
+                    None
+                }
+                None => None,
+            };
+            r.map(|inner| LoggedBody { inner, line })
+        }))
+    }
+}
+
+/// The demo's response body, with the log line it may still owe.
+struct LoggedBody {
+    inner: DemoBody,
+    line: Option<Line>,
+}
+
+impl http_body::Body for LoggedBody {
+    type Data = bytes::Bytes;
+    type Error = h2c_mux::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, h2c_mux::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        if let Some(line) = self.line.take() {
+            line.write();
         }
-        Poll::Ready(res)
     }
 }
 
