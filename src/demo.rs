@@ -8,7 +8,7 @@
 //! | `GET /bytes/N` | `200`, N bytes (N up to 1 GiB, else `400`) of the repeating [`PATTERN`] |
 //! | `POST /sha256`, `PUT /sha256` | `200`, `<hex SHA-256 of the body> <body length>\n`, read as it streams |
 //! | any method on `/drain` | `200`, `read <body length> bytes\n`, sent only once the whole request body is read (HTTP/2: `END_STREAM` seen) |
-//! | another path | `404`; another method on a known path: `405` |
+//! | another path | `404`; another method on a known path: `405`, with `Allow` naming the route's methods |
 //!
 //! `/drain` is for conformance testers (h2spec runs with `-P /drain`, see
 //! `interop/h2spec/`): every other route may answer, and end its response, while the
@@ -228,7 +228,7 @@ fn route(req: Request<Body>) -> Response<DemoBody> {
         if method == Method::GET || method == Method::HEAD {
             return hello();
         }
-        return status(StatusCode::METHOD_NOT_ALLOWED);
+        return not_allowed("GET, HEAD");
     }
     if path == "/echo" {
         if method == Method::POST || method == Method::PUT {
@@ -241,14 +241,15 @@ fn route(req: Request<Body>) -> Response<DemoBody> {
             );
             return res;
         }
-        return status(StatusCode::METHOD_NOT_ALLOWED);
+        return not_allowed("POST, PUT");
     }
     if path == "/sha256" {
-        return status(StatusCode::METHOD_NOT_ALLOWED);
+        // `call` took POST and PUT already.
+        return not_allowed("POST, PUT");
     }
     if let Some(n) = path.strip_prefix("/bytes/") {
         if method != Method::GET && method != Method::HEAD {
-            return status(StatusCode::METHOD_NOT_ALLOWED);
+            return not_allowed("GET, HEAD");
         }
         return match n.parse::<u64>() {
             Ok(n) if n <= MAX_BYTES => {
@@ -265,6 +266,14 @@ fn route(req: Request<Body>) -> Response<DemoBody> {
         };
     }
     status(StatusCode::NOT_FOUND)
+}
+
+/// `405`, with the `Allow` header RFC 9110 §15.5.6 requires: the route's methods.
+fn not_allowed(allow: &'static str) -> Response<DemoBody> {
+    let mut res = status(StatusCode::METHOD_NOT_ALLOWED);
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    res
 }
 
 fn status(code: StatusCode) -> Response<DemoBody> {
@@ -387,6 +396,39 @@ mod tests {
             get(Method::GET, &format!("/bytes/{}", MAX_BYTES + 1)).status(),
             400
         );
+    }
+
+    /// RFC 9110 §15.5.6: a 405 names the methods the route allows.
+    #[test]
+    fn every_405_says_what_is_allowed() {
+        let cases = [
+            (Method::POST, "/", "GET, HEAD"),
+            (Method::DELETE, "/", "GET, HEAD"),
+            (Method::GET, "/echo", "POST, PUT"),
+            (Method::DELETE, "/echo", "POST, PUT"),
+            (Method::GET, "/sha256", "POST, PUT"),
+            (Method::HEAD, "/sha256", "POST, PUT"),
+            (Method::POST, "/bytes/3", "GET, HEAD"),
+            (Method::PUT, "/bytes/x", "GET, HEAD"),
+        ];
+        for (method, path, allow) in cases {
+            // Through the service, as a client reaches it.
+            let req = Request::builder()
+                .method(method.clone())
+                .uri(path)
+                .body(Body::empty())
+                .unwrap();
+            let mut fut = Demo::new().call(req);
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            let Poll::Ready(Ok(res)) = Pin::new(&mut fut).poll(&mut cx) else {
+                panic!("{method} {path}: a 405 is ready at once");
+            };
+            assert_eq!(res.status(), 405, "{method} {path}");
+            assert_eq!(res.headers()["allow"], allow, "{method} {path}");
+        }
+        // Other statuses carry none.
+        assert!(!get(Method::GET, "/nope").headers().contains_key("allow"));
+        assert!(!get(Method::GET, "/").headers().contains_key("allow"));
     }
 
     #[test]

@@ -80,8 +80,8 @@
 //!
 //! Every buffer is bounded by a [`Builder`] setting (the README lists them). An idle
 //! HTTP/1.1 connection *parks*: it frees its read and write buffers and its request
-//! state and keeps only the socket, the service and its keep-alive timer, about
-//! 1.3 KiB of heap (see [`DEFAULT_IDLE_RELEASE_AFTER`]). Whether freed memory goes
+//! state and keeps only the socket, the service and its keep-alive timer (its size:
+//! [`DEFAULT_IDLE_RELEASE_AFTER`]). Whether freed memory goes
 //! back to the operating system is the allocator's choice; the `h2c-mux` binary
 //! trims glibc's heap when enough of it is free.
 //!
@@ -176,7 +176,8 @@ pub use error::{BoxError, Error};
 pub use listener::{Listener, ListenerAddr};
 pub use make::{MakeConnectionService, ViaClone, ViaMakeService};
 pub use policy::{
-    decline_proxied, DeclineReason, Protocol, RemoteAddr, UpgradeDecision, UpgradeDeclined,
+    decline_proxied, AnsweredOver, DeclineReason, Protocol, RemoteAddr, UpgradeDecision,
+    UpgradeDeclined,
 };
 
 /// Serves `service` on `listener` with the default [`Builder`] until `shutdown`

@@ -3,13 +3,15 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::process::ExitCode;
 use std::task::{Context, Poll};
 
 use clap::Parser;
 use h2c_mux::demo::{Demo, DemoBody};
-use h2c_mux::{Body, Builder, Protocol};
+use h2c_mux::{AnsweredOver, Body, Builder, Protocol};
 use http::{Request, Response};
 use tracing::info;
 
@@ -23,8 +25,10 @@ use tracing::info;
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on, as IP:PORT (`127.0.0.1:8080`, `[::1]:8080`, port 0 for
+    /// any free one) or HOST:PORT (`localhost:8080`: the host's first address,
+    /// IPv4 preferred).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8080", value_parser = listen_addr)]
     listen: SocketAddr,
 
     /// Connections the kernel may hold for this server before it accepts them (the
@@ -41,10 +45,12 @@ struct Args {
     #[arg(long)]
     no_prior_knowledge: bool,
 
-    /// Largest request body read before an upgrade; larger bodies are answered over
-    /// HTTP/1.1.
-    #[arg(long, value_name = "BYTES", default_value_t = h2c_mux::DEFAULT_MAX_UPGRADE_BODY_SIZE)]
-    max_upgrade_body: usize,
+    /// Buffer an upgrade request's body, up to BYTES, before switching to HTTP/2;
+    /// a larger body is answered over HTTP/1.1. Without this flag upgrade bodies of
+    /// any size stream to the service and are upgraded (the library's default,
+    /// `stream_upgrade_body`).
+    #[arg(long, value_name = "BYTES")]
+    max_upgrade_body: Option<usize>,
 
     /// Concurrent HTTP/2 streams a client may open.
     #[arg(long, value_name = "N", default_value_t = h2c_mux::DEFAULT_MAX_CONCURRENT_STREAMS)]
@@ -54,8 +60,9 @@ struct Args {
     #[arg(long)]
     quiet: bool,
 
-    /// Never hand memory freed by closed connections back to the system (see
-    /// `heap_trim`; glibc only).
+    /// Never hand memory freed by closed connections back to the system. By default,
+    /// every 5 s, once the allocator holds 8 MiB or more free, it is returned with
+    /// `malloc_trim` (Linux with glibc only).
     #[arg(long)]
     no_heap_trim: bool,
 
@@ -64,30 +71,78 @@ struct Args {
     log: String,
 }
 
-fn main() -> std::io::Result<()> {
+/// `--listen`: an IP:PORT as it is, else a HOST:PORT resolved to its first IPv4
+/// address (the default listens on IPv4 loopback, and so does `localhost:PORT`),
+/// else its first address.
+fn listen_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    let expected = "expected IP:PORT (such as 127.0.0.1:8080) or HOST:PORT";
+    if s.rsplit_once(':')
+        .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+    {
+        return Err(expected.to_string());
+    }
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(s)
+        .map_err(|e| format!("{expected}; cannot resolve {s}: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{expected}; {s} has no address"))
+}
+
+fn main() -> ExitCode {
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    // The log goes to stdout: colour it only when that is a terminal, and never when
+    // NO_COLOR is set to anything but "" (https://no-color.org).
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal() && !no_color)
+        .init();
 
-    tokio::runtime::Builder::new_multi_thread()
+    let done = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(run(args))
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+        .and_then(|rt| rt.block_on(run(args)));
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // What a person reads: the error's Display, not its Debug form.
+            eprintln!("h2c-mux: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
-async fn run(args: Args) -> std::io::Result<()> {
-    let socket = if args.listen.is_ipv4() {
+/// The listening socket, with the backlog asked for.
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
     // A restarted server can bind while its old connections sit in TIME_WAIT.
     socket.set_reuseaddr(true)?;
-    socket.bind(args.listen)?;
-    let listener = socket.listen(args.backlog)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let listener = listen(args.listen, args.backlog)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     info!(
-        addr = %listener.local_addr()?,
+        addr = %local,
         upgrade = !args.no_upgrade,
         prior_knowledge = !args.no_prior_knowledge,
         "listening"
@@ -96,8 +151,12 @@ async fn run(args: Args) -> std::io::Result<()> {
     builder
         .h2c_upgrade(!args.no_upgrade)
         .prior_knowledge(!args.no_prior_knowledge)
-        .max_upgrade_body_size(args.max_upgrade_body)
         .max_concurrent_streams(args.max_concurrent_streams);
+    if let Some(bytes) = args.max_upgrade_body {
+        builder
+            .stream_upgrade_body(false)
+            .max_upgrade_body_size(bytes);
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if !args.no_heap_trim {
         tokio::spawn(heap_trim::run());
@@ -106,10 +165,14 @@ async fn run(args: Args) -> std::io::Result<()> {
         // No log line to write, so no wrapper to pay for on every request.
         builder
             .serve(listener, Demo::new(), shutdown_signal())
-            .await?;
+            .await
+            .map_err(|e| format!("serving {local}: {e}"))?;
     } else {
         let service = Logged { inner: Demo::new() };
-        builder.serve(listener, service, shutdown_signal()).await?;
+        builder
+            .serve(listener, service, shutdown_signal())
+            .await
+            .map_err(|e| format!("serving {local}: {e}"))?;
     }
     info!("stopped");
     Ok(())
@@ -138,14 +201,17 @@ async fn shutdown_signal() {
     info!("shutdown signal received");
 }
 
-/// Logs one line per request: method, path, protocol, status.
+/// Logs one line per request: method, path, protocol, status. The protocol is the
+/// one that carried the answer: for a streamed upgrade's stream 1 that is decided
+/// only after the service answered (see [`AnsweredOver`]), so its line is written
+/// once the response body is dropped.
 #[derive(Clone)]
 struct Logged {
     inner: Demo,
 }
 
 impl tower_service::Service<Request<Body>> for Logged {
-    type Response = Response<DemoBody>;
+    type Response = Response<LoggedBody>;
     type Error = Infallible;
     type Future = LogFuture;
 
@@ -155,7 +221,14 @@ impl tower_service::Service<Request<Body>> for Logged {
 
     fn call(&mut self, req: Request<Body>) -> LogFuture {
         let proto = Protocol::of(&req).map_or("unknown", |p| p.as_str());
-        let line = Some((req.method().clone(), req.uri().path().to_owned(), proto));
+        let answered = req.extensions().get::<AnsweredOver>().cloned();
+        let line = Some(Line {
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+            proto,
+            answered,
+            status: 0,
+        });
         LogFuture {
             inner: self.inner.call(req),
             line,
@@ -163,28 +236,100 @@ impl tower_service::Service<Request<Body>> for Logged {
     }
 }
 
-struct LogFuture {
-    inner: <Demo as tower_service::Service<Request<Body>>>::Future,
-    line: Option<(http::Method, String, &'static str)>,
+/// One request's log line.
+struct Line {
+    method: http::Method,
+    path: String,
+    /// How the request arrived ([`Protocol::of`]).
+    proto: &'static str,
+    /// Set for a streamed upgrade's stream 1: the protocol that carried the answer.
+    answered: Option<AnsweredOver>,
+    status: u16,
 }
 
-impl Future for LogFuture {
-    type Output = Result<Response<DemoBody>, Infallible>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let res = std::task::ready!(Pin::new(&mut self.inner).poll(cx));
-        if let (Some((method, path, proto)), Ok(r)) = (self.line.take(), &res) {
-            info!(%method, %path, protocol = proto, status = r.status().as_u16(), "request");
-        }
-        Poll::Ready(res)
+impl Line {
+    fn write(self) {
+        let proto = match &self.answered {
+            Some(a) => a.get().map_or("unknown", |p| p.as_str()),
+            None => self.proto,
+        };
+        let Line {
+            method,
+            path,
+            status,
+            ..
+        } = self;
+        info!(%method, %path, protocol = proto, status, "request");
     }
 }
 
-/// glibc's allocator keeps the memory that closed connections freed: after 1,002
-/// connections closed, the server's RSS stayed at its 25.1 MiB peak (4.3 MiB before
-/// the load), all of it free inside the allocator. `malloc_trim` hands free pages
-/// back: 5.9 MiB right after it (measured with `tests/hardening_load.rs`'s mixed load
-/// against this binary). This task checks every [`INTERVAL`] how much the allocator
+struct LogFuture {
+    inner: <Demo as tower_service::Service<Request<Body>>>::Future,
+    line: Option<Line>,
+}
+
+impl Future for LogFuture {
+    type Output = Result<Response<LoggedBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let res = std::task::ready!(Pin::new(&mut self.inner).poll(cx));
+        Poll::Ready(res.map(|r| {
+            let mut line = self.line.take();
+            if let Some(l) = line.as_mut() {
+                l.status = r.status().as_u16();
+            }
+            // Undecided: the line waits for the response body to go.
+            let line = match line {
+                Some(l) if l.answered.as_ref().is_some_and(|a| a.get().is_none()) => Some(l),
+                Some(l) => {
+                    l.write();
+                    None
+                }
+                None => None,
+            };
+            r.map(|inner| LoggedBody { inner, line })
+        }))
+    }
+}
+
+/// The demo's response body, with the log line it may still owe.
+struct LoggedBody {
+    inner: DemoBody,
+    line: Option<Line>,
+}
+
+impl http_body::Body for LoggedBody {
+    type Data = bytes::Bytes;
+    type Error = h2c_mux::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, h2c_mux::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        if let Some(line) = self.line.take() {
+            line.write();
+        }
+    }
+}
+
+/// glibc's allocator keeps the memory that closed connections freed: after a load, the
+/// server's RSS stays at its peak, all of it free inside the allocator. `malloc_trim`
+/// hands free pages back (the figures, measured with `tests/load.rs`'s mixed load
+/// against this binary, are in the README's Quick start). This task checks every [`INTERVAL`] how much the allocator
 /// holds free and trims when that is at least [`FREE_THRESHOLD`], so a server that was
 /// busy returns to its idle size a few seconds after the load ends, without trimming
 /// (and re-faulting pages) while a steady load recycles its memory.

@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 
 /// How a request reached the server; [`Protocol::of`] tells it for every request
 /// handed to the service.
@@ -30,7 +32,8 @@ pub enum Protocol {
     /// upgrade request itself) and every later stream. With a streamed upgrade body
     /// the service sees stream 1 before the `101`; if its answer then has to go out
     /// over HTTP/1.1 (see [`Builder::stream_upgrade_body`](crate::Builder::stream_upgrade_body)),
-    /// that request still says `H2cUpgrade` and the connection stays HTTP/1.1.
+    /// that request still says `H2cUpgrade` and the connection stays HTTP/1.1; its
+    /// [`AnsweredOver`] extension tells which protocol carried the answer.
     H2cUpgrade,
     /// HTTP/2 with prior knowledge: the client opened with the preface (RFC 9113 §3.3).
     H2PriorKnowledge,
@@ -214,6 +217,54 @@ impl fmt::Display for DeclineReason {
 pub struct UpgradeDeclined {
     /// Why the upgrade was declined.
     pub reason: DeclineReason,
+}
+
+/// Request extension of a streamed upgrade's stream 1 (see
+/// [`Protocol::H2cUpgrade`]): which protocol carried its answer. The service is
+/// called before the `101`, so at first nothing is decided ([`get`](Self::get) is
+/// `None`); once the server has switched, or has chosen to answer over HTTP/1.1, it
+/// is [`H2cUpgrade`](Protocol::H2cUpgrade) or [`Http1`](Protocol::Http1). It is
+/// decided by the time the response body is dropped, so a log line written then
+/// names the protocol that carried the answer. No other request carries it:
+/// [`Protocol::of`] tells theirs.
+///
+/// ```
+/// fn answered_over(req: &http::Request<h2c_mux::Body>) -> Option<h2c_mux::AnsweredOver> {
+///     // Keep a clone; ask it once the response has been sent.
+///     req.extensions().get::<h2c_mux::AnsweredOver>().cloned()
+/// }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct AnsweredOver(Arc<AtomicU8>);
+
+impl AnsweredOver {
+    // 0, the default: not decided yet.
+    const HTTP1: u8 = 1;
+    const H2C_UPGRADE: u8 = 2;
+
+    /// The protocol that carried (or carries) the answer, once decided.
+    ///
+    /// ```
+    /// let answer = h2c_mux::AnsweredOver::default();
+    /// assert_eq!(answer.get(), None);
+    /// ```
+    pub fn get(&self) -> Option<Protocol> {
+        match self.0.load(Ordering::Acquire) {
+            Self::HTTP1 => Some(Protocol::Http1),
+            Self::H2C_UPGRADE => Some(Protocol::H2cUpgrade),
+            _ => None,
+        }
+    }
+
+    /// Records the decision: `true` once switched to HTTP/2, `false` for HTTP/1.1.
+    pub(crate) fn decide(&self, switched: bool) {
+        let v = if switched {
+            Self::H2C_UPGRADE
+        } else {
+            Self::HTTP1
+        };
+        self.0.store(v, Ordering::Release);
+    }
 }
 
 /// Request extension: the peer's address, on every request (HTTP/1.1, after an h2c

@@ -127,6 +127,87 @@ async fn small_uploads_are_echoed_over_stream_1() {
     }
 }
 
+/// `--max-upgrade-body N` turns streaming off: a body up to N bytes is buffered and
+/// upgraded, a larger one is answered over HTTP/1.1 (and still echoed whole).
+#[tokio::test]
+async fn max_upgrade_body_buffers_up_to_its_bound_and_answers_larger_bodies_over_http1() {
+    let server = Binary::start_with(|cmd| {
+        cmd.args(["--max-upgrade-body", "1000"]);
+    })
+    .await;
+    let dir = upload_dir();
+    for (len, upgraded) in [(1000usize, true), (1001, false), (300_000, false)] {
+        let (file, _) = write_file(&dir, len);
+        let sent = std::fs::read(&file).expect("read back");
+        for chunked in [false, true] {
+            let (body, trace) = upload(server.addr, &file, "/echo", chunked).await;
+            assert_eq!(body, sent, "len {len} chunked {chunked}");
+            if upgraded {
+                assert_upgraded(&trace);
+            } else {
+                assert!(
+                    !trace.contains("< HTTP/1.1 101") && trace.contains("< HTTP/1.1 200"),
+                    "len {len} chunked {chunked}: answered over HTTP/1.1: {trace}"
+                );
+            }
+        }
+        let _ = std::fs::remove_file(&file);
+    }
+}
+
+/// The binary's line per request names the protocol that carried the answer: an
+/// upgrade whose echo outgrew the response hold was answered over HTTP/1.1, one
+/// within it over HTTP/2, and a declined upgrade over HTTP/1.1.
+#[tokio::test]
+async fn the_request_log_names_the_protocol_that_carried_the_answer() {
+    let (server, mut log) = Binary::start_logged().await;
+    let mut next_request_line = async || {
+        within("the request's log line", async {
+            loop {
+                let line = log.recv().await.expect("the server's log");
+                if line.contains(" request ") {
+                    return line;
+                }
+            }
+        })
+        .await
+    };
+    let dir = upload_dir();
+    let hold = h2c_mux::DEFAULT_MAX_UPGRADE_RESPONSE_HOLD;
+    for (len, upgraded) in [(hold + 1, false), (1000, true)] {
+        let (file, _) = write_file(&dir, len);
+        let (body, trace) = upload(server.addr, &file, "/echo", false).await;
+        assert_eq!(body.len(), len);
+        assert_eq!(trace.contains("< HTTP/2 200"), upgraded, "{len}: {trace}");
+        let line = next_request_line().await;
+        let want = if upgraded {
+            r#"protocol="h2c-upgrade""#
+        } else {
+            r#"protocol="http/1.1""#
+        };
+        assert!(
+            line.contains("path=/echo") && line.contains(want),
+            "{len}: {line}"
+        );
+        let _ = std::fs::remove_file(&file);
+    }
+    // Declined: the HTTP2-Settings value is not base64url.
+    let mut s = TcpStream::connect(server.addr).await.expect("connect");
+    s.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\n\
+          Upgrade: h2c\r\nHTTP2-Settings: !!!\r\n\r\n",
+    )
+    .await
+    .expect("send");
+    let res = read_to_eof(&mut s).await;
+    assert!(res.starts_with(b"HTTP/1.1 200"), "{res:?}");
+    let line = next_request_line().await;
+    assert!(
+        line.contains("path=/ ") && line.contains(r#"protocol="http/1.1""#),
+        "{line}"
+    );
+}
+
 // ---- failure cases, in-process -------------------------------------------------
 
 /// Host and the upgrade fields, announcing MAX_CONCURRENT_STREAMS 100, a 32 MiB

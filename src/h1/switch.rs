@@ -20,7 +20,7 @@ use super::state::{Flow, H1};
 use crate::body::{self, Body, Prefetched};
 use crate::config::Config;
 use crate::error::Error;
-use crate::policy::{DeclineReason, Protocol, UpgradeDecision};
+use crate::policy::{AnsweredOver, DeclineReason, Protocol, UpgradeDecision};
 use crate::service::{self, HttpService};
 use crate::sniff::PREFACE;
 use crate::upgrade::handoff::{Started, Stream1};
@@ -182,6 +182,8 @@ where
         let is_head = head.parts.method == Method::HEAD;
         view.extensions = std::mem::take(&mut head.parts.extensions);
         view.extensions.insert(Protocol::H2cUpgrade);
+        let answered = AnsweredOver::default();
+        view.extensions.insert(answered.clone());
         let (tx, rx) = body::channel(reader.remaining());
         let mut feeder = Feeder {
             tx: Some(tx),
@@ -229,6 +231,7 @@ where
             .await
         };
 
+        answered.decide(switch);
         if switch {
             poll_fn(|cx| self.wbuf.poll_flush(&mut self.io, cx))
                 .await

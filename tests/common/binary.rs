@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
 
 use super::within;
 
@@ -24,9 +25,26 @@ impl Binary {
     /// Starts the binary, letting `tune` adjust its command (the environment) first,
     /// and waits (bounded) for the log line that says where it listens.
     pub async fn start_with(tune: impl FnOnce(&mut Command)) -> Binary {
+        Binary::spawn(true, tune).await.0
+    }
+
+    /// Starts the binary with its line per request (no `--quiet`), and hands on
+    /// every log line after the one that says where it listens.
+    pub async fn start_logged() -> (Binary, mpsc::UnboundedReceiver<String>) {
+        let (server, log) = Binary::spawn(false, |_| {}).await;
+        (server, log.expect("the log"))
+    }
+
+    async fn spawn(
+        quiet: bool,
+        tune: impl FnOnce(&mut Command),
+    ) -> (Binary, Option<mpsc::UnboundedReceiver<String>>) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_h2c-mux"));
-        cmd.args(["--listen", "127.0.0.1:0", "--quiet", "--log", "info"])
-            .env_remove("RUST_LOG")
+        cmd.args(["--listen", "127.0.0.1:0", "--log", "info"]);
+        if quiet {
+            cmd.arg("--quiet");
+        }
+        cmd.env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true);
@@ -52,8 +70,13 @@ impl Binary {
         .await;
         assert!(addr.ip().is_loopback(), "listening on {addr}");
         // Keep reading the log so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Binary { child, pid, addr }
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+        (Binary { child, pid, addr }, (!quiet).then_some(rx))
     }
 
     /// A size field of the server's `/proc/PID/status` (`VmRSS:`, `VmHWM:`), in KiB.
