@@ -565,6 +565,30 @@ mod tests {
         assert_eq!(&out[..], &frame(6, 0, 0, &[0; 8])[..]);
     }
 
+    #[test]
+    fn the_filter_is_done_only_once_the_whole_ack_is_dropped() {
+        // An ACK with a payload (a FRAME_SIZE_ERROR h2 never writes): all of it goes.
+        let settings = frame(4, 0, 0, &[0, 3, 0, 0, 0, 100]);
+        let ack = frame(4, 1, 0, &[1, 2, 3, 4, 5, 6]);
+        let ping = frame(6, 0, 0, &[0; 8]);
+        let input = [&settings[..], &ack, &ping].concat();
+        let mut f = AckFilter::default();
+        let mut out = BytesMut::new();
+        assert!(!f.is_done());
+        let (a, b) = (settings.len(), settings.len() + 9 + 3);
+        // (piece fed, done after it): the ACK's header and part of its payload
+        // leave it not done.
+        for (piece, done) in [
+            (&input[..a], false),
+            (&input[a..b], false),
+            (&input[b..], true),
+        ] {
+            f.feed(piece, &mut out);
+            assert_eq!(f.is_done(), done, "after {} more bytes", piece.len());
+        }
+        assert_eq!(&out[..], &[&settings[..], &ping].concat()[..]);
+    }
+
     const HEAD: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
 
     /// The adapter over `server`, its 101 being [`HEAD`], with a 5 s preface timeout.
