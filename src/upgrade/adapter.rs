@@ -770,7 +770,8 @@ mod tests {
 
     #[tokio::test]
     async fn output_is_held_without_push_back_up_to_256_kib() {
-        let (_client, server) = tokio::io::duplex(1 << 20);
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let (_c_read, mut c_write) = tokio::io::split(client);
         let mut io = adapter(server, b"", &[]);
         let settings = frame(4, 0, 0, &[]);
         let chunk = frame(0, 0, 1, &[7u8; 16 * 1024]);
@@ -782,6 +783,16 @@ mod tests {
             if held(&io) >= 256 * 1024 {
                 assert!(i > 16, "pushed back after {i} writes");
                 assert!(poll_now(|cx| Pin::new(&mut io).poll_write(cx, w)).is_pending());
+                // h2 does not read while pushed back: its write finds the preface.
+                match poll_now(|cx| Pin::new(&mut c_write).poll_write(cx, PREFACE)) {
+                    Poll::Ready(Ok(n)) => assert_eq!(n, PREFACE.len()),
+                    other => panic!("client preface: {other:?}"),
+                }
+                match poll_now(|cx| Pin::new(&mut io).poll_write(cx, w)) {
+                    Poll::Ready(Ok(n)) => assert_eq!(n, w.len()),
+                    other => panic!("after the preface: {other:?}"),
+                }
+                assert!(io.start.as_ref().expect("starting up").preface_done());
                 return;
             }
             match poll_now(|cx| Pin::new(&mut io).poll_write(cx, w)) {
@@ -887,6 +898,43 @@ mod tests {
             assert!(io.inner.shut_down);
             assert_eq!(io.inner.written, [HEAD, &settings[..]].concat());
         }
+    }
+
+    #[tokio::test]
+    async fn shutdown_sends_held_output_first_and_waits_for_the_preface_past_the_budget() {
+        let settings = frame(4, 0, 0, &[]);
+        // Kept back by the gate: it goes out, then the write side is shut.
+        let mut io = UpgradeIo::new(
+            Recorder::default(),
+            HEAD,
+            Bytes::new(),
+            &[],
+            Duration::from_secs(5),
+        );
+        io.start_gate().expect("a gate").engage();
+        let _ = poll_now(|cx| Pin::new(&mut io).poll_write(cx, &settings));
+        assert!(io.inner.written.is_empty());
+        assert!(poll_now(|cx| Pin::new(&mut io).poll_shutdown(cx)).is_ready());
+        assert_eq!(io.inner.written, [HEAD, &settings[..]].concat());
+        assert!(io.inner.shut_down);
+
+        // Past the budget: the rest needs the preface, so the shutdown waits for it.
+        let big = frame(0, 0, 1, &[7u8; 40_000]);
+        let mut io = UpgradeIo::new(
+            Recorder::default(),
+            HEAD,
+            Bytes::new(),
+            &[],
+            Duration::from_secs(5),
+        );
+        let _ = poll_now(|cx| Pin::new(&mut io).poll_write(cx, &settings));
+        let _ = poll_now(|cx| Pin::new(&mut io).poll_write(cx, &big));
+        assert!(poll_now(|cx| Pin::new(&mut io).poll_shutdown(cx)).is_pending());
+        assert_eq!(
+            io.inner.written.len(),
+            HEAD.len() + settings.len() + 16 * 1024
+        );
+        assert!(!io.inner.shut_down);
     }
 
     #[test]
