@@ -231,16 +231,15 @@ mod tests {
         }
     }
 
+    /// The sizes the docs give, spelt out: the tests hold the constants to them.
+    const STACK: usize = 4 * 1024;
+    const CHUNK: usize = 8 * 1024;
+
     #[test]
     fn stack_read_takes_at_most_its_buffer() {
-        let data: Vec<u8> = (0..STACK_READ * 3).map(|i| i as u8).collect();
+        let data: Vec<u8> = (0..STACK * 3).map(|i| i as u8).collect();
         // (bytes available, bytes one read takes)
-        let cases = [
-            (0, 0),
-            (10, 10),
-            (STACK_READ, STACK_READ),
-            (data.len(), STACK_READ),
-        ];
+        let cases = [(0, 0), (10, 10), (STACK, STACK), (data.len(), STACK)];
         for (avail, want) in cases {
             let mut src = &data[..avail];
             let mut took = Vec::new();
@@ -253,17 +252,17 @@ mod tests {
 
     #[test]
     fn read_buffer_grows_by_a_chunk_when_less_than_half_is_free() {
-        let data = vec![7u8; READ_CHUNK * 4];
+        let data = vec![7u8; CHUNK * 4];
         // (bytes already in the buffer, its capacity, whether it must grow)
         let cases = [
             (0, 0, true),
-            (0, READ_CHUNK, false),
+            (0, CHUNK, false),
             (100, 100, true),
-            (READ_CHUNK - 192, READ_CHUNK, true),
+            (CHUNK - 192, CHUNK, true),
             // Half a chunk free is enough; one byte less is not.
-            (READ_CHUNK / 2 + 1, READ_CHUNK, true),
-            (READ_CHUNK / 2, READ_CHUNK, false),
-            (READ_CHUNK, 2 * READ_CHUNK, false),
+            (CHUNK / 2 + 1, CHUNK, true),
+            (CHUNK / 2, CHUNK, false),
+            (CHUNK, 2 * CHUNK, false),
         ];
         for (len, cap, grows) in cases {
             let mut buf = BytesMut::with_capacity(cap);
@@ -272,7 +271,7 @@ mod tests {
             let mut src = &data[..];
             let n = poll_now(|cx| poll_read(&mut src, cx, &mut buf)).unwrap();
             if grows {
-                assert!(n >= READ_CHUNK, "len {len} cap {cap}: read {n}");
+                assert!(n >= CHUNK, "len {len} cap {cap}: read {n}");
             } else {
                 assert_eq!(n, free, "len {len} cap {cap}");
             }
