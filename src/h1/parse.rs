@@ -883,16 +883,19 @@ mod tests {
 
     #[test]
     fn request_line_is_judged_before_the_rest_of_the_head() {
-        let line = format!("GET /{} HTTP/1.1\r\n", "a".repeat(65 - 14));
-        // Incomplete, refused for its fields, or after empty lines: 414 all the same.
-        for rest in ["Host: x\r\n", "Host: x\r\nBad Name: y\r\n\r\n"] {
-            for lead in ["", "\r\n", "\r\n\r\n"] {
-                let s = format!("{lead}{line}{rest}");
-                assert_eq!(
-                    parse(&s).unwrap_err(),
-                    ParseError::RequestLineTooLong,
-                    "{s:?}"
-                );
+        // Incomplete, refused for its fields or its bare LF, or after empty lines:
+        // 414 all the same.
+        for end in ["\r\n", "\n"] {
+            let line = format!("GET /{} HTTP/1.1{end}", "a".repeat(65 - 14));
+            for rest in ["Host: x\r\n", "Host: x\r\nBad Name: y\r\n\r\n"] {
+                for lead in ["", "\r\n", "\r\n\r\n"] {
+                    let s = format!("{lead}{line}{rest}");
+                    assert_eq!(
+                        parse(&s).unwrap_err(),
+                        ParseError::RequestLineTooLong,
+                        "{s:?}"
+                    );
+                }
             }
         }
     }
