@@ -937,6 +937,29 @@ mod tests {
         assert!(!io.inner.shut_down);
     }
 
+    #[tokio::test]
+    async fn a_gate_keeps_back_less_than_the_budget_only() {
+        // (bytes held with the 101, whether the engaged gate keeps them back)
+        for (held, kept) in [(16 * 1024 - 1, true), (16 * 1024, false)] {
+            let settings = frame(4, 0, 0, &vec![0; held - HEAD.len() - 9]);
+            let mut io = UpgradeIo::new(
+                Recorder::default(),
+                HEAD,
+                Bytes::new(),
+                &[],
+                Duration::from_secs(5),
+            );
+            io.start_gate().expect("a gate").engage();
+            let n = poll_now(|cx| Pin::new(&mut io).poll_write(cx, &settings));
+            assert!(
+                matches!(n, Poll::Ready(Ok(n)) if n == settings.len()),
+                "{n:?}"
+            );
+            let written = if kept { 0 } else { held };
+            assert_eq!(io.inner.written.len(), written, "{held} held");
+        }
+    }
+
     #[test]
     fn prior_knowledge_transport_has_no_start_gate() {
         let io = Rewind::new(tokio::io::empty(), Bytes::new());
