@@ -151,6 +151,196 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    /// Polls once with a waker that is never woken: every transport in these
+    /// tests is ready at once.
+    fn poll_now<R>(f: impl FnOnce(&mut Context<'_>) -> Poll<R>) -> R {
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        match f(&mut cx) {
+            Poll::Ready(r) => r,
+            Poll::Pending => panic!("pending"),
+        }
+    }
+
+    /// A client as the draining side sees it: `chunk` bytes per read until
+    /// `total` have been read, then the end of the stream, once; or a failed read.
+    #[derive(Debug)]
+    struct Client {
+        chunk: usize,
+        total: usize,
+        read: usize,
+        ended: bool,
+        fail: bool,
+    }
+
+    impl Client {
+        fn sending(chunk: usize, total: usize) -> Self {
+            Client {
+                chunk,
+                total,
+                read: 0,
+                ended: false,
+                fail: false,
+            }
+        }
+    }
+
+    impl AsyncRead for Client {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            assert!(!self.ended, "read again after the end of the stream");
+            if self.fail {
+                self.ended = true;
+                return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+            }
+            let n = self.chunk.min(self.total - self.read).min(buf.remaining());
+            if n == 0 {
+                self.ended = true;
+            }
+            buf.put_slice(&vec![b'x'; n]);
+            self.read += n;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn drain_ends_at_the_end_of_the_stream_or_an_error_without_a_timer() {
+        // (bytes the client still sends, whether its read fails instead of ending)
+        for (total, fail) in [(0, false), (10_000, false), (0, true)] {
+            let mut client = Client {
+                fail,
+                ..Client::sending(1000, total)
+            };
+            let mut linger = Linger::new();
+            poll_now(|cx| linger.poll_drain(&mut client, cx));
+            assert!(client.ended, "{total} {fail}");
+            assert_eq!(client.read, total);
+            assert_eq!(linger.seen, total);
+            assert!(
+                linger.deadline.is_none(),
+                "no timer for a client that closed"
+            );
+        }
+    }
+
+    #[test]
+    fn drain_stops_after_256_kib() {
+        // (bytes per read): the bound is counted in bytes, not in reads.
+        for chunk in [1000, 4096, 1] {
+            let mut client = Client::sending(chunk, 1 << 30);
+            let mut linger = Linger::new();
+            poll_now(|cx| linger.poll_drain(&mut client, cx));
+            assert!(!client.ended);
+            assert!(
+                client.read >= 256 * 1024,
+                "chunk {chunk}: read {}",
+                client.read
+            );
+            assert!(
+                client.read < 256 * 1024 + chunk,
+                "chunk {chunk}: read {}",
+                client.read
+            );
+        }
+    }
+
+    /// A transport that records what reaches it; reads are at their end at once.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        written: Vec<u8>,
+        vectored: bool,
+        vectored_writes: usize,
+        flushes: usize,
+        shut_down: bool,
+    }
+
+    impl AsyncRead for Recorder {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.written.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            self.vectored_writes += 1;
+            let mut n = 0;
+            for b in bufs {
+                self.written.extend_from_slice(b);
+                n += b.len();
+            }
+            Poll::Ready(Ok(n))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.vectored
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.flushes += 1;
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.shut_down = true;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn lingering_passes_writes_and_flush_through_and_shuts_the_write_side() {
+        for vectored in [false, true] {
+            let mut io = Lingering::new(Recorder {
+                vectored,
+                ..Recorder::default()
+            });
+            assert_eq!(io.is_write_vectored(), vectored);
+            let n = poll_now(|cx| Pin::new(&mut io).poll_write(cx, b"abc")).expect("write");
+            assert_eq!(n, 3);
+            let bufs = [io::IoSlice::new(b"de"), io::IoSlice::new(b"fgh")];
+            let n = poll_now(|cx| Pin::new(&mut io).poll_write_vectored(cx, &bufs))
+                .expect("vectored write");
+            assert_eq!(n, 5);
+            poll_now(|cx| Pin::new(&mut io).poll_flush(cx)).expect("flush");
+            assert!(!io.io.shut_down);
+            // The client has closed: the shutdown ends at once.
+            poll_now(|cx| Pin::new(&mut io).poll_shutdown(cx)).expect("shutdown");
+            assert_eq!(io.io.written, b"abcdefgh", "vectored {vectored}");
+            assert_eq!(io.io.vectored_writes, 1);
+            assert_eq!(io.io.flushes, 1);
+            assert!(io.io.shut_down);
+        }
+    }
+
+    #[test]
+    fn lingering_passes_reads_through() {
+        let mut io = Lingering::new(Client::sending(3, 5));
+        let mut space = [0u8; 8];
+        let mut buf = ReadBuf::new(&mut space);
+        poll_now(|cx| Pin::new(&mut io).poll_read(cx, &mut buf)).expect("read");
+        assert_eq!(buf.filled(), b"xxx");
+        assert_eq!(io.io.read, 3);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn shutdown_shuts_the_write_side_then_waits_for_the_client_to_close() {
         let (mut client, server) = tokio::io::duplex(64);

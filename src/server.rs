@@ -352,12 +352,12 @@ mod tests {
         Svc(answer)
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_connection_that_ends_leaves_no_registry_entry() {
         assert_eq!(entries_left_after(|| Response::new("ok".into())).await, 0);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_connection_whose_service_panics_leaves_no_registry_entry() {
         assert_eq!(entries_left_after(|| panic!("the service failed")).await, 0);
     }

@@ -145,4 +145,139 @@ mod tests {
         // Only the test's own view still holds the 8 KiB buffer.
         assert!(weak.is_unique());
     }
+
+    /// Polls once with a waker that is never woken: every reader and writer in
+    /// these tests is ready at once.
+    fn poll_now<R>(f: impl FnOnce(&mut Context<'_>) -> Poll<R>) -> R {
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        match f(&mut cx) {
+            Poll::Ready(r) => r,
+            Poll::Pending => panic!("pending"),
+        }
+    }
+
+    /// A writer that records what reaches it.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        written: Vec<u8>,
+        vectored: bool,
+        vectored_writes: usize,
+        flushes: usize,
+        shut_down: bool,
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.written.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            self.vectored_writes += 1;
+            let mut n = 0;
+            for b in bufs {
+                self.written.extend_from_slice(b);
+                n += b.len();
+            }
+            Poll::Ready(Ok(n))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.vectored
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.flushes += 1;
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.shut_down = true;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn rewind_passes_writes_flush_and_shutdown_through() {
+        for vectored in [false, true] {
+            let inner = Recorder {
+                vectored,
+                ..Recorder::default()
+            };
+            let mut r = Rewind::new(inner, Bytes::from_static(b"replayed"));
+            assert_eq!(r.is_write_vectored(), vectored);
+            let n = poll_now(|cx| Pin::new(&mut r).poll_write(cx, b"abc")).unwrap();
+            assert_eq!(n, 3);
+            let bufs = [io::IoSlice::new(b"de"), io::IoSlice::new(b"fgh")];
+            let n = poll_now(|cx| Pin::new(&mut r).poll_write_vectored(cx, &bufs)).unwrap();
+            assert_eq!(n, 5);
+            poll_now(|cx| Pin::new(&mut r).poll_flush(cx)).unwrap();
+            poll_now(|cx| Pin::new(&mut r).poll_shutdown(cx)).unwrap();
+            assert_eq!(r.inner.written, b"abcdefgh", "vectored {vectored}");
+            assert_eq!(r.inner.vectored_writes, 1);
+            assert_eq!(r.inner.flushes, 1);
+            assert!(r.inner.shut_down);
+            // Writing does not touch the bytes still to be replayed.
+            assert_eq!(&r.pre[..], b"replayed");
+        }
+    }
+
+    /// The sizes the docs give, spelt out: the tests hold the constants to them.
+    const STACK: usize = 4 * 1024;
+    const CHUNK: usize = 8 * 1024;
+
+    #[test]
+    fn stack_read_takes_at_most_its_buffer() {
+        let data: Vec<u8> = (0..STACK * 3).map(|i| i as u8).collect();
+        // (bytes available, bytes one read takes)
+        let cases = [(0, 0), (10, 10), (STACK, STACK), (data.len(), STACK)];
+        for (avail, want) in cases {
+            let mut src = &data[..avail];
+            let mut took = Vec::new();
+            let n = poll_now(|cx| poll_read_stack(&mut src, cx, |b| took.extend_from_slice(b)))
+                .unwrap();
+            assert_eq!(n, want, "{avail} available");
+            assert_eq!(took, &data[..want], "{avail} available");
+        }
+    }
+
+    #[test]
+    fn read_buffer_grows_by_a_chunk_when_less_than_half_is_free() {
+        let data = vec![7u8; CHUNK * 4];
+        // (bytes already in the buffer, its capacity, whether it must grow)
+        let cases = [
+            (0, 0, true),
+            (0, CHUNK, false),
+            (100, 100, true),
+            (CHUNK - 192, CHUNK, true),
+            // Half a chunk free is enough; one byte less is not.
+            (CHUNK / 2 + 1, CHUNK, true),
+            (CHUNK / 2, CHUNK, false),
+            (CHUNK, 2 * CHUNK, false),
+        ];
+        for (len, cap, grows) in cases {
+            let mut buf = BytesMut::with_capacity(cap);
+            buf.resize(len, 1);
+            let free = buf.capacity() - len;
+            let mut src = &data[..];
+            let n = poll_now(|cx| poll_read(&mut src, cx, &mut buf)).unwrap();
+            if grows {
+                assert!(n >= CHUNK, "len {len} cap {cap}: read {n}");
+            } else {
+                assert_eq!(n, free, "len {len} cap {cap}");
+            }
+            assert_eq!(buf.len(), len + n);
+            assert!(buf[..len].iter().all(|&b| b == 1));
+            assert!(buf[len..].iter().all(|&b| b == 7));
+        }
+    }
 }

@@ -194,6 +194,28 @@ mod tests {
                 head(200, &[("content-length", "999")], Framing::NoBody { length: Some(5) }, Persistence::Default),
                 "HTTP/1.1 200 OK\r\ndate: D\r\ncontent-length: 5\r\n\r\n",
             ),
+            // Every connection-level field a service sets is dropped, among others.
+            (
+                head(
+                    200,
+                    &[
+                        ("a", "1"),
+                        ("keep-alive", "timeout=5"),
+                        ("b", "2"),
+                        ("proxy-connection", "keep-alive"),
+                        ("c", "3"),
+                        ("connection", "upgrade"),
+                        ("d", "4"),
+                        ("transfer-encoding", "chunked"),
+                        ("e", "5"),
+                        ("content-length", "1"),
+                        ("f", "6"),
+                    ],
+                    Framing::Length(2),
+                    Persistence::Default,
+                ),
+                "HTTP/1.1 200 OK\r\na: 1\r\nb: 2\r\nc: 3\r\nd: 4\r\ne: 5\r\nf: 6\r\ndate: D\r\ncontent-length: 2\r\n\r\n",
+            ),
             (
                 head(599, &[], Framing::Close, Persistence::Close),
                 "HTTP/1.1 599 \r\ndate: D\r\nconnection: close\r\n\r\n",

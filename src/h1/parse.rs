@@ -715,6 +715,8 @@ mod tests {
             ("GET / HTTP/1.1\r\nHost: a\r\n\n".into(), 400),
             ("GET / HTTP/1.1\r\nHost: a \t\nX: b\r\n\r\n".into(), 400),
             ("GET / HTTP/1.1\r\nHost: a\r\nX:\nY: b\r\n\r\n".into(), 400),
+            // A value longer than its line's distance to the previous LF.
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: abcdefghij\n\r\n".into(), 400),
             ("\r\nGET / HTTP/1.1\nHost: a\r\n\r\n".into(), 400),
             ("GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n".into(), 400),
             ("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n".into(), 400),
@@ -736,6 +738,44 @@ mod tests {
                 ),
                 other => panic!("{s:?}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn error_status_of_each_kind_and_detail() {
+        // (error, status): the kind decides before any detail does.
+        let cases = [
+            (Error::new(Kind::Timeout), 408),
+            (
+                Error::new(Kind::Timeout).detail(ParseError::HeadTooLarge),
+                408,
+            ),
+            (Error::new(Kind::TooLarge), 413),
+            (Error::new(Kind::Parse), 400),
+            (Error::new(Kind::Parse).detail(ParseError::Expectation), 417),
+            (
+                Error::new(Kind::Parse).detail(ParseError::UnsupportedCoding),
+                501,
+            ),
+        ];
+        for (e, status) in cases {
+            assert_eq!(error_status(&e).as_u16(), status, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn parse_errors_display() {
+        let cases = [
+            (ParseError::Malformed("invalid method"), "invalid method"),
+            (ParseError::RequestLineTooLong, "request line too long"),
+            (ParseError::HeadTooLarge, "request head too large"),
+            (ParseError::TooManyHeaders, "too many header fields"),
+            (ParseError::UnsupportedVersion, "unsupported http version"),
+            (ParseError::UnsupportedCoding, "unsupported transfer coding"),
+            (ParseError::Expectation, "unsupported expectation"),
+        ];
+        for (err, want) in cases {
+            assert_eq!(err.to_string(), want);
         }
     }
 
@@ -822,6 +862,77 @@ mod tests {
         // Incomplete: 64 octets and a CR are still within the limit.
         let partial = format!("GET /{} HTTP/1.1\r", "a".repeat(64 - 14));
         assert!(parse(&partial).unwrap().is_none());
+    }
+
+    #[test]
+    fn head_size_limit_is_exact() {
+        // A complete head of exactly max_head_size bytes passes; one byte more is 431.
+        let head = |len: usize| {
+            let fixed = "GET / HTTP/1.1\r\nHost: x\r\nA: \r\n\r\n".len();
+            format!(
+                "GET / HTTP/1.1\r\nHost: x\r\nA: {}\r\n\r\n",
+                "a".repeat(len - fixed)
+            )
+        };
+        let at = head(LIMITS.max_head_size);
+        assert_eq!(at.len(), LIMITS.max_head_size);
+        assert!(parse(&at).unwrap().is_some());
+        let over = head(LIMITS.max_head_size + 1);
+        assert_eq!(parse(&over).unwrap_err(), ParseError::HeadTooLarge);
+    }
+
+    #[test]
+    fn request_line_is_judged_before_the_rest_of_the_head() {
+        // Incomplete, refused for its fields or its bare LF, or after empty lines:
+        // 414 all the same.
+        for end in ["\r\n", "\n"] {
+            let line = format!("GET /{} HTTP/1.1{end}", "a".repeat(65 - 14));
+            for rest in ["Host: x\r\n", "Host: x\r\nBad Name: y\r\n\r\n"] {
+                for lead in ["", "\r\n", "\r\n\r\n"] {
+                    let s = format!("{lead}{line}{rest}");
+                    assert_eq!(
+                        parse(&s).unwrap_err(),
+                        ParseError::RequestLineTooLong,
+                        "{s:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn request_line_limit_is_exact_without_fields() {
+        // HTTP/1.0 needs no Host: the request line is followed by the empty line.
+        let at = format!("GET /{} HTTP/1.0\r\n\r\n", "a".repeat(64 - 14));
+        assert!(parse(&at).unwrap().is_some());
+        let over = format!("GET /{} HTTP/1.0\r\n\r\n", "a".repeat(65 - 14));
+        assert_eq!(parse(&over).unwrap_err(), ParseError::RequestLineTooLong);
+    }
+
+    #[test]
+    fn more_headers_than_the_stack_slots() {
+        let limits = Limits {
+            max_headers: STACK_HEADERS + 50,
+            max_head_size: 64 * 1024,
+            ..LIMITS
+        };
+        let extra: String = (0..STACK_HEADERS + 40)
+            .map(|i| format!("X-{i}: {i}\r\n"))
+            .collect();
+        let mut b = BytesMut::from(format!("GET / HTTP/1.1\r\nHost: h\r\n{extra}\r\n").as_str());
+        let h = parse_request(&mut b, &limits).unwrap().unwrap();
+        assert_eq!(h.parts.headers.len(), STACK_HEADERS + 41);
+        assert_eq!(h.parts.headers["x-167"], "167");
+        // One field more than the configured count is refused.
+        let limits = Limits {
+            max_headers: STACK_HEADERS + 40,
+            ..limits
+        };
+        let mut b = BytesMut::from(format!("GET / HTTP/1.1\r\nHost: h\r\n{extra}\r\n").as_str());
+        assert_eq!(
+            parse_request(&mut b, &limits).unwrap_err(),
+            ParseError::TooManyHeaders
+        );
     }
 
     #[test]

@@ -291,6 +291,40 @@ mod tests {
     }
 
     #[test]
+    fn encoded_length_limit_is_that_of_a_padded_full_payload() {
+        // 16384 bytes with padding are exactly MAX_ENCODED_LEN characters: decoded
+        // (and refused for their length, not their size), where one character more
+        // is refused undecoded.
+        let padded = base64::engine::general_purpose::URL_SAFE.encode([0u8; 16_384]);
+        assert_eq!(padded.len(), MAX_ENCODED_LEN);
+        // (value, expected)
+        let cases: Vec<(Vec<u8>, SettingsError)> = vec![
+            (
+                padded.clone().into_bytes(),
+                SettingsError::BadLength(16_384),
+            ),
+            // OWS does not count towards the limit.
+            (
+                format!(" \t{padded} ").into_bytes(),
+                SettingsError::BadLength(16_384),
+            ),
+            (vec![b'!'; MAX_ENCODED_LEN], SettingsError::NotBase64),
+            (
+                vec![b'!'; MAX_ENCODED_LEN + 1],
+                SettingsError::TooLarge(base64::decoded_len_estimate(MAX_ENCODED_LEN + 1)),
+            ),
+        ];
+        for (value, want) in cases {
+            assert_eq!(
+                decode_http2_settings(&value),
+                Err(want),
+                "{} bytes",
+                value.len()
+            );
+        }
+    }
+
+    #[test]
     fn value_boundaries() {
         // (id, value, valid)
         let cases: &[(u16, u32, bool)] = &[

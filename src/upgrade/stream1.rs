@@ -685,6 +685,9 @@ mod tests {
             ("GET", "/p?", Some(b"h"), "h", "/p?"),
             ("GET", "/p?q", Some(b"[::1]:80"), "[::1]:80", "/p?q"),
             ("GET", "/", Some(b"[::1]"), "[::1]", "/"),
+            // The colons of an IP-literal are not a port's, up to its last one.
+            ("GET", "/", Some(b"[::]"), "[::]", "/"),
+            ("GET", "/", Some(b"[::]:8"), "[::]:8", "/"),
             ("GET", "/", Some(b"h:"), "h:", "/"),
             // RFC 9112 §3.2.3: the absolute-form authority wins over Host.
             (
