@@ -149,18 +149,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::recorder::{poll_now, Reads, Recorder};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    /// Polls once with a waker that is never woken: every transport in these
-    /// tests is ready at once.
-    fn poll_now<R>(f: impl FnOnce(&mut Context<'_>) -> Poll<R>) -> R {
-        let waker = futures_util::task::noop_waker();
-        let mut cx = Context::from_waker(&waker);
-        match f(&mut cx) {
-            Poll::Ready(r) => r,
-            Poll::Pending => panic!("pending"),
-        }
-    }
 
     /// A client as the draining side sees it: `chunk` bytes per read until
     /// `total` have been read, then the end of the stream, once; or a failed read.
@@ -247,72 +237,11 @@ mod tests {
         }
     }
 
-    /// A transport that records what reaches it; reads are at their end at once.
-    #[derive(Debug, Default)]
-    struct Recorder {
-        written: Vec<u8>,
-        vectored: bool,
-        vectored_writes: usize,
-        flushes: usize,
-        shut_down: bool,
-    }
-
-    impl AsyncRead for Recorder {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            _: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
-    impl AsyncWrite for Recorder {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.written.extend_from_slice(buf);
-            Poll::Ready(Ok(buf.len()))
-        }
-
-        fn poll_write_vectored(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            bufs: &[io::IoSlice<'_>],
-        ) -> Poll<io::Result<usize>> {
-            self.vectored_writes += 1;
-            let mut n = 0;
-            for b in bufs {
-                self.written.extend_from_slice(b);
-                n += b.len();
-            }
-            Poll::Ready(Ok(n))
-        }
-
-        fn is_write_vectored(&self) -> bool {
-            self.vectored
-        }
-
-        fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.flushes += 1;
-            Poll::Ready(Ok(()))
-        }
-
-        fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.shut_down = true;
-            Poll::Ready(Ok(()))
-        }
-    }
-
     #[test]
     fn lingering_passes_writes_and_flush_through_and_shuts_the_write_side() {
         for vectored in [false, true] {
-            let mut io = Lingering::new(Recorder {
-                vectored,
-                ..Recorder::default()
-            });
+            // The client has closed already.
+            let mut io = Lingering::new(Recorder::new(vectored, Reads::Eof));
             assert_eq!(io.is_write_vectored(), vectored);
             let n = poll_now(|cx| Pin::new(&mut io).poll_write(cx, b"abc")).expect("write");
             assert_eq!(n, 3);

@@ -111,44 +111,19 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
     }
 }
 
+/// A transport for the unit tests of the layers that wrap one: it records what is
+/// written, flushed and shut down, and its reads wait or end at once.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::io::AsyncReadExt;
+pub(crate) mod recorder {
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
 
-    #[tokio::test]
-    async fn rewind_replays_then_reads_through() {
-        let (mut a, b) = tokio::io::duplex(64);
-        tokio::io::AsyncWriteExt::write_all(&mut a, b"world")
-            .await
-            .unwrap();
-        drop(a);
-        let mut r = Rewind::new(b, Bytes::from_static(b"hello "));
-        let mut out = String::new();
-        r.read_to_string(&mut out).await.unwrap();
-        assert_eq!(out, "hello world");
-    }
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-    #[test]
-    fn replayed_bytes_release_their_buffer() {
-        let mut rbuf = bytes::BytesMut::with_capacity(8192);
-        rbuf.extend_from_slice(b"abc");
-        let pre = rbuf.freeze();
-        let weak = pre.clone();
-        let mut r = Rewind::new(tokio::io::empty(), pre);
-        let waker = futures_util::task::noop_waker();
-        let mut cx = Context::from_waker(&waker);
-        let mut space = [0u8; 8];
-        let mut buf = ReadBuf::new(&mut space);
-        assert!(Pin::new(&mut r).poll_read(&mut cx, &mut buf).is_ready());
-        assert_eq!(buf.filled(), b"abc");
-        // Only the test's own view still holds the 8 KiB buffer.
-        assert!(weak.is_unique());
-    }
-
-    /// Polls once with a waker that is never woken: every reader and writer in
-    /// these tests is ready at once.
-    fn poll_now<R>(f: impl FnOnce(&mut Context<'_>) -> Poll<R>) -> R {
+    /// Polls once with a waker that is never woken, for a step that must be ready
+    /// at once; panics if it is not.
+    pub(crate) fn poll_now<R>(f: impl FnOnce(&mut Context<'_>) -> Poll<R>) -> R {
         let waker = futures_util::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
         match f(&mut cx) {
@@ -157,14 +132,49 @@ mod tests {
         }
     }
 
-    /// A writer that records what reaches it.
-    #[derive(Debug, Default)]
-    struct Recorder {
-        written: Vec<u8>,
-        vectored: bool,
-        vectored_writes: usize,
-        flushes: usize,
-        shut_down: bool,
+    /// What a read of a [`Recorder`] does.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) enum Reads {
+        /// Waits, as a client that sends nothing.
+        Wait,
+        /// Ends the stream, as a client that closed.
+        Eof,
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct Recorder {
+        pub(crate) written: Vec<u8>,
+        pub(crate) vectored: bool,
+        pub(crate) vectored_writes: usize,
+        pub(crate) flushes: usize,
+        pub(crate) shut_down: bool,
+        reads: Reads,
+    }
+
+    impl Recorder {
+        pub(crate) fn new(vectored: bool, reads: Reads) -> Recorder {
+            Recorder {
+                written: Vec::new(),
+                vectored,
+                vectored_writes: 0,
+                flushes: 0,
+                shut_down: false,
+                reads,
+            }
+        }
+    }
+
+    impl AsyncRead for Recorder {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            match self.reads {
+                Reads::Wait => Poll::Pending,
+                Reads::Eof => Poll::Ready(Ok(())),
+            }
+        }
     }
 
     impl AsyncWrite for Recorder {
@@ -205,14 +215,48 @@ mod tests {
             Poll::Ready(Ok(()))
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recorder::{poll_now, Reads, Recorder};
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn rewind_replays_then_reads_through() {
+        let (mut a, b) = tokio::io::duplex(64);
+        tokio::io::AsyncWriteExt::write_all(&mut a, b"world")
+            .await
+            .unwrap();
+        drop(a);
+        let mut r = Rewind::new(b, Bytes::from_static(b"hello "));
+        let mut out = String::new();
+        r.read_to_string(&mut out).await.unwrap();
+        assert_eq!(out, "hello world");
+    }
+
+    #[test]
+    fn replayed_bytes_release_their_buffer() {
+        let mut rbuf = bytes::BytesMut::with_capacity(8192);
+        rbuf.extend_from_slice(b"abc");
+        let pre = rbuf.freeze();
+        let weak = pre.clone();
+        let mut r = Rewind::new(tokio::io::empty(), pre);
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut space = [0u8; 8];
+        let mut buf = ReadBuf::new(&mut space);
+        assert!(Pin::new(&mut r).poll_read(&mut cx, &mut buf).is_ready());
+        assert_eq!(buf.filled(), b"abc");
+        // Only the test's own view still holds the 8 KiB buffer.
+        assert!(weak.is_unique());
+    }
 
     #[test]
     fn rewind_passes_writes_flush_and_shutdown_through() {
         for vectored in [false, true] {
-            let inner = Recorder {
-                vectored,
-                ..Recorder::default()
-            };
+            let inner = Recorder::new(vectored, Reads::Wait);
             let mut r = Rewind::new(inner, Bytes::from_static(b"replayed"));
             assert_eq!(r.is_write_vectored(), vectored);
             let n = poll_now(|cx| Pin::new(&mut r).poll_write(cx, b"abc")).unwrap();

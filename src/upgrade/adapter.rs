@@ -507,6 +507,7 @@ impl AckFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::recorder::{Reads, Recorder};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn frame(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
@@ -826,57 +827,10 @@ mod tests {
         assert_eq!(st.ahead.capacity(), 0);
     }
 
-    /// A transport that records what reaches it; its reads wait.
-    #[derive(Debug, Default)]
-    struct Recorder {
-        written: Vec<u8>,
-        vectored: bool,
-        flushes: usize,
-        shut_down: bool,
-    }
-
-    impl AsyncRead for Recorder {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            _: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            Poll::Pending
-        }
-    }
-
-    impl AsyncWrite for Recorder {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.written.extend_from_slice(buf);
-            Poll::Ready(Ok(buf.len()))
-        }
-
-        fn is_write_vectored(&self) -> bool {
-            self.vectored
-        }
-
-        fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.flushes += 1;
-            Poll::Ready(Ok(()))
-        }
-
-        fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.shut_down = true;
-            Poll::Ready(Ok(()))
-        }
-    }
-
     #[tokio::test]
     async fn flush_shutdown_and_is_write_vectored_reach_the_transport() {
         for vectored in [false, true] {
-            let inner = Recorder {
-                vectored,
-                ..Recorder::default()
-            };
+            let inner = Recorder::new(vectored, Reads::Wait);
             let mut io = UpgradeIo::new(inner, HEAD, Bytes::new(), PREFACE, Duration::from_secs(5));
             assert_eq!(io.is_write_vectored(), vectored);
             let settings = frame(4, 0, 0, &[]);
@@ -905,7 +859,7 @@ mod tests {
         let settings = frame(4, 0, 0, &[]);
         // Kept back by the gate: it goes out, then the write side is shut.
         let mut io = UpgradeIo::new(
-            Recorder::default(),
+            Recorder::new(false, Reads::Wait),
             HEAD,
             Bytes::new(),
             &[],
@@ -921,7 +875,7 @@ mod tests {
         // Past the budget: the rest needs the preface, so the shutdown waits for it.
         let big = frame(0, 0, 1, &[7u8; 40_000]);
         let mut io = UpgradeIo::new(
-            Recorder::default(),
+            Recorder::new(false, Reads::Wait),
             HEAD,
             Bytes::new(),
             &[],
@@ -943,7 +897,7 @@ mod tests {
         for (held, kept) in [(16 * 1024 - 1, true), (16 * 1024, false)] {
             let settings = frame(4, 0, 0, &vec![0; held - HEAD.len() - 9]);
             let mut io = UpgradeIo::new(
-                Recorder::default(),
+                Recorder::new(false, Reads::Wait),
                 HEAD,
                 Bytes::new(),
                 &[],
