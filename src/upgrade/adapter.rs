@@ -593,11 +593,7 @@ mod tests {
     const HEAD: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
 
     /// The adapter over `server`, its 101 being [`HEAD`], with a 5 s preface timeout.
-    fn adapter(
-        server: tokio::io::DuplexStream,
-        preamble: &'static [u8],
-        leftover: &[u8],
-    ) -> UpgradeIo<tokio::io::DuplexStream> {
+    fn adapter<T>(server: T, preamble: &'static [u8], leftover: &[u8]) -> UpgradeIo<T> {
         let preamble = Bytes::from_static(preamble);
         UpgradeIo::new(server, HEAD, preamble, leftover, Duration::from_secs(5))
     }
@@ -831,7 +827,7 @@ mod tests {
     async fn flush_shutdown_and_is_write_vectored_reach_the_transport() {
         for vectored in [false, true] {
             let inner = Recorder::new(vectored, Reads::Wait);
-            let mut io = UpgradeIo::new(inner, HEAD, Bytes::new(), PREFACE, Duration::from_secs(5));
+            let mut io = adapter(inner, &[], PREFACE);
             assert_eq!(io.is_write_vectored(), vectored);
             let settings = frame(4, 0, 0, &[]);
             let ack = frame(4, 1, 0, &[]);
@@ -858,13 +854,7 @@ mod tests {
     async fn shutdown_sends_held_output_first_and_waits_for_the_preface_past_the_budget() {
         let settings = frame(4, 0, 0, &[]);
         // Kept back by the gate: it goes out, then the write side is shut.
-        let mut io = UpgradeIo::new(
-            Recorder::new(false, Reads::Wait),
-            HEAD,
-            Bytes::new(),
-            &[],
-            Duration::from_secs(5),
-        );
+        let mut io = adapter(Recorder::new(false, Reads::Wait), &[], &[]);
         io.start_gate().expect("a gate").engage();
         let _ = poll_now(|cx| Pin::new(&mut io).poll_write(cx, &settings));
         assert!(io.inner.written.is_empty());
@@ -874,13 +864,7 @@ mod tests {
 
         // Past the budget: the rest needs the preface, so the shutdown waits for it.
         let big = frame(0, 0, 1, &[7u8; 40_000]);
-        let mut io = UpgradeIo::new(
-            Recorder::new(false, Reads::Wait),
-            HEAD,
-            Bytes::new(),
-            &[],
-            Duration::from_secs(5),
-        );
+        let mut io = adapter(Recorder::new(false, Reads::Wait), &[], &[]);
         let _ = poll_now(|cx| Pin::new(&mut io).poll_write(cx, &settings));
         let _ = poll_now(|cx| Pin::new(&mut io).poll_write(cx, &big));
         assert!(poll_now(|cx| Pin::new(&mut io).poll_shutdown(cx)).is_pending());
@@ -896,13 +880,7 @@ mod tests {
         // (bytes held with the 101, whether the engaged gate keeps them back)
         for (held, kept) in [(16 * 1024 - 1, true), (16 * 1024, false)] {
             let settings = frame(4, 0, 0, &vec![0; held - HEAD.len() - 9]);
-            let mut io = UpgradeIo::new(
-                Recorder::new(false, Reads::Wait),
-                HEAD,
-                Bytes::new(),
-                &[],
-                Duration::from_secs(5),
-            );
+            let mut io = adapter(Recorder::new(false, Reads::Wait), &[], &[]);
             io.start_gate().expect("a gate").engage();
             let n = poll_now(|cx| Pin::new(&mut io).poll_write(cx, &settings));
             assert!(
