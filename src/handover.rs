@@ -38,7 +38,7 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body::{Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tracing::{debug, warn};
+use tracing::{debug, warn, Instrument};
 
 use crate::body::Body;
 use crate::error::{BoxError, Error};
@@ -255,25 +255,35 @@ impl<S: HttpService> hyper::service::Service<Request<hyper::body::Incoming>> for
         if let Some(reason) = declined {
             req.extensions_mut().insert(UpgradeDeclined { reason });
         }
+        // The same span as every other request's (the connection's span is the
+        // parent: hyper polls this inside it).
+        let span = tracing::debug_span!(
+            "request",
+            method = %req.method(),
+            path = %req.uri().path(),
+        );
         let offered = req
             .headers()
             .get_all(header::UPGRADE)
             .iter()
             .cloned()
             .collect::<Vec<_>>();
-        Box::pin(async move {
-            let res = match service::call(&mut svc, req).await {
-                Ok(res) => res,
-                Err(e) => {
-                    warn!(
-                        error = &*e as &dyn std::error::Error,
-                        "service failed; answering 500"
-                    );
-                    return Ok(status_only(StatusCode::INTERNAL_SERVER_ERROR));
-                }
-            };
-            Ok(checked(res, &offered))
-        })
+        Box::pin(
+            async move {
+                let res = match service::call(&mut svc, req).await {
+                    Ok(res) => res,
+                    Err(e) => {
+                        warn!(
+                            error = &*e as &dyn std::error::Error,
+                            "service failed; answering 500"
+                        );
+                        return Ok(status_only(StatusCode::INTERNAL_SERVER_ERROR));
+                    }
+                };
+                Ok(checked(res, &offered))
+            }
+            .instrument(span),
+        )
     }
 }
 
