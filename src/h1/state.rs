@@ -29,6 +29,7 @@ pub(crate) enum Outcome<I, S: HttpService> {
     Upgrade(Box<Handoff<I, S, S::ResBody>>),
     /// A request asks for an upgrade to a protocol other than h2c: the connection
     /// goes to the server that can switch it (see [`Handover`]).
+    #[cfg_attr(not(feature = "upgrades"), allow(dead_code))]
     Handover(Box<Handover<I, S>>),
     /// Idle between requests: everything but what waiting needs is freed; the
     /// connection resumes with [`H1::resume`] when bytes arrive.
@@ -39,6 +40,7 @@ pub(crate) enum Outcome<I, S: HttpService> {
 /// (WebSocket, say): nothing of the request has been answered or consumed, so
 /// `replay` (the request's head as it arrived, then everything read after it) is
 /// served again from its first byte.
+#[cfg_attr(not(feature = "upgrades"), allow(dead_code))]
 pub(crate) struct Handover<I, S> {
     pub(crate) io: I,
     pub(crate) svc: S,
