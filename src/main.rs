@@ -19,9 +19,9 @@ use tracing::info;
 /// knowledge, all on one port.
 ///
 /// Routes: GET / (hello world), POST|PUT /echo (echoes the body), GET /bytes/N (N
-/// bytes, N up to 1 GiB), POST|PUT /sha256 (the body's SHA-256), any method on /drain
-/// (answers only once the whole request body is read). Stops gracefully on Ctrl-C or
-/// SIGTERM.
+/// bytes, N up to 1 GiB), POST|PUT /sha256 (the body's SHA-256), GET /ws (a WebSocket
+/// echo), any method on /drain (answers only once the whole request body is read).
+/// Stops gracefully on Ctrl-C or SIGTERM.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
