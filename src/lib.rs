@@ -13,8 +13,13 @@
 //!   v
 //! HTTP/1.1 request loop (keep-alive, pipelining)
 //!   |
+//!   request's Upgrade names another protocol first (websocket, ...) ?
+//!   |-- yes (feature `upgrades`) --> hyper serves that request: the service may
+//!   |                                answer 101 and take the transport
 //!   request carries Upgrade: h2c ?
 //!   |-- no / invalid / policy declines --> answered as HTTP/1.1, loop
+//!   |                                      (or, if the client listed another
+//!   |                                       protocol after h2c, as above)
 //!   |-- yes:
 //!         [Expect: 100-continue => "100 Continue" first]
 //!         the service is called at once; the request body streams to it
