@@ -12,14 +12,12 @@ mod common;
 
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::routing::get;
-use axum::Router;
 use common::h1::H1Conn;
 use common::h2c::{upgrade_fields, CLIENT_SETTINGS};
 use common::h2raw::H2Raw;
 use common::server::Server;
 use common::within;
+use common::ws::echo_app;
 use futures_util::{SinkExt, StreamExt};
 use h2c_mux::{Builder, DeclineReason, UpgradeDeclined};
 use http::{Request, Response, StatusCode};
@@ -27,26 +25,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
-
-/// An axum app as its authors wrote it for `axum::serve`: a WebSocket echo at
-/// `/ws` beside a plain route.
-fn axum_app() -> Router {
-    async fn echo(mut socket: WebSocket) {
-        // After the client's close, reading on sends the library's reply and then
-        // ends: returning at the close would drop the socket with the reply unsent.
-        while let Some(Ok(msg)) = socket.recv().await {
-            if matches!(msg, Message::Text(_) | Message::Binary(_))
-                && socket.send(msg).await.is_err()
-            {
-                return;
-            }
-        }
-    }
-    Router::new().route("/", get(|| async { "plain\n" })).route(
-        "/ws",
-        get(|ws: WebSocketUpgrade| async move { ws.on_upgrade(echo) }),
-    )
-}
 
 type Client = WebSocketStream<TcpStream>;
 
@@ -90,7 +68,7 @@ async fn close_handshake(mut ws: Client) {
 
 #[tokio::test]
 async fn axum_websocket_echoes_text_and_binary_and_closes_cleanly() {
-    let server = Server::start(&Builder::new(), axum_app()).await;
+    let server = Server::start(&Builder::new(), echo_app()).await;
     let mut ws = ws_connect(server.addr, "/ws").await;
     echoes(&mut ws, WsMessage::text("hello")).await;
     echoes(&mut ws, WsMessage::binary(vec![0u8, 1, 2, 255])).await;
@@ -100,7 +78,7 @@ async fn axum_websocket_echoes_text_and_binary_and_closes_cleanly() {
 
 #[tokio::test]
 async fn axum_websocket_carries_a_200_kb_binary_message() {
-    let server = Server::start(&Builder::new(), axum_app()).await;
+    let server = Server::start(&Builder::new(), echo_app()).await;
     let mut ws = ws_connect(server.addr, "/ws").await;
     let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     echoes(&mut ws, WsMessage::binary(big)).await;
@@ -109,7 +87,7 @@ async fn axum_websocket_carries_a_200_kb_binary_message() {
 
 #[tokio::test]
 async fn axum_websocket_after_keep_alive_requests() {
-    let server = Server::start(&Builder::new(), axum_app()).await;
+    let server = Server::start(&Builder::new(), echo_app()).await;
     let mut conn = H1Conn::connect(server.addr).await;
     for _ in 0..3 {
         conn.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
@@ -126,7 +104,7 @@ async fn axum_websocket_after_keep_alive_requests() {
 
 #[tokio::test]
 async fn fifty_axum_websockets_at_once() {
-    let server = Server::start(&Builder::new(), axum_app()).await;
+    let server = Server::start(&Builder::new(), echo_app()).await;
     let addr = server.addr;
     let clients = (0..50).map(|i| {
         tokio::spawn(async move {
@@ -273,7 +251,7 @@ async fn a_declined_h2c_falls_back_to_the_next_protocol_listed() {
 
 #[tokio::test]
 async fn forwarding_fields_decline_h2c_but_not_websocket() {
-    let server = Server::start(&Builder::new(), axum_app()).await;
+    let server = Server::start(&Builder::new(), echo_app()).await;
     for field in [
         "Via: 1.1 proxy",
         "Forwarded: for=192.0.2.1",
@@ -370,7 +348,7 @@ async fn a_101_that_cannot_be_honoured_is_refused_with_500() {
 async fn an_upgraded_connection_is_drained_then_cut() {
     let mut builder = Builder::new();
     builder.drain_timeout(Duration::from_millis(300));
-    let mut server = Server::start(&builder, axum_app()).await;
+    let mut server = Server::start(&builder, echo_app()).await;
     let mut ws = ws_connect(server.addr, "/ws").await;
     echoes(&mut ws, WsMessage::text("before")).await;
     server.trigger_shutdown();
@@ -389,7 +367,7 @@ async fn an_upgraded_connection_is_drained_then_cut() {
 async fn an_upgraded_connection_holds_its_slot_until_it_closes() {
     let mut builder = Builder::new();
     builder.max_connections(1);
-    let server = Server::start(&builder, axum_app()).await;
+    let server = Server::start(&builder, echo_app()).await;
     let mut ws = ws_connect(server.addr, "/ws").await;
     echoes(&mut ws, WsMessage::text("one")).await;
     // The second client waits in the backlog while the WebSocket is open...

@@ -16,7 +16,8 @@
 //! - [`h2client`]: the `h2` crate's client, a well-behaved HTTP/2 peer;
 //! - [`h2c`]: the cleartext upgrade request and handshake;
 //! - [`curl`]: the real curl, for the interoperability tests;
-//! - [`sha256`]: a digest written out, to check the demo's `/sha256` answers.
+//! - [`sha256`]: a digest written out, to check the demo's `/sha256` answers;
+//! - [`ws`]: the axum WebSocket echo app, served by the tests and the benchmark.
 //!
 //! Every wait on the peer is bounded (by [`WAIT`] unless a test says otherwise), so a
 //! hang fails the test instead of stalling the run.
@@ -38,6 +39,7 @@ pub mod hpack;
 pub mod server;
 pub mod service;
 pub mod sha256;
+pub mod ws;
 
 use std::future::Future;
 use std::io;
