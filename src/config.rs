@@ -219,6 +219,7 @@ pub(crate) type Policy = Arc<dyn Fn(&http::request::Parts) -> UpgradeDecision + 
 pub(crate) struct Config {
     pub(crate) h2c_upgrade: bool,
     pub(crate) prior_knowledge: bool,
+    pub(crate) http2_only: bool,
     pub(crate) policy: Option<Policy>,
     pub(crate) max_upgrade_body_size: usize,
     pub(crate) stream_upgrade_body: bool,
@@ -275,6 +276,7 @@ impl Default for Config {
         Config {
             h2c_upgrade: true,
             prior_knowledge: true,
+            http2_only: false,
             policy: None,
             max_upgrade_body_size: DEFAULT_MAX_UPGRADE_BODY_SIZE,
             stream_upgrade_body: true,

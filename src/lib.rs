@@ -176,8 +176,8 @@ pub use error::{BoxError, Error};
 pub use listener::{Listener, ListenerAddr};
 pub use make::{MakeConnectionService, ViaClone, ViaMakeService};
 pub use policy::{
-    decline_proxied, AnsweredOver, DeclineReason, Protocol, RemoteAddr, UpgradeDecision,
-    UpgradeDeclined,
+    decline_proxied, Alpn, AnsweredOver, DeclineReason, Protocol, RemoteAddr, Transport,
+    UpgradeDecision, UpgradeDeclined,
 };
 
 /// Serves `service` on `listener` with the default [`Builder`] until `shutdown`

@@ -20,6 +20,7 @@ use crate::connection::Connection;
 use crate::error::BoxError;
 use crate::listener::{Listener, ListenerAddr};
 use crate::make::sealed::Make;
+use crate::policy::Transport;
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
 
@@ -70,13 +71,19 @@ impl Registry {
         // Made here, not by the connection, so a shutdown reaches a task that is
         // still waiting for its service.
         let shutdown = Arc::new(Shutdown::default());
-        let Accepted { io, peer, service } = accepted;
+        let Accepted {
+            io,
+            peer,
+            transport,
+            service,
+        } = accepted;
         let task = tokio::spawn(ConnectionTask {
             stage: TaskStage::Making {
                 service,
                 start: Some(Start {
                     io,
                     peer,
+                    transport,
                     cfg,
                     shutdown: shutdown.clone(),
                 }),
@@ -123,10 +130,11 @@ impl Drop for AbortOnDrop {
 }
 
 /// One accepted connection on its way to its task: the transport, the peer as
-/// requests see it, and the future of its service.
+/// requests see it, what the transport negotiated, and the future of its service.
 struct Accepted<I, F> {
     io: I,
     peer: Option<SocketAddr>,
+    transport: Transport,
     service: F,
 }
 
@@ -200,8 +208,15 @@ where
             }
         };
         let peer = addr.remote_addr();
+        let transport = listener.transport(&io);
         let service = make.make(addr);
-        registry.spawn(Accepted { io, peer, service }, cfg.clone(), permit);
+        let accepted = Accepted {
+            io,
+            peer,
+            transport,
+            service,
+        };
+        registry.spawn(accepted, cfg.clone(), permit);
     };
     drop(listener);
     let open = cfg.max_connections - limit.available_permits();
@@ -270,6 +285,7 @@ pin_project! {
 struct Start<I> {
     io: I,
     peer: Option<SocketAddr>,
+    transport: Transport,
     cfg: Arc<Config>,
     shutdown: Arc<Shutdown>,
 }
@@ -293,6 +309,7 @@ where
                     let Some(Start {
                         io,
                         peer,
+                        transport,
                         cfg,
                         shutdown,
                     }) = start.take()
@@ -302,7 +319,7 @@ where
                     };
                     match made {
                         Ok(svc) => {
-                            let conn = Connection::new(io, svc, cfg, peer, shutdown);
+                            let conn = Connection::new(io, svc, cfg, peer, transport, shutdown);
                             this.stage.set(TaskStage::Serving { conn });
                         }
                         Err(e) => {
@@ -390,6 +407,7 @@ mod tests {
         let accepted = Accepted {
             io: server,
             peer: None,
+            transport: Transport::Cleartext,
             service: std::future::ready(Ok(tower_service_fn(answer))),
         };
         let limit = Arc::new(Semaphore::new(1));
@@ -453,6 +471,7 @@ mod tests {
         let accepted = Accepted {
             io: server,
             peer: None,
+            transport: Transport::Cleartext,
             service,
         };
         let limit = Arc::new(Semaphore::new(1));
@@ -487,6 +506,7 @@ mod tests {
         let accepted = Accepted {
             io: server,
             peer: None,
+            transport: Transport::Cleartext,
             service: made(svc, started.clone()),
         };
         let limit = Arc::new(Semaphore::new(1));
@@ -550,6 +570,7 @@ mod tests {
         let accepted = Accepted {
             io: server,
             peer: None,
+            transport: Transport::Cleartext,
             service: made(svc, started.clone()),
         };
         let permit = limit.clone().acquire_owned().await.expect("permit");

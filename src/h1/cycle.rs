@@ -66,7 +66,7 @@ where
         cfg: &'a Config,
         shutdown: &'a Shutdown,
     ) {
-        let mut h = H1::resume(parked, BytesMut::new(), cfg, shutdown, None);
+        let mut h = H1::resume(parked, BytesMut::new(), cfg, shutdown, None, false);
         h.close(Closing::MaySendMore).await;
     }
 
