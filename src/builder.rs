@@ -91,26 +91,31 @@ impl Builder {
 
     /// Serves every connection as HTTP/2 and none as HTTP/1.1 (default: off).
     ///
-    /// On: a cleartext connection must open with the HTTP/2 preface (prior
-    /// knowledge), and a TLS connection must have chosen `h2` with ALPN; the
-    /// upgrade and prior-knowledge switches are then beside the point. A
-    /// connection that does not gets one answer, whatever it sent, and is
-    /// closed: `505 HTTP Version Not Supported` with `connection: close` and a
-    /// line saying what the server speaks instead, written as soon as its
-    /// first bytes are not the preface (a client that speaks HTTP/1.1 reads an
-    /// HTTP/1.1 answer, where a bare HTTP/2 server would send it a `SETTINGS`
-    /// frame and a `GOAWAY`). Nothing of the request is parsed and no service is
-    /// called; the wait for those first bytes is bounded by the
-    /// [keep-alive timeout](Builder::keep_alive_timeout) (and, once some bytes
-    /// that start like the preface arrived, the
-    /// [preface timeout](Builder::preface_timeout)), and the close that follows
-    /// is bounded as every close is. The connection ends with an
+    /// On, a cleartext connection must open with the HTTP/2 preface (prior
+    /// knowledge, whatever [`prior_knowledge`](Builder::prior_knowledge) says),
+    /// and a TLS connection must have chosen `h2` with ALPN (see
+    /// [`Transport`](crate::Transport)); nothing is upgraded. Any other
+    /// connection gets one answer, whatever it sent, and is closed: `505 HTTP
+    /// Version Not Supported` with `connection: close` and a line saying what to
+    /// do instead (open with the preface; over TLS, choose `h2` with ALPN). So a
+    /// client that speaks HTTP/1.1 reads an HTTP/1.1 answer it understands, where
+    /// a bare HTTP/2 server would send it a `SETTINGS` frame and a `GOAWAY`.
+    ///
+    /// It is cheap and bounded: nothing the client sent is parsed and no service
+    /// is called. In cleartext the answer goes out at the first byte that is not
+    /// the preface's; over TLS, once the client's first bytes arrive (the
+    /// preface among them: over TLS, HTTP/2 needs ALPN, RFC 9113 §3.3). The wait
+    /// for those bytes is bounded by the
+    /// [keep-alive timeout](Builder::keep_alive_timeout) (a client that sends
+    /// nothing is closed then, without an answer) and, once part of the preface
+    /// has arrived, by the [preface timeout](Builder::preface_timeout); the close
+    /// after the answer is bounded as every close is. The connection ends with an
     /// [`Error`](crate::Error) for which [`is_parse`](crate::Error::is_parse)
     /// holds.
     ///
-    /// For HTTP/1.1 only, turn the other two off:
-    /// `builder.h2c_upgrade(false).prior_knowledge(false)` (and advertise only
-    /// `http/1.1` with ALPN over TLS).
+    /// For HTTP/1.1 only, turn off the two ways to HTTP/2 instead:
+    /// `builder.h2c_upgrade(false).prior_knowledge(false)` (and, over TLS,
+    /// advertise only `http/1.1` with ALPN).
     ///
     /// ```
     /// h2c_mux::Builder::new().http2_only(true);

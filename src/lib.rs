@@ -76,6 +76,18 @@
 //! (see [`MakeConnectionService`]). The listener is any [`Listener`]: TCP, a Unix
 //! socket, or one of your own, such as TCP wrapped in TLS.
 //!
+//! ## TLS
+//!
+//! h2c-mux depends on no TLS crate. A listener that terminates TLS tells, through
+//! [`Listener::transport`], what the handshake chose (a [`Transport`]), and that
+//! decides how each connection starts: ALPN `h2` is HTTP/2 from the first byte
+//! ([`Protocol::H2Tls`]); ALPN `http/1.1`, another protocol or none is HTTP/1.1
+//! only, where `Upgrade: h2c` never switches (h2c is the cleartext protocol: the
+//! request is answered over HTTP/1.1 with [`DeclineReason::Tls`]) and the HTTP/2
+//! preface is answered `505`. Cleartext connections are sniffed and upgraded as
+//! above. A connection served by hand says the same with
+//! [`Builder::serve_connection_with_transport`].
+//!
 //! ## Memory
 //!
 //! Every buffer is bounded by a [`Builder`] setting (the README lists them). An idle
@@ -88,7 +100,7 @@
 //! ## Tracing
 //!
 //! Each connection runs in a `connection` span (`peer`, `protocol`: `http/1.1`,
-//! `h2c-upgrade` or `h2-prior-knowledge`), each request in a `request` span
+//! `h2c-upgrade`, `h2-prior-knowledge` or `h2-tls`), each request in a `request` span
 //! (`method`, `path`, and `stream` for HTTP/2). An upgraded connection records
 //! `protocol` twice: `http/1.1` while the upgrade request is read, `h2c-upgrade`
 //! once it switches (`tracing-subscriber`'s `fmt` prints both values, in that
