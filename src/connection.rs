@@ -106,7 +106,6 @@ impl Connection {
             cfg,
             shutdown: shutdown.clone(),
             peer,
-            over_tls: matches!(transport, Transport::Tls { .. }),
             span,
         };
         let state = match opening {
@@ -130,6 +129,7 @@ impl Connection {
                     timer: Box::pin(tokio::time::sleep_until(since + ctx.cfg.keep_alive_timeout)),
                     since,
                     after_response: false,
+                    over_tls: matches!(transport, Transport::Tls { .. }),
                 };
                 State::Parked(Box::new(ParkedH1 {
                     inner: Some((parked, ctx)),
@@ -244,8 +244,6 @@ struct Ctx {
     cfg: Arc<Config>,
     shutdown: Arc<Shutdown>,
     peer: Option<SocketAddr>,
-    /// No `Upgrade` switches the connection (see [`Transport`]).
-    over_tls: bool,
     span: tracing::Span,
 }
 
@@ -308,7 +306,8 @@ where
 
 /// How an HTTP/1.1 stage begins.
 enum H1Start<I, S> {
-    /// A new connection, with what sniffing read.
+    /// A new connection, with what sniffing read: cleartext, the only kind that
+    /// is sniffed (see [`Opening`]).
     New(I, BytesMut, S),
     /// A parked connection whose client sent these bytes.
     Resume(Parked<I, S>, BytesMut),
@@ -324,23 +323,12 @@ where
     Box::pin(
         async move {
             let h1 = match start {
-                H1Start::New(io, rbuf, svc) => H1::new(
-                    io,
-                    rbuf,
-                    svc,
-                    &ctx.cfg,
-                    &ctx.shutdown,
-                    ctx.peer,
-                    ctx.over_tls,
-                ),
-                H1Start::Resume(parked, rbuf) => H1::resume(
-                    parked,
-                    rbuf,
-                    &ctx.cfg,
-                    &ctx.shutdown,
-                    ctx.peer,
-                    ctx.over_tls,
-                ),
+                H1Start::New(io, rbuf, svc) => {
+                    H1::new(io, rbuf, svc, &ctx.cfg, &ctx.shutdown, ctx.peer, false)
+                }
+                H1Start::Resume(parked, rbuf) => {
+                    H1::resume(parked, rbuf, &ctx.cfg, &ctx.shutdown, ctx.peer)
+                }
             };
             let outcome = h1.run().await?;
             Ok(match outcome {

@@ -66,7 +66,7 @@ where
         cfg: &'a Config,
         shutdown: &'a Shutdown,
     ) {
-        let mut h = H1::resume(parked, BytesMut::new(), cfg, shutdown, None, false);
+        let mut h = H1::resume(parked, BytesMut::new(), cfg, shutdown, None);
         h.close(Closing::MaySendMore).await;
     }
 
@@ -179,6 +179,7 @@ where
             timer: self.timer,
             since,
             after_response: self.pace != Pace::Fresh,
+            over_tls: self.over_tls,
         })
     }
 

@@ -42,6 +42,8 @@ pub(crate) struct Parked<I, S> {
     pub(crate) since: Instant,
     /// Whether it went idle after a response (not waiting for its first request).
     pub(crate) after_response: bool,
+    /// The connection is TLS (see [`H1::over_tls`]).
+    pub(crate) over_tls: bool,
 }
 
 pub(crate) struct H1<'a, I, S> {
@@ -131,7 +133,6 @@ where
         cfg: &'a Config,
         shutdown: &'a Shutdown,
         peer: Option<SocketAddr>,
-        over_tls: bool,
     ) -> Self {
         // Back to back: the client answered a response quickly. The gap before a
         // connection's first request says nothing about that.
@@ -151,7 +152,7 @@ where
             cfg,
             shutdown,
             peer,
-            over_tls,
+            over_tls: parked.over_tls,
             timer: parked.timer,
             pace,
         }
