@@ -28,8 +28,8 @@
 //!
 //! Every check on an upgrade request happens before the `101`: a request with two
 //! `HTTP2-Settings`, a bad base64url value, an out-of-range setting, `Upgrade: h2`
-//! (TLS only), HTTP/1.0, or a policy that says no is answered over HTTP/1.1 and the
-//! connection stays HTTP/1.1; so is a request whose response outgrows
+//! (TLS only), HTTP/1.0, a connection over TLS (see [below](#tls)), or a policy
+//! that says no is answered over HTTP/1.1 and the connection stays HTTP/1.1; so is a request whose response outgrows
 //! [`max_upgrade_response_hold`](Builder::max_upgrade_response_hold) before its
 //! body ends, or, with [`stream_upgrade_body`](Builder::stream_upgrade_body) off
 //! (the body is then read whole before the `101`), a body over the bound. The
