@@ -78,7 +78,7 @@ async fn over_tls_the_connection_span_says_how_alpn_chose() {
     let _default = tracing::subscriber::set_default(recording(&log));
     let demo = h2c_mux::demo::Demo::new();
 
-    let (io, conn) = duplex_conn_over(&Builder::new(), demo.clone(), Transport::tls(Some(b"h2")));
+    let (io, conn) = duplex_conn_over(&Builder::new(), demo, Transport::tls(Some(b"h2")));
     let mut send = within("h2 handshake", h2_client(io))
         .await
         .expect("h2 handshake");
