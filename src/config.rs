@@ -131,7 +131,7 @@ const FRAME_SIZES: std::ops::RangeInclusive<u32> = DEFAULT_MAX_FRAME_SIZE..=(1 <
 /// buffers through an idle gap: 100 ms. An idle HTTP/1.1 connection *parks*: its read
 /// and write buffers and its request state are freed, leaving the socket, the
 /// service and a timer: about 1.2 KiB per connection (940 B of heap measured with
-/// DHAT, `benches/profile idle-h1`; 1.19 KiB of RSS each with 1,000 parked
+/// DHAT, `benches/profile idle-h1`; 1.2 KiB of RSS each with 1,000 parked
 /// connections open to the release binary, `benches/run --only S6`). A connection
 /// parks as soon as it goes idle,
 /// unless its last gap between a response and the next request was shorter than
