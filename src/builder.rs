@@ -16,7 +16,7 @@ use crate::connection::Connection;
 use crate::error::BoxError;
 use crate::listener::Listener;
 use crate::make::MakeConnectionService;
-use crate::policy::UpgradeDecision;
+use crate::policy::{Transport, UpgradeDecision};
 use crate::shutdown::Shutdown;
 
 /// Configures and starts connections.
@@ -64,7 +64,9 @@ impl Builder {
     }
 
     /// Whether `Upgrade: h2c` requests may switch the connection to HTTP/2
-    /// (default: on). When off, such requests are answered over HTTP/1.1.
+    /// (default: on). When off, such requests are answered over HTTP/1.1. Over
+    /// TLS the upgrade is never done, whatever this says (see
+    /// [`Transport`](crate::Transport)).
     ///
     /// ```
     /// h2c_mux::Builder::new().h2c_upgrade(false);
@@ -95,14 +97,52 @@ impl Builder {
         self
     }
 
-    /// Whether a connection that opens with the HTTP/2 preface is served as HTTP/2
-    /// (default: on). When off, the preface is parsed as HTTP/1 and answered `505`.
+    /// Whether a cleartext connection that opens with the HTTP/2 preface is served
+    /// as HTTP/2 (default: on). When off, the preface is parsed as HTTP/1 and
+    /// answered `505`. Over TLS, ALPN chooses HTTP/2 and the preface alone never
+    /// does, whatever this says (see [`Transport`](crate::Transport)).
     ///
     /// ```
     /// h2c_mux::Builder::new().prior_knowledge(false);
     /// ```
     pub fn prior_knowledge(&mut self, enabled: bool) -> &mut Self {
         self.config.prior_knowledge = enabled;
+        self
+    }
+
+    /// Serves every connection as HTTP/2 and none as HTTP/1.1 (default: off).
+    ///
+    /// On, a cleartext connection must open with the HTTP/2 preface (prior
+    /// knowledge, whatever [`prior_knowledge`](Builder::prior_knowledge) says),
+    /// and a TLS connection must have chosen `h2` with ALPN (see
+    /// [`Transport`](crate::Transport)); nothing is upgraded. Any other
+    /// connection gets one answer, whatever it sent, and is closed: `505 HTTP
+    /// Version Not Supported` with `connection: close` and a line saying what to
+    /// do instead (open with the preface; over TLS, choose `h2` with ALPN). So a
+    /// client that speaks HTTP/1.1 reads an HTTP/1.1 answer it understands, where
+    /// a bare HTTP/2 server would send it a `SETTINGS` frame and a `GOAWAY`.
+    ///
+    /// It is cheap and bounded: nothing the client sent is parsed and no service
+    /// is called. In cleartext the answer goes out at the first byte that is not
+    /// the preface's; over TLS, once the client's first bytes arrive (the
+    /// preface among them: over TLS, HTTP/2 needs ALPN, RFC 9113 §3.3). The wait
+    /// for those bytes is bounded by the
+    /// [keep-alive timeout](Builder::keep_alive_timeout) (a client that sends
+    /// nothing is closed then, without an answer) and, once part of the preface
+    /// has arrived, by the [preface timeout](Builder::preface_timeout); the close
+    /// after the answer is bounded as every close is. The connection ends with an
+    /// [`Error`](crate::Error) for which [`is_parse`](crate::Error::is_parse)
+    /// holds.
+    ///
+    /// For HTTP/1.1 only, turn off the two ways to HTTP/2 instead:
+    /// `builder.h2c_upgrade(false).prior_knowledge(false)` (and, over TLS,
+    /// advertise only `http/1.1` with ALPN).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().http2_only(true);
+    /// ```
+    pub fn http2_only(&mut self, enabled: bool) -> &mut Self {
+        self.config.http2_only = enabled;
         self
     }
 
@@ -478,7 +518,7 @@ impl Builder {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        self.connection(io, service, None)
+        self.serve_connection_with_transport(io, service, Transport::Cleartext, None)
     }
 
     /// [`serve_connection`](Builder::serve_connection) for a connection from `peer`:
@@ -512,10 +552,45 @@ impl Builder {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        self.connection(io, service, Some(peer))
+        self.serve_connection_with_transport(io, service, Transport::Cleartext, Some(peer))
     }
 
-    fn connection<I, S, B>(&self, io: I, service: S, peer: Option<SocketAddr>) -> Connection
+    /// [`serve_connection`](Builder::serve_connection) for a transport that may be
+    /// TLS: `transport` says what it negotiated, and decides how the connection
+    /// starts (see [`Transport`]: over TLS, ALPN `h2` is HTTP/2 at once and
+    /// anything else HTTP/1.1 that no `Upgrade: h2c` switches), and `peer`, when
+    /// given, is every request's [`RemoteAddr`](crate::RemoteAddr). With
+    /// [`Transport::Cleartext`] this is
+    /// [`serve_connection`](Builder::serve_connection) (no `peer`) or
+    /// [`serve_connection_with_peer`](Builder::serve_connection_with_peer).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    ///
+    /// # async fn run(tls_config: Arc<tokio_rustls::rustls::ServerConfig>) -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+    /// let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
+    /// let builder = h2c_mux::Builder::new();
+    /// loop {
+    ///     let (tcp, peer) = listener.accept().await?;
+    ///     let (acceptor, builder) = (acceptor.clone(), builder.clone());
+    ///     tokio::spawn(async move {
+    ///         let Ok(tls) = acceptor.accept(tcp).await else { return };
+    ///         let transport = h2c_mux::Transport::tls(tls.get_ref().1.alpn_protocol());
+    ///         let service = h2c_mux::demo::Demo::new();
+    ///         let conn = builder.serve_connection_with_transport(tls, service, transport, Some(peer));
+    ///         let _ = conn.await;
+    ///     });
+    /// }
+    /// # }
+    /// ```
+    pub fn serve_connection_with_transport<I, S, B>(
+        &self,
+        io: I,
+        service: S,
+        transport: Transport,
+        peer: Option<SocketAddr>,
+    ) -> Connection
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         S: tower_service::Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
@@ -525,7 +600,14 @@ impl Builder {
         B::Error: Into<BoxError>,
     {
         let cfg = Arc::new(self.config.clone());
-        Connection::new(io, service, cfg, peer, Arc::new(Shutdown::default()))
+        Connection::new(
+            io,
+            service,
+            cfg,
+            peer,
+            transport,
+            Arc::new(Shutdown::default()),
+        )
     }
 
     /// Accepts connections from `listener` until `shutdown` completes, serving each
@@ -595,6 +677,7 @@ impl fmt::Debug for Builder {
         f.debug_struct("Builder")
             .field("h2c_upgrade", &c.h2c_upgrade)
             .field("prior_knowledge", &c.prior_knowledge)
+            .field("http2_only", &c.http2_only)
             .field("upgrade_policy", &c.policy.as_ref().map(|_| "custom"))
             .field("max_upgrade_body_size", &c.max_upgrade_body_size)
             .field("stream_upgrade_body", &c.stream_upgrade_body)

@@ -130,9 +130,10 @@ const FRAME_SIZES: std::ops::RangeInclusive<u32> = DEFAULT_MAX_FRAME_SIZE..=(1 <
 /// How long an HTTP/1.1 connection that is being used back to back keeps its
 /// buffers through an idle gap: 100 ms. An idle HTTP/1.1 connection *parks*: its read
 /// and write buffers and its request state are freed, leaving the socket, the
-/// service and a timer: about 1.2 KiB per connection (1,265 B of heap measured with
-/// DHAT, `benches/README.md` S6; 1.25 KiB of RSS each with 1,000 or 10,000 parked
-/// connections open to the release binary). A connection parks as soon as it goes idle,
+/// service and a timer: about 1.2 KiB per connection (940 B of heap measured with
+/// DHAT, `benches/profile idle-h1`; 1.2 KiB of RSS each with 1,000 parked
+/// connections open to the release binary, `benches/run --only S6`). A connection
+/// parks as soon as it goes idle,
 /// unless its last gap between a response and the next request was shorter than
 /// this; then it waits this long first, so a client sending requests back to back
 /// does not pay for freeing and re-allocating them (a few hundred nanoseconds) on
@@ -220,6 +221,7 @@ pub(crate) struct Config {
     /// Whether an h2c upgrade may switch a request that carries forwarding fields.
     pub(crate) h2c_through_proxies: bool,
     pub(crate) prior_knowledge: bool,
+    pub(crate) http2_only: bool,
     pub(crate) policy: Option<Policy>,
     pub(crate) max_upgrade_body_size: usize,
     pub(crate) stream_upgrade_body: bool,
@@ -277,6 +279,7 @@ impl Default for Config {
             h2c_upgrade: true,
             h2c_through_proxies: false,
             prior_knowledge: true,
+            http2_only: false,
             policy: None,
             max_upgrade_body_size: DEFAULT_MAX_UPGRADE_BODY_SIZE,
             stream_upgrade_body: true,

@@ -1,7 +1,9 @@
 //! One connection from accept to close: sniff for prior knowledge, then HTTP/1.1,
 //! possibly upgraded, or HTTP/2. The one place that knows both protocols: it
-//! turns the HTTP/1.1 connection's
-//! [`Handoff`](crate::upgrade::handoff::Handoff) into the HTTP/2 stage.
+//! decides how a connection starts from what its transport negotiated (cleartext,
+//! or TLS and its ALPN protocol: [`Opening`]), and turns the HTTP/1.1
+//! connection's [`Handoff`](crate::upgrade::handoff::Handoff) into the HTTP/2
+//! stage.
 
 use std::fmt;
 use std::future::{poll_fn, Future};
@@ -10,7 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -21,7 +23,7 @@ use crate::error::{Error, Kind};
 #[cfg(feature = "upgrades")]
 use crate::h1::state::Handover;
 use crate::h1::state::{Outcome, Parked, H1};
-use crate::policy::Protocol;
+use crate::policy::{Alpn, Protocol, Transport};
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
 use crate::sniff::{sniff, Sniffed};
@@ -81,14 +83,16 @@ trait Wait {
 
 impl Connection {
     /// A connection of `io` to `svc`, whose requests carry `peer` as their
-    /// [`RemoteAddr`](crate::RemoteAddr), and which closes gracefully once
-    /// `shutdown` is triggered (through [`graceful_shutdown`](Self::graceful_shutdown)
-    /// or by the accept loop, which keeps the other handle).
+    /// [`RemoteAddr`](crate::RemoteAddr), which starts as `transport` says (see
+    /// [`Opening`]), and which closes gracefully once `shutdown` is triggered
+    /// (through [`graceful_shutdown`](Self::graceful_shutdown) or by the accept
+    /// loop, which keeps the other handle).
     pub(crate) fn new<I, S>(
         io: I,
         svc: S,
         cfg: Arc<Config>,
         peer: Option<SocketAddr>,
+        transport: Transport,
         shutdown: Arc<Shutdown>,
     ) -> Self
     where
@@ -99,30 +103,44 @@ impl Connection {
         if let Some(p) = peer {
             span.record("peer", field::display(p));
         }
+        let opening = Opening::of(transport, &cfg);
         let ctx = Ctx {
             cfg,
             shutdown: shutdown.clone(),
             peer,
             span,
         };
-        let state = if ctx.cfg.prior_knowledge {
-            let span = ctx.span.clone();
-            State::Running(Box::pin(sniff_stage(io, svc, ctx).instrument(span)))
-        } else {
-            // HTTP/1.1 only: nothing to sniff, so the connection starts parked and
-            // holds no buffer until its client speaks.
-            ctx.span.record("protocol", Protocol::Http1.as_str());
-            let since = Instant::now();
-            let parked = Parked {
-                io,
-                svc,
-                timer: Box::pin(tokio::time::sleep_until(since + ctx.cfg.keep_alive_timeout)),
-                since,
-                after_response: false,
-            };
-            State::Parked(Box::new(ParkedH1 {
-                inner: Some((parked, ctx)),
-            }))
+        let state = match opening {
+            Opening::Sniff => {
+                let span = ctx.span.clone();
+                State::Running(Box::pin(sniff_stage(io, svc, ctx).instrument(span)))
+            }
+            Opening::H2Tls => {
+                ctx.span.record("protocol", Protocol::H2Tls.as_str());
+                let io = Rewind::new(io, Bytes::new());
+                State::Running(h2_stage(io, svc, ctx, Protocol::H2Tls, None))
+            }
+            Opening::Http1 => {
+                // Nothing to sniff, so the connection starts parked and holds no
+                // buffer until its client speaks.
+                ctx.span.record("protocol", Protocol::Http1.as_str());
+                let since = Instant::now();
+                let parked = Parked {
+                    io,
+                    svc,
+                    timer: Box::pin(tokio::time::sleep_until(since + ctx.cfg.keep_alive_timeout)),
+                    since,
+                    after_response: false,
+                    over_tls: matches!(transport, Transport::Tls { .. }),
+                };
+                State::Parked(Box::new(ParkedH1 {
+                    inner: Some((parked, ctx)),
+                }))
+            }
+            Opening::Refuse => {
+                let span = ctx.span.clone();
+                State::Running(Box::pin(refuse_stage(io, svc, ctx).instrument(span)))
+            }
         };
         Connection { state, shutdown }
     }
@@ -190,6 +208,39 @@ impl fmt::Debug for Connection {
     }
 }
 
+/// How a connection starts: decided once, from what its transport negotiated
+/// and what the builder allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// Cleartext, HTTP/2 allowed from the first byte: read until the first
+    /// bytes tell the preface from HTTP/1.1 (which is refused when HTTP/2 is
+    /// all the builder allows).
+    Sniff,
+    /// TLS whose ALPN chose `h2`: HTTP/2 at once (RFC 9113 §3.2).
+    H2Tls,
+    /// HTTP/1.1 at once: cleartext with prior knowledge off, or TLS without
+    /// ALPN `h2`, where the preface is not HTTP/2's to start (RFC 9113 §3.3) and
+    /// is answered as a request of an unknown version would be.
+    Http1,
+    /// TLS without ALPN `h2` when HTTP/2 is all the builder allows: whatever
+    /// comes is refused.
+    Refuse,
+}
+
+impl Opening {
+    fn of(transport: Transport, cfg: &Config) -> Opening {
+        match transport {
+            Transport::Tls {
+                alpn: Some(Alpn::H2),
+            } => Opening::H2Tls,
+            Transport::Tls { .. } if cfg.http2_only => Opening::Refuse,
+            Transport::Tls { .. } => Opening::Http1,
+            Transport::Cleartext if cfg.http2_only || cfg.prior_knowledge => Opening::Sniff,
+            Transport::Cleartext => Opening::Http1,
+        }
+    }
+}
+
 /// What every stage of one connection shares.
 struct Ctx {
     cfg: Arc<Config>,
@@ -218,6 +269,11 @@ where
                 None,
             )))
         }
+        Sniffed::Http1 if ctx.cfg.http2_only => {
+            debug!("http/1.1 refused: the server speaks http/2 only");
+            let h1 = H1::new(io, rbuf, svc, &ctx.cfg, &ctx.shutdown, None, false);
+            Err(h1.refuse(REFUSAL_CLEARTEXT).await)
+        }
         Sniffed::Http1 => {
             ctx.span.record("protocol", Protocol::Http1.as_str());
             Ok(Step::Next(h1_run(H1Start::New(io, rbuf, svc), ctx)))
@@ -225,9 +281,35 @@ where
     }
 }
 
+/// What a cleartext client that does not open with the preface is told when
+/// the server speaks HTTP/2 only (see [`Opening::Sniff`]).
+const REFUSAL_CLEARTEXT: &str = "This server speaks HTTP/2 only: open the connection with the HTTP/2 preface (prior knowledge).";
+
+/// What a TLS client that did not choose `h2` with ALPN is told when the server
+/// speaks HTTP/2 only (see [`Opening::Refuse`]).
+const REFUSAL_TLS: &str = "This server speaks HTTP/2 only: choose h2 with ALPN.";
+
+/// A TLS connection without ALPN `h2` when the server speaks HTTP/2 only: waits
+/// for the client's first bytes, as sniffing does, then refuses it whatever they
+/// are (the preface too: RFC 9113 §3.3).
+async fn refuse_stage<I, S>(mut io: I, svc: S, ctx: Ctx) -> Result<Step, Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: HttpService,
+{
+    let mut rbuf = BytesMut::new();
+    if sniff_io(&mut io, &mut rbuf, &ctx.cfg, &ctx.shutdown).await? == Sniffed::NeedMore {
+        return Ok(Step::Closed);
+    }
+    debug!("refused: the server speaks http/2 only, and alpn did not choose h2");
+    let h1 = H1::new(io, rbuf, svc, &ctx.cfg, &ctx.shutdown, None, true);
+    Err(h1.refuse(REFUSAL_TLS).await)
+}
+
 /// How an HTTP/1.1 stage begins.
 enum H1Start<I, S> {
-    /// A new connection, with what sniffing read.
+    /// A new connection, with what sniffing read: cleartext, the only kind that
+    /// is sniffed (see [`Opening`]).
     New(I, BytesMut, S),
     /// A parked connection whose client sent these bytes.
     Resume(Parked<I, S>, BytesMut),
@@ -244,7 +326,7 @@ where
         async move {
             let h1 = match start {
                 H1Start::New(io, rbuf, svc) => {
-                    H1::new(io, rbuf, svc, &ctx.cfg, &ctx.shutdown, ctx.peer)
+                    H1::new(io, rbuf, svc, &ctx.cfg, &ctx.shutdown, ctx.peer, false)
                 }
                 H1Start::Resume(parked, rbuf) => {
                     H1::resume(parked, rbuf, &ctx.cfg, &ctx.shutdown, ctx.peer)
@@ -301,6 +383,7 @@ where
         shutdown,
         peer,
         span,
+        ..
     } = ctx;
     // Boxed as it is (no async block around it, which would keep the arguments a
     // second time for the connection's whole life).
@@ -471,4 +554,45 @@ fn poll_read_small<I: AsyncRead + Unpin>(
     buf: &mut BytesMut,
 ) -> Poll<std::io::Result<usize>> {
     poll_read_stack(io, cx, |bytes| buf.extend_from_slice(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn how_each_transport_opens() {
+        let h2 = Transport::tls(Some(b"h2"));
+        let h1 = Transport::tls(Some(b"http/1.1"));
+        let other = Transport::tls(Some(b"acme-tls/1"));
+        let none = Transport::tls(None);
+        // (transport, prior_knowledge, http2_only, opening)
+        let cases = [
+            (Transport::Cleartext, true, false, Opening::Sniff),
+            (Transport::Cleartext, false, false, Opening::Http1),
+            (Transport::Cleartext, true, true, Opening::Sniff),
+            (Transport::Cleartext, false, true, Opening::Sniff),
+            (h2, true, false, Opening::H2Tls),
+            (h2, false, false, Opening::H2Tls),
+            (h2, false, true, Opening::H2Tls),
+            (h1, true, false, Opening::Http1),
+            (other, true, false, Opening::Http1),
+            (none, true, false, Opening::Http1),
+            (h1, true, true, Opening::Refuse),
+            (other, false, true, Opening::Refuse),
+            (none, true, true, Opening::Refuse),
+        ];
+        for (transport, prior_knowledge, http2_only, want) in cases {
+            let cfg = Config {
+                prior_knowledge,
+                http2_only,
+                ..Config::default()
+            };
+            assert_eq!(
+                Opening::of(transport, &cfg),
+                want,
+                "{transport:?}, prior_knowledge {prior_knowledge}, http2_only {http2_only}"
+            );
+        }
+    }
 }

@@ -33,8 +33,8 @@
 //!
 //! Every check on an upgrade request happens before the `101`: a request with two
 //! `HTTP2-Settings`, a bad base64url value, an out-of-range setting, `Upgrade: h2`
-//! (TLS only), HTTP/1.0, or a policy that says no is answered over HTTP/1.1 and the
-//! connection stays HTTP/1.1; so is a request whose response outgrows
+//! (TLS only), HTTP/1.0, a connection over TLS (see [below](#tls)), or a policy
+//! that says no is answered over HTTP/1.1 and the connection stays HTTP/1.1; so is a request whose response outgrows
 //! [`max_upgrade_response_hold`](Builder::max_upgrade_response_hold) before its
 //! body ends, or, with [`stream_upgrade_body`](Builder::stream_upgrade_body) off
 //! (the body is then read whole before the `101`), a body over the bound. The
@@ -81,6 +81,18 @@
 //! (see [`MakeConnectionService`]). The listener is any [`Listener`]: TCP, a Unix
 //! socket, or one of your own, such as TCP wrapped in TLS.
 //!
+//! ## TLS
+//!
+//! h2c-mux depends on no TLS crate. A listener that terminates TLS tells, through
+//! [`Listener::transport`], what the handshake chose (a [`Transport`]), and that
+//! decides how each connection starts: ALPN `h2` is HTTP/2 from the first byte
+//! ([`Protocol::H2Tls`]); ALPN `http/1.1`, another protocol or none is HTTP/1.1
+//! only, where `Upgrade: h2c` never switches (h2c is the cleartext protocol: the
+//! request is answered over HTTP/1.1 with [`DeclineReason::Tls`]) and the HTTP/2
+//! preface is answered `505`. Cleartext connections are sniffed and upgraded as
+//! above. A connection served by hand says the same with
+//! [`Builder::serve_connection_with_transport`].
+//!
 //! ## Memory
 //!
 //! Every buffer is bounded by a [`Builder`] setting (the README lists them). An idle
@@ -93,7 +105,7 @@
 //! ## Tracing
 //!
 //! Each connection runs in a `connection` span (`peer`, `protocol`: `http/1.1`,
-//! `h2c-upgrade` or `h2-prior-knowledge`), each request in a `request` span
+//! `h2c-upgrade`, `h2-prior-knowledge` or `h2-tls`), each request in a `request` span
 //! (`method`, `path`, and `stream` for HTTP/2). An upgraded connection records
 //! `protocol` twice: `http/1.1` while the upgrade request is read, `h2c-upgrade`
 //! once it switches (`tracing-subscriber`'s `fmt` prints both values, in that
@@ -185,8 +197,8 @@ pub use error::{BoxError, Error};
 pub use listener::{Listener, ListenerAddr};
 pub use make::{MakeConnectionService, ViaClone, ViaMakeService};
 pub use policy::{
-    decline_proxied, AnsweredOver, DeclineReason, Protocol, RemoteAddr, UpgradeDecision,
-    UpgradeDeclined,
+    decline_proxied, Alpn, AnsweredOver, DeclineReason, Protocol, RemoteAddr, Transport,
+    UpgradeDecision, UpgradeDeclined,
 };
 
 /// Serves `service` on `listener` with the default [`Builder`] until `shutdown`

@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::debug;
 
+use crate::policy::Transport;
+
 /// A source of connections for [`Builder::serve`](crate::Builder::serve) and
 /// [`serve`](crate::serve): each [`accept`](Listener::accept) gives one transport
 /// and its peer's address.
@@ -86,6 +88,48 @@ pub trait Listener: Send + 'static {
     /// # }
     /// ```
     fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Io, Self::Addr)>> + Send;
+
+    /// What the transport of `io`, just accepted, negotiated: cleartext, or TLS
+    /// with its ALPN protocol. It decides how the connection starts (see
+    /// [`Transport`]): over TLS, ALPN `h2` is HTTP/2 at once, anything else
+    /// HTTP/1.1 that no `Upgrade: h2c` switches. The default says
+    /// [`Transport::Cleartext`], right for TCP and Unix sockets; a listener that
+    /// terminates TLS says what its handshake chose.
+    ///
+    /// ```no_run
+    /// use std::net::SocketAddr;
+    /// use tokio::net::TcpStream;
+    /// use tokio_rustls::server::TlsStream;
+    ///
+    /// /// Finished TLS handshakes, handed over by a task of its own.
+    /// struct TlsListener {
+    ///     ready: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ///     local: SocketAddr,
+    /// }
+    ///
+    /// impl h2c_mux::Listener for TlsListener {
+    ///     type Io = TlsStream<TcpStream>;
+    ///     type Addr = SocketAddr;
+    ///
+    ///     async fn accept(&mut self) -> std::io::Result<(Self::Io, SocketAddr)> {
+    ///         self.ready.recv().await.ok_or_else(|| std::io::Error::other("acceptor stopped"))
+    ///     }
+    ///
+    ///     fn local_addr(&self) -> std::io::Result<SocketAddr> {
+    ///         Ok(self.local)
+    ///     }
+    ///
+    ///     fn transport(&self, io: &Self::Io) -> h2c_mux::Transport {
+    ///         h2c_mux::Transport::tls(io.get_ref().1.alpn_protocol())
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// `examples/tls.rs` in the repository is such a listener, whole.
+    fn transport(&self, io: &Self::Io) -> Transport {
+        let _ = io;
+        Transport::Cleartext
+    }
 
     /// The address the listener is bound to.
     ///

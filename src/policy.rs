@@ -1,4 +1,5 @@
-//! What the embedder sees and decides: the negotiated protocol and the upgrade policy.
+//! What the embedder sees and decides: what the transport negotiated, the protocol
+//! a request came over, and the upgrade policy.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -37,6 +38,10 @@ pub enum Protocol {
     H2cUpgrade,
     /// HTTP/2 with prior knowledge: the client opened with the preface (RFC 9113 §3.3).
     H2PriorKnowledge,
+    /// HTTP/2 over TLS, chosen by ALPN `h2` (RFC 9113 §3.2): the connection was
+    /// served with [`Transport::Tls`] and [`Alpn::H2`], as HTTP/2 from its first
+    /// byte.
+    H2Tls,
 }
 
 impl Protocol {
@@ -81,16 +86,19 @@ impl Protocol {
         }
     }
 
-    /// A short name for logs: `http/1.1`, `h2c-upgrade` or `h2-prior-knowledge`.
+    /// A short name for logs: `http/1.1`, `h2c-upgrade`, `h2-prior-knowledge` or
+    /// `h2-tls`.
     ///
     /// ```
     /// assert_eq!(h2c_mux::Protocol::H2cUpgrade.as_str(), "h2c-upgrade");
+    /// assert_eq!(h2c_mux::Protocol::H2Tls.as_str(), "h2-tls");
     /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Http1 => "http/1.1",
             Protocol::H2cUpgrade => "h2c-upgrade",
             Protocol::H2PriorKnowledge => "h2-prior-knowledge",
+            Protocol::H2Tls => "h2-tls",
         }
     }
 }
@@ -98,6 +106,100 @@ impl Protocol {
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// What a connection's transport negotiated below HTTP, which decides how the
+/// connection starts. h2c-mux does no TLS itself: a [`Listener`](crate::Listener)
+/// that terminates TLS says so from its
+/// [`transport`](crate::Listener::transport) method, and a connection served by
+/// hand from
+/// [`Builder::serve_connection_with_transport`](crate::Builder::serve_connection_with_transport).
+///
+/// - [`Cleartext`](Transport::Cleartext) (TCP, a Unix socket): the first bytes
+///   tell HTTP/2 with prior knowledge from HTTP/1.1, and `Upgrade: h2c` may
+///   switch, as the [`Builder`](crate::Builder) allows.
+/// - [`Tls`](Transport::Tls) with ALPN [`h2`](Alpn::H2): HTTP/2 from the first
+///   byte, nothing sniffed; its requests say [`Protocol::H2Tls`].
+/// - `Tls` with ALPN `http/1.1`, another protocol, or none: HTTP/1.1 only.
+///   `Upgrade: h2c` never switches (h2c is HTTP/2 over cleartext TCP, RFC 9113
+///   §3.1; such a request is answered over HTTP/1.1 with
+///   [`DeclineReason::Tls`]), and the HTTP/2 preface is answered `505`: over TLS,
+///   HTTP/2 is chosen with ALPN only (RFC 9113 §3.3).
+///
+/// ```
+/// use h2c_mux::{Alpn, Transport};
+///
+/// // What a rustls server connection's `alpn_protocol()` gives, for example.
+/// let alpn: Option<&[u8]> = Some(b"h2");
+/// assert_eq!(Transport::tls(alpn), Transport::Tls { alpn: Some(Alpn::H2) });
+/// assert_eq!(Transport::default(), Transport::Cleartext);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Transport {
+    /// No TLS: plain TCP or a Unix socket.
+    #[default]
+    Cleartext,
+    /// TLS, with the protocol ALPN chose, if the client offered any the server
+    /// accepts.
+    Tls {
+        /// The ALPN protocol, or `None` when none was negotiated.
+        alpn: Option<Alpn>,
+    },
+}
+
+impl Transport {
+    /// TLS whose ALPN chose the protocol identified by `alpn` (its bytes as they
+    /// went over the wire, such as `b"h2"`), or none.
+    ///
+    /// ```
+    /// use h2c_mux::{Alpn, Transport};
+    ///
+    /// assert_eq!(Transport::tls(None), Transport::Tls { alpn: None });
+    /// assert_eq!(
+    ///     Transport::tls(Some(b"http/1.1")),
+    ///     Transport::Tls { alpn: Some(Alpn::Http11) }
+    /// );
+    /// ```
+    pub fn tls(alpn: Option<&[u8]>) -> Transport {
+        Transport::Tls {
+            alpn: alpn.map(Alpn::from_id),
+        }
+    }
+}
+
+/// An ALPN protocol (RFC 7301), as far as choosing the HTTP version goes.
+///
+/// ```
+/// use h2c_mux::Alpn;
+///
+/// assert_eq!(Alpn::from_id(b"h2"), Alpn::H2);
+/// assert_eq!(Alpn::from_id(b"acme-tls/1"), Alpn::Other);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alpn {
+    /// `h2`: HTTP/2 over TLS (RFC 9113 §3.2).
+    H2,
+    /// `http/1.1`.
+    Http11,
+    /// Any other protocol: served as HTTP/1.1.
+    Other,
+}
+
+impl Alpn {
+    /// The protocol whose identification sequence is `id`. ALPN compares the
+    /// bytes exactly (RFC 7301 §3.2), so `H2` is not `h2`.
+    ///
+    /// ```
+    /// assert_eq!(h2c_mux::Alpn::from_id(b"http/1.1"), h2c_mux::Alpn::Http11);
+    /// assert_eq!(h2c_mux::Alpn::from_id(b"H2"), h2c_mux::Alpn::Other);
+    /// ```
+    pub fn from_id(id: &[u8]) -> Alpn {
+        match id {
+            b"h2" => Alpn::H2,
+            b"http/1.1" => Alpn::Http11,
+            _ => Alpn::Other,
+        }
     }
 }
 
@@ -158,6 +260,10 @@ impl UpgradeDecision {
 pub enum DeclineReason {
     /// The builder turned the upgrade off.
     Disabled,
+    /// The connection is TLS ([`Transport::Tls`]): h2c is HTTP/2 over cleartext
+    /// TCP (RFC 9113 §3.1), and over TLS HTTP/2 is chosen with ALPN, never with
+    /// `Upgrade` (`h2c` or `h2`).
+    Tls,
     /// RFC 9110 §7.8: an `Upgrade` in an HTTP/1.0 request is ignored.
     Http10,
     /// The upgrade is never done for CONNECT.
@@ -189,6 +295,7 @@ impl fmt::Display for DeclineReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DeclineReason::Disabled => f.write_str("h2c upgrade is disabled"),
+            DeclineReason::Tls => f.write_str("no upgrade over tls: alpn chooses http/2"),
             DeclineReason::Http10 => f.write_str("upgrade is ignored in http/1.0"),
             DeclineReason::Connect => f.write_str("upgrade is ignored for connect"),
             DeclineReason::TlsToken => f.write_str("upgrade token h2 requires tls"),
@@ -398,5 +505,29 @@ mod tests {
             "declined by policy: no"
         );
         assert_eq!(Protocol::H2PriorKnowledge.to_string(), "h2-prior-knowledge");
+        assert_eq!(
+            DeclineReason::Tls.to_string(),
+            "no upgrade over tls: alpn chooses http/2"
+        );
+    }
+
+    #[test]
+    fn alpn_ids() {
+        let cases: &[(Option<&[u8]>, Option<Alpn>)] = &[
+            (None, None),
+            (Some(b"h2"), Some(Alpn::H2)),
+            (Some(b"http/1.1"), Some(Alpn::Http11)),
+            (Some(b"H2"), Some(Alpn::Other)),
+            (Some(b"h2c"), Some(Alpn::Other)),
+            (Some(b"http/1.0"), Some(Alpn::Other)),
+            (Some(b""), Some(Alpn::Other)),
+        ];
+        for (id, alpn) in cases {
+            assert_eq!(
+                Transport::tls(*id),
+                Transport::Tls { alpn: *alpn },
+                "{id:?}"
+            );
+        }
     }
 }

@@ -11,8 +11,10 @@ use std::sync::{Arc, Mutex};
 
 use common::h1::H1Conn;
 use common::h2c::{raw_upgrade, UPGRADE_GET};
-use common::h2client::{get, h2_connect, roundtrip};
-use common::server::Server;
+use common::h2client::{get, h2_client, h2_connect, roundtrip};
+use common::server::{conn_result, duplex_conn_over, Server};
+use common::within;
+use h2c_mux::{Builder, Transport};
 use tokio::net::TcpStream;
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -57,19 +59,68 @@ fn closed(log: &str, name: &str, fields: &[&str]) -> usize {
         .count()
 }
 
+/// A subscriber that records debug spans, as [`closed`] reads them, into `log`.
+fn recording(log: &Log) -> impl tracing::Subscriber + Send + Sync {
+    let writer = log.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(move || writer.clone())
+        .finish()
+}
+
+// The subscriber is this thread's default, and the current-thread runtime polls
+// the server's tasks on this thread: they all see it.
+#[tokio::test]
+async fn over_tls_the_connection_span_says_how_alpn_chose() {
+    let log = Log::default();
+    let _default = tracing::subscriber::set_default(recording(&log));
+    let demo = h2c_mux::demo::Demo::new();
+
+    let (io, conn) = duplex_conn_over(&Builder::new(), demo, Transport::tls(Some(b"h2")));
+    let mut send = within("h2 handshake", h2_client(io))
+        .await
+        .expect("h2 handshake");
+    let r = roundtrip(&mut send, get("/"), None).await;
+    assert_eq!(r.body, b"hello world\n");
+    drop(send);
+    conn_result(conn).await.expect("a clean close");
+
+    let transport = Transport::tls(Some(b"http/1.1"));
+    let (io, conn) = duplex_conn_over(&Builder::new(), demo, transport);
+    let mut c = H1Conn::new(io);
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    assert_eq!(c.read_response().await.status, 200);
+    c.expect_closed().await;
+    drop(c);
+    conn_result(conn).await.expect("a clean close");
+
+    let text = log.text();
+    assert_eq!(
+        closed(&text, "connection", &[r#"protocol="h2-tls""#]),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        closed(&text, "request", &["method=GET", "path=/", "stream=1"]),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        closed(&text, "connection", &[r#"protocol="http/1.1""#]),
+        1,
+        "{text}"
+    );
+}
+
 // The subscriber is this thread's default, and the current-thread runtime polls
 // the server's tasks on this thread: they all see it.
 #[tokio::test]
 async fn with_debug_spans_every_protocol_is_answered_and_its_spans_say_what_it_was() {
     let log = Log::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_span_events(FmtSpan::CLOSE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    let _default = tracing::subscriber::set_default(recording(&log));
     let server = Server::demo().await;
 
     // HTTP/1.1: keep-alive, a body, HEAD.

@@ -182,6 +182,7 @@ where
             timer: self.timer,
             since,
             after_response: self.pace != Pace::Fresh,
+            over_tls: self.over_tls,
         })
     }
 

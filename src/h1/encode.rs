@@ -95,7 +95,11 @@ pub(crate) enum Persistence {
 
 /// A complete small error response, the only kind the server writes on its own.
 pub(crate) fn write_error(dst: &mut BytesMut, status: StatusCode) {
-    let reason = status.canonical_reason().unwrap_or("Error");
+    write_error_text(dst, status, status.canonical_reason().unwrap_or("Error"));
+}
+
+/// [`write_error`] with a text of its own as the body (followed by a newline).
+pub(crate) fn write_error_text(dst: &mut BytesMut, status: StatusCode, text: &str) {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -105,10 +109,10 @@ pub(crate) fn write_error(dst: &mut BytesMut, status: StatusCode) {
         dst,
         status,
         &headers,
-        Framing::Length(reason.len() as u64 + 1),
+        Framing::Length(text.len() as u64 + 1),
         Persistence::Close,
     );
-    dst.put_slice(reason.as_bytes());
+    dst.put_slice(text.as_bytes());
     dst.put_u8(b'\n');
 }
 

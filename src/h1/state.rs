@@ -8,15 +8,16 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 
 use bytes::{Bytes, BytesMut};
+use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 use tracing::trace;
 
 use super::encode;
 use super::io::WriteBuf;
-use super::parse::error_status;
+use super::parse::{error_status, ParseError};
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, Kind};
 use crate::linger::Linger;
 use crate::policy::DeclineReason;
 use crate::service::HttpService;
@@ -60,6 +61,8 @@ pub(crate) struct Parked<I, S> {
     pub(crate) since: Instant,
     /// Whether it went idle after a response (not waiting for its first request).
     pub(crate) after_response: bool,
+    /// The connection is TLS (see [`H1::over_tls`]).
+    pub(crate) over_tls: bool,
 }
 
 pub(crate) struct H1<'a, I, S> {
@@ -70,6 +73,9 @@ pub(crate) struct H1<'a, I, S> {
     pub(super) cfg: &'a Config,
     pub(super) shutdown: &'a Shutdown,
     pub(super) peer: Option<SocketAddr>,
+    /// The connection is TLS: `Upgrade` never switches it (see
+    /// [`Transport`](crate::Transport)).
+    pub(super) over_tls: bool,
     pub(super) timer: Pin<Box<Sleep>>,
     pub(super) pace: Pace,
 }
@@ -129,6 +135,7 @@ where
         cfg: &'a Config,
         shutdown: &'a Shutdown,
         peer: Option<SocketAddr>,
+        over_tls: bool,
     ) -> Self {
         H1 {
             io,
@@ -138,6 +145,7 @@ where
             cfg,
             shutdown,
             peer,
+            over_tls,
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             pace: Pace::Fresh,
         }
@@ -169,9 +177,25 @@ where
             cfg,
             shutdown,
             peer,
+            over_tls: parked.over_tls,
             timer: parked.timer,
             pace,
         }
+    }
+
+    /// Answers a connection that is not to be served over HTTP/1.1 at all with
+    /// `505 HTTP Version Not Supported` and `why` (RFC 9110 §15.6.6: what the
+    /// server supports instead), and closes it. What the client sent is not
+    /// parsed: whatever it is, this one answer is all it gets. The close is
+    /// bounded as every close is (see [`H1::close`]).
+    pub(crate) async fn refuse(mut self, why: &str) -> Error {
+        encode::write_error_text(
+            self.wbuf.flat(),
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            why,
+        );
+        self.close(Closing::MaySendMore).await;
+        Error::new(Kind::Parse).detail(ParseError::UnsupportedVersion)
     }
 
     /// Answers `e` with a status-only response and `connection: close` (see

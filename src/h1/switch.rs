@@ -104,7 +104,14 @@ where
         let cfg = self.cfg;
         let mut continue_sent = false;
         let mut prefix = None;
-        let reason = match check_upgrade(&head, cfg) {
+        // Before any check of the request: whatever it asks, over TLS HTTP/2 is
+        // ALPN's to choose (RFC 9113 §3.1, §3.3), and the `101` is never sent.
+        let checked = if self.over_tls {
+            Err(DeclineReason::Tls)
+        } else {
+            check_upgrade(&head, cfg)
+        };
+        let reason = match checked {
             Ok(preamble) => {
                 // RFC 9110 §10.1.1: the client waits for 100 before the body, which
                 // must be read before the 101 (RFC 7540 §3.2).

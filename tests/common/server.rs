@@ -5,7 +5,8 @@
 //!   shutdown future it was handed;
 //! - [`duplex_conn`]: one connection over `tokio::io::duplex`, driven by
 //!   `Builder::serve_connection` on its own task, so the `Connection` future's
-//!   result can be checked ([`conn_result`]) and paused-clock tests see every byte.
+//!   result can be checked ([`conn_result`]) and paused-clock tests see every byte
+//!   ([`duplex_conn_over`]: one that stands for TLS).
 
 use std::future::Future;
 use std::io;
@@ -13,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use h2c_mux::{Body, BoxError, Builder, Listener, MakeConnectionService};
+use h2c_mux::{Body, BoxError, Builder, Listener, MakeConnectionService, Transport};
 use http::{Request, Response};
 use tokio::io::DuplexStream;
 use tokio::net::{TcpListener, TcpStream};
@@ -197,6 +198,19 @@ pub fn duplex_conn_sized<S: TestService<B>, B: TestBody>(
 ) -> (DuplexStream, ConnHandle) {
     let (client, server) = tokio::io::duplex(size);
     let conn = builder.serve_connection(server, svc);
+    (client, tokio::spawn(conn))
+}
+
+/// [`duplex_conn`] for a pipe that stands for a transport that negotiated
+/// `transport` (TLS and its ALPN protocol, say), served by
+/// `serve_connection_with_transport`.
+pub fn duplex_conn_over<S: TestService<B>, B: TestBody>(
+    builder: &Builder,
+    svc: S,
+    transport: Transport,
+) -> (DuplexStream, ConnHandle) {
+    let (client, server) = tokio::io::duplex(DUPLEX_SIZE);
+    let conn = builder.serve_connection_with_transport(server, svc, transport, None);
     (client, tokio::spawn(conn))
 }
 

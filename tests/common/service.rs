@@ -187,6 +187,13 @@ impl Requests {
             .await
             .expect("recorder dropped")
     }
+
+    /// Asserts the service saw no request after those already taken, once every
+    /// copy of it is gone (its connection has ended).
+    pub async fn assert_no_more(mut self) {
+        let next = within("the service to be dropped", self.0.recv()).await;
+        assert!(next.is_none(), "the service was called: {next:?}");
+    }
 }
 
 /// What the [`inspect`] service saw of one request.
