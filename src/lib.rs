@@ -120,6 +120,8 @@
 //!                      stream1.rs, frame.rs
 //! service.rs, demo.rs  the service bound; the demo service
 //! body.rs, config.rs   the request body; the resolved configuration and defaults
+//! tunnel.rs            an extended CONNECT stream as a byte tunnel (public:
+//!                      `tunnel`), made by h2/
 //! error.rs, policy.rs, shutdown.rs, transport.rs (reads, Rewind), linger.rs
 //! (a close that keeps what was written), sniff.rs, date.rs, decimal.rs
 //!                      what every layer needs
@@ -157,6 +159,7 @@ mod service;
 mod shutdown;
 mod sniff;
 mod transport;
+pub mod tunnel;
 mod upgrade;
 
 pub use body::Body;
