@@ -541,12 +541,53 @@ async fn a_tunnel_the_service_ends_first_reaches_the_client_whole() {
     });
     let server = Server::start(&enabled(), svc).await;
     let client = client_past_settings(&server).await;
-    let (res, _send) = open_tunnel(&client, "bye").await;
+    let (res, mut send) = open_tunnel(&client, "bye").await;
     report(&mut reports).await.expect("the tunnel opened");
     let got = within("the tunnel's end", read_to_end(&mut res.into_body()))
         .await
         .expect("END_STREAM, before any reset");
     assert_eq!(got, b"bye");
+    // Then, the tunnel dropped, the server stops the client's side with NO_ERROR
+    // (RFC 9113 §8.1), not an error.
+    let reason = within("the reset", std::future::poll_fn(|cx| send.poll_reset(cx)))
+        .await
+        .expect("a reset");
+    assert_eq!(reason, h2::Reason::NO_ERROR);
+}
+
+#[tokio::test]
+async fn a_tunnel_dropped_without_shutdown_resets_the_stream_with_cancel() {
+    let (tx, mut reports) = mpsc::unbounded_channel();
+    let svc = service_fn(move |mut req: Request<Body>| {
+        let tx = tx.clone();
+        async move {
+            if req.method() != Method::CONNECT {
+                return text(StatusCode::OK, "plain");
+            }
+            take_tunnel(&mut req, tx, |mut t: Tunnel| async move {
+                t.write_all(b"partial").await.expect("write");
+            });
+            text(StatusCode::OK, "")
+        }
+    });
+    let server = Server::start(&enabled(), svc).await;
+    let client = client_past_settings(&server).await;
+    let (res, _send) = open_tunnel(&client, "abandon").await;
+    report(&mut reports).await.expect("the tunnel opened");
+    let mut recv = res.into_body();
+    let e = within("the reset", async {
+        loop {
+            match recv.data().await {
+                Some(Ok(chunk)) => {
+                    let _ = recv.flow_control().release_capacity(chunk.len());
+                }
+                Some(Err(e)) => return e,
+                None => panic!("END_STREAM from a tunnel that was not shut down"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(e.reason(), Some(h2::Reason::CANCEL), "{e}");
 }
 
 /// One write of a megabyte takes no more than the client's window (65,535 bytes
@@ -844,6 +885,8 @@ async fn graceful_shutdown_waits_for_an_open_tunnel() {
     );
     // With the tunnel closed the connection closes, and serve returns.
     within("the connection to close", h2.count_until_closed()).await;
+    // Closed on this side too, so the server's close need not linger.
+    drop(h2);
     server.join().await.expect("serve");
 }
 
@@ -905,5 +948,48 @@ async fn axums_websocket_upgrade_answers_426_over_http2() {
     assert_eq!(
         String::from_utf8_lossy(&body),
         "WebSocket request couldn't be upgraded since no upgrade state was present"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_tunnel_is_logged_in_its_requests_span() {
+    let log = Captured::default();
+    let _guard = log.install(tracing::Level::DEBUG);
+    let (tx, mut reports) = mpsc::unbounded_channel();
+    let server = Server::start(&enabled(), echo_service(tx)).await;
+    let client = client_past_settings(&server).await;
+    let (res, mut send) = open_tunnel(&client, "echo").await;
+    send.send_data(Bytes::from_static(b"12345"), true)
+        .expect("data with END_STREAM");
+    let echoed = within("the echo", read_to_end(&mut res.into_body()))
+        .await
+        .expect("echo");
+    assert_eq!(echoed, b"12345");
+    report(&mut reports).await.expect("the tunnel opened");
+
+    let text = log.text();
+    let line = |what: &str| {
+        text.lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} in:\n{text}"))
+            .to_string()
+    };
+    let open = line("tunnel open");
+    assert!(
+        open.contains("request{method=CONNECT path=/echo stream=3}"),
+        "{open}"
+    );
+    assert!(
+        open.contains("protocol=echo") && open.contains("status=200"),
+        "{open}"
+    );
+    let closed = line("tunnel closed");
+    assert!(
+        closed.contains("request{method=CONNECT path=/echo stream=3}"),
+        "{closed}"
+    );
+    assert!(
+        closed.contains("read=5") && closed.contains("written=5") && closed.contains("ended=true"),
+        "{closed}"
     );
 }

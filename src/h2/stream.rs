@@ -159,6 +159,7 @@ struct Connect {
     recv: RecvStream,
     opener: Opener,
     tunnels: Arc<AtomicUsize>,
+    protocol: ConnectProtocol,
 }
 
 /// When `parts` is an extended CONNECT (RFC 8441 §4; `h2` gives `:protocol` only
@@ -176,15 +177,15 @@ fn extended_connect(
     let Some(protocol) = parts.extensions.get::<h2::ext::Protocol>() else {
         return Err(recv);
     };
-    debug!(protocol = protocol.as_str(), "extended connect");
     let protocol = ConnectProtocol::from_h2(protocol.clone());
     let (on_tunnel, opener) = tunnel::pair();
-    parts.extensions.insert(protocol);
+    parts.extensions.insert(protocol.clone());
     parts.extensions.insert(on_tunnel);
     Ok(Box::new(Connect {
         recv,
         opener,
         tunnels: tunnels.counter(),
+        protocol,
     }))
 }
 
@@ -202,18 +203,23 @@ fn answer_connect<B: http_body::Body>(
         recv,
         opener,
         tunnels,
+        protocol,
     } = connect;
     let status = res.status();
-    if !status.is_success() {
-        opener.refuse(tunnel::refused(format!("answered {status}, not 2xx")));
-        return Ok(Some(res));
-    }
-    if !res.body().is_end_stream() {
-        opener.refuse(tunnel::refused("the 2xx answer has a body"));
+    let refusal = if !status.is_success() {
+        Some(tunnel::refused(format!("answered {status}, not 2xx")))
+    } else if !res.body().is_end_stream() {
+        Some(tunnel::refused("the 2xx answer has a body"))
+    } else {
+        None
+    };
+    if let Some(why) = refusal {
+        debug!(%protocol, reason = %why, "extended connect answered without a tunnel");
+        opener.refuse(why);
         return Ok(Some(res));
     }
     if !opener.is_wanted() {
-        debug!("extended connect answered without a tunnel: its OnTunnel was dropped");
+        debug!(%protocol, "extended connect answered without a tunnel: its OnTunnel was dropped");
         return Ok(Some(res));
     }
     let (mut parts, _) = res.into_parts();
@@ -234,7 +240,7 @@ fn answer_connect<B: http_body::Body>(
     let send = respond
         .send_response(Response::from_parts(parts, ()), false)
         .map_err(Error::h2)?;
-    debug!(status = status.as_u16(), "tunnel open");
+    debug!(%protocol, status = status.as_u16(), "tunnel open");
     if let Some(mut unwanted) = opener.open(Tunnel::new(send, recv, span.clone(), tunnels)) {
         // The OnTunnel went away after the check above: end the stream as an
         // empty tunnel rather than reset it.
