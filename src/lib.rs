@@ -76,6 +76,15 @@
 //! (see [`MakeConnectionService`]). The listener is any [`Listener`]: TCP, a Unix
 //! socket, or one of your own, such as TCP wrapped in TLS.
 //!
+//! ## Extended CONNECT
+//!
+//! With [`Builder::enable_connect_protocol`] on, HTTP/2 connections (prior
+//! knowledge and upgraded alike) accept RFC 8441's extended CONNECT, the way
+//! WebSocket runs over one HTTP/2 stream: the service answers `200` and takes the
+//! stream as a byte [`Tunnel`](tunnel::Tunnel) (`AsyncRead + AsyncWrite`). The
+//! [`tunnel`] module says how, and what axum's `WebSocketUpgrade` does over HTTP/2
+//! (it answers `426`: it needs hyper's own upgrade handle).
+//!
 //! ## Memory
 //!
 //! Every buffer is bounded by a [`Builder`] setting (the README lists them). An idle

@@ -135,8 +135,9 @@ use crate::error::{Error, Kind};
 /// `websocket`: in the extensions of every request that carries one.
 ///
 /// h2c-mux's own type, so that a service need not depend on `h2` to read it (`h2`
-/// puts its `h2::ext::Protocol` in the extensions too). Compared as given: RFC 8441
-/// takes the value from the registry of upgrade tokens, which are lowercase.
+/// puts its `h2::ext::Protocol` in the extensions too). Compared byte for byte, as
+/// the client sent it: RFC 8441 §4 takes the value from the registry of HTTP
+/// upgrade tokens (`websocket` for WebSocket, RFC 8441 §5).
 ///
 /// ```
 /// use h2c_mux::tunnel::ConnectProtocol;
@@ -268,7 +269,8 @@ pub fn on<B>(req: &mut http::Request<B>) -> OnTunnel {
 /// # async fn run(mut req: http::Request<h2c_mux::Body>) {
 /// let on_tunnel: h2c_mux::tunnel::OnTunnel = h2c_mux::tunnel::on(&mut req);
 /// match on_tunnel.await {
-///     Ok(tunnel) => { /* the 2xx has been sent */ # drop(tunnel); }
+///     // The 2xx has been sent: read and write `tunnel`.
+///     Ok(tunnel) => drop(tunnel),
 ///     Err(e) => assert!(e.is_no_tunnel()),
 /// }
 /// # }
@@ -664,6 +666,15 @@ mod tests {
         assert!(opener.is_wanted());
         drop(clone);
         assert!(!opener.is_wanted());
+    }
+
+    #[test]
+    fn a_tunnel_moves_between_tasks_and_its_on_tunnel_fits_in_extensions() {
+        fn task_io<T: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static>() {}
+        fn extension<T: Clone + Send + Sync + 'static>() {}
+        task_io::<Tunnel>();
+        extension::<OnTunnel>();
+        extension::<ConnectProtocol>();
     }
 
     #[test]

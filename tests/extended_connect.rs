@@ -993,3 +993,51 @@ async fn a_tunnel_is_logged_in_its_requests_span() {
         "{closed}"
     );
 }
+
+/// The README's axum route: a handler takes the tunnel and answers `200` with
+/// axum's empty body, and the stream becomes the tunnel.
+#[tokio::test]
+async fn an_axum_handler_takes_the_tunnel() {
+    use axum::extract::Request;
+    use axum::routing::any;
+
+    let app: axum::Router = axum::Router::new().route(
+        "/echo",
+        any(|mut req: Request| async move {
+            let wanted = ConnectProtocol::of(&req).is_some_and(|p| p == "echo");
+            if !wanted {
+                return StatusCode::NOT_FOUND;
+            }
+            let on_tunnel = tunnel::on(&mut req);
+            tokio::spawn(async move {
+                let Ok(mut tunnel) = on_tunnel.await else {
+                    return;
+                };
+                let (mut rd, mut wr) = tokio::io::split(&mut tunnel);
+                if tokio::io::copy(&mut rd, &mut wr).await.is_ok() {
+                    let _ = tunnel.shutdown().await;
+                }
+            });
+            StatusCode::OK
+        }),
+    );
+    let server = Server::start(&enabled(), app).await;
+    let tcp = within("connect", TcpStream::connect(server.addr))
+        .await
+        .expect("connect");
+    let client = within("h2 handshake", h2_client(tcp))
+        .await
+        .expect("handshake");
+    let (res, mut send) = open_tunnel(&client, "echo").await;
+    let data = bytes(200_000, 7);
+    let sent = data.clone();
+    let sender = tokio::spawn(async move { send_all(&mut send, sent, true).await });
+    let echoed = within("the echo", read_to_end(&mut res.into_body()))
+        .await
+        .expect("the echo ends without a reset");
+    within("the sender", sender)
+        .await
+        .expect("sender task")
+        .expect("send");
+    assert!(echoed == data[..], "the echo differs");
+}
