@@ -8,6 +8,7 @@
 //! | `GET /bytes/N` | `200`, N bytes (N up to 1 GiB, else `400`) of the repeating [`PATTERN`] |
 //! | `POST /sha256`, `PUT /sha256` | `200`, `<hex SHA-256 of the body> <body length>\n`, read as it streams |
 //! | any method on `/drain` | `200`, `read <body length> bytes\n`, sent only once the whole request body is read (HTTP/2: `END_STREAM` seen) |
+//! | HTTP/2 `CONNECT /echo` with `:protocol: echo` ([`enable_connect_protocol`](crate::Builder::enable_connect_protocol) on) | `200`, then a [tunnel](crate::tunnel) that echoes every byte until the client ends its side, then ends too |
 //! | another path | `404`; another method on a known path: `405`, with `Allow` naming the route's methods |
 //!
 //! `/drain` is for conformance testers (h2spec runs with `-P /drain`, see
@@ -30,6 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::body::Body;
 use crate::error::Error;
+use crate::tunnel::{self, ConnectProtocol};
 
 /// Largest `/bytes/N` answered: 1 GiB.
 ///
@@ -231,6 +233,15 @@ fn route(req: Request<Body>) -> Response<DemoBody> {
         return not_allowed("GET, HEAD");
     }
     if path == "/echo" {
+        if method == Method::CONNECT && ConnectProtocol::of(&req).is_some_and(|p| p == "echo") {
+            let mut req = req;
+            let on_tunnel = tunnel::on(&mut req);
+            tokio::spawn(echo_tunnel(on_tunnel));
+            // An empty 2xx: the stream becomes the tunnel.
+            return Response::new(DemoBody {
+                kind: Kind::Full(None),
+            });
+        }
         if method == Method::POST || method == Method::PUT {
             let mut res = Response::new(DemoBody {
                 kind: Kind::Echo(req.into_body()),
@@ -266,6 +277,18 @@ fn route(req: Request<Body>) -> Response<DemoBody> {
         };
     }
     status(StatusCode::NOT_FOUND)
+}
+
+/// `CONNECT /echo` with `:protocol: echo`: every byte the tunnel reads goes back
+/// until the client ends its side; then the tunnel ends its own.
+async fn echo_tunnel(on_tunnel: tunnel::OnTunnel) {
+    let Ok(mut tunnel) = on_tunnel.await else {
+        return;
+    };
+    let (mut rd, mut wr) = tokio::io::split(&mut tunnel);
+    if tokio::io::copy(&mut rd, &mut wr).await.is_ok() {
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut tunnel).await;
+    }
 }
 
 /// `405`, with the `Allow` header RFC 9110 §15.5.6 requires: the route's methods.

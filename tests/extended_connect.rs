@@ -1041,3 +1041,23 @@ async fn an_axum_handler_takes_the_tunnel() {
         .expect("send");
     assert!(echoed == data[..], "the echo differs");
 }
+
+/// The demo's tunnel (`h2c-mux --enable-connect-protocol`): `CONNECT /echo` with
+/// `:protocol: echo` echoes until the client ends its side.
+#[tokio::test]
+async fn the_demo_echoes_a_tunnel() {
+    let server = Server::start(&enabled(), h2c_mux::demo::Demo::new()).await;
+    let client = client_past_settings(&server).await;
+    let (res, mut send) = open_tunnel(&client, "echo").await;
+    let data = bytes(100_000, 11);
+    let sent = data.clone();
+    let sender = tokio::spawn(async move { send_all(&mut send, sent, true).await });
+    let echoed = within("the echo", read_to_end(&mut res.into_body()))
+        .await
+        .expect("the echo ends without a reset");
+    within("the sender", sender)
+        .await
+        .expect("sender task")
+        .expect("send");
+    assert!(echoed == data[..], "the echo differs");
+}
