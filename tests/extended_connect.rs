@@ -3,9 +3,10 @@
 //! HTTP/2 (prior knowledge and the h2c upgrade) and absent by default; a `CONNECT`
 //! with `:protocol` reaching the service with its `ConnectProtocol` and `OnTunnel`;
 //! the tunnel echoing bytes under flow control, ending and resetting as documented;
-//! answers that leave no tunnel; a plain `CONNECT` as before; graceful shutdown and
-//! the drain with a tunnel open; and what axum's `WebSocketUpgrade` answers over
-//! HTTP/2.
+//! answers that leave no tunnel; a plain `CONNECT` as before; graceful shutdown
+//! with a tunnel open; the demo's tunnel; and axum: a handler that takes the
+//! tunnel, and what its `WebSocketUpgrade` answers over HTTP/2. What tunnels log,
+//! the drain's cut included, is in `extended_connect_log.rs`.
 //!
 //! The `h2` client drives prior-knowledge connections; after an upgrade the raw
 //! client does (the `h2` client cannot use a connection whose stream 1 it did not
@@ -15,7 +16,6 @@ mod common;
 
 use std::io;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use common::h2c::{upgrade, UPGRADE_GET};
@@ -27,177 +27,20 @@ use common::h2frame::{
     WINDOW_UPDATE,
 };
 use common::h2raw::{Event, H2Raw, RAW_SETTINGS};
-use common::log::Captured;
 use common::server::{quiet, Server, TestService};
 use common::service::{recorder, service_fn, text};
+use common::tunnel::{
+    bytes, client_past_settings, echo_service, enabled, open, open_tunnel, read_exactly, report,
+    take_tunnel, Ended,
+};
 use common::within;
 use h2c_mux::tunnel::{self, ConnectProtocol, OnTunnel, Tunnel};
-use h2c_mux::{Body, Builder};
-use http::{Method, Request, Response, StatusCode};
+use h2c_mux::Body;
+use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-
-/// Every timer far away, extended CONNECT on.
-fn enabled() -> Builder {
-    let mut b = quiet();
-    b.enable_connect_protocol(true);
-    b
-}
-
-/// `n` bytes that differ with `seed` and do not repeat with a short period, so a
-/// lost, doubled or reordered chunk shows.
-fn bytes(n: usize, seed: u8) -> Bytes {
-    (0..n)
-        .map(|i| {
-            ((i / 7) as u8)
-                .wrapping_mul(31)
-                .wrapping_add(i as u8 ^ seed)
-        })
-        .collect::<Vec<u8>>()
-        .into()
-}
-
-/// How a tunnel ended, as the service's task saw it: the bytes it read, and
-/// whether its reads and writes ended well (the client's END_STREAM read as the
-/// end of file, its own end sent) or with an error of this kind.
-#[derive(Debug, PartialEq)]
-struct Ended {
-    read: u64,
-    end: Result<(), io::ErrorKind>,
-}
-
-/// Writes back everything `tunnel` reads; at the end of file, shuts the write
-/// side down.
-async fn echo(mut tunnel: Tunnel) -> Ended {
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut read = 0;
-    loop {
-        match tunnel.read(&mut buf).await {
-            Ok(0) => {
-                let end = tunnel.shutdown().await.map_err(|e| e.kind());
-                return Ended { read, end };
-            }
-            Ok(n) => {
-                read += n as u64;
-                if let Err(e) = tunnel.write_all(&buf[..n]).await {
-                    return Ended {
-                        read,
-                        end: Err(e.kind()),
-                    };
-                }
-            }
-            Err(e) => {
-                return Ended {
-                    read,
-                    end: Err(e.kind()),
-                }
-            }
-        }
-    }
-}
-
-/// Whether `req` asks for the tunnel `protocol` (RFC 8441 §4).
-fn asks_for(req: &Request<Body>, protocol: &str) -> bool {
-    req.method() == Method::CONNECT && ConnectProtocol::of(req).is_some_and(|p| p == protocol)
-}
-
-/// Takes the tunnel of `req`, runs `work` on it on a task of its own, and reports
-/// what it returns (or the error the `OnTunnel` gave) on `tx`.
-fn take_tunnel<T, F, Fut>(
-    req: &mut Request<Body>,
-    tx: mpsc::UnboundedSender<Result<T, String>>,
-    work: F,
-) where
-    T: Send + 'static,
-    F: FnOnce(Tunnel) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = T> + Send,
-{
-    let on_tunnel = tunnel::on(req);
-    tokio::spawn(async move {
-        let outcome = match on_tunnel.await {
-            Ok(t) => Ok(work(t).await),
-            Err(e) => Err(format!("{e}")),
-        };
-        let _ = tx.send(outcome);
-    });
-}
-
-/// `/echo` with protocol `echo`: the tunnel is echoed and its end reported; any
-/// other request is answered `200 plain`.
-fn echo_service(tx: mpsc::UnboundedSender<Result<Ended, String>>) -> impl TestService<Full<Bytes>> {
-    service_fn(move |mut req: Request<Body>| {
-        let tx = tx.clone();
-        async move {
-            if !asks_for(&req, "echo") {
-                return text(StatusCode::OK, "plain");
-            }
-            take_tunnel(&mut req, tx, echo);
-            text(StatusCode::OK, "")
-        }
-    })
-}
-
-/// The next report of a tunnel's task (bounded).
-async fn report<T>(rx: &mut mpsc::UnboundedReceiver<Result<T, String>>) -> Result<T, String> {
-    within("the tunnel's task to report", rx.recv())
-        .await
-        .expect("the service dropped its reports")
-}
-
-type Opened = (Response<h2::RecvStream>, h2::SendStream<Bytes>);
-
-/// Sends `req` without ending the stream and waits for the response head.
-async fn open(
-    client: &h2::client::SendRequest<Bytes>,
-    req: Request<()>,
-) -> Result<Opened, h2::Error> {
-    let mut ready = client.clone().ready().await?;
-    let (response, send) = ready.send_request(req, false)?;
-    Ok((response.await?, send))
-}
-
-/// [`open`], bounded, for a tunnel that must open.
-async fn open_tunnel(client: &h2::client::SendRequest<Bytes>, protocol: &'static str) -> Opened {
-    let (res, send) = within(
-        "the tunnel's answer",
-        open(client, extended_connect(protocol, "/echo")),
-    )
-    .await
-    .expect("extended CONNECT");
-    assert_eq!(res.status(), StatusCode::OK);
-    // RFC 9110 §9.3.6: no framing field on a 2xx to CONNECT; the stream goes on.
-    assert!(res.headers().get("content-length").is_none(), "{res:?}");
-    assert!(!res.body().is_end_stream());
-    (res, send)
-}
-
-/// Reads exactly `n` bytes from `recv` (bounded), giving the window back.
-async fn read_exactly(recv: &mut h2::RecvStream, n: usize) -> Vec<u8> {
-    within("tunnel bytes", async {
-        let mut out = Vec::new();
-        while out.len() < n {
-            let chunk = recv
-                .data()
-                .await
-                .expect("the stream ended early")
-                .expect("tunnel data");
-            let _ = recv.flow_control().release_capacity(chunk.len());
-            out.extend_from_slice(&chunk);
-        }
-        out
-    })
-    .await
-}
-
-/// A prior-knowledge `h2` client that has read the server's SETTINGS (any answer
-/// comes after them).
-async fn client_past_settings(server: &Server) -> h2::client::SendRequest<Bytes> {
-    let mut client = h2_connect(server.addr).await;
-    assert_eq!(roundtrip(&mut client, get("/"), None).await.status, 200);
-    client
-}
 
 /// The fields of an extended CONNECT for `path` asking for `protocol`.
 fn connect_fields<'a>(protocol: &'a str, path: &'a str) -> Vec<(&'a str, &'a str)> {
@@ -890,32 +733,6 @@ async fn graceful_shutdown_waits_for_an_open_tunnel() {
     server.join().await.expect("serve");
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn the_drain_bound_cuts_an_open_tunnel_and_says_so() {
-    let log = Captured::default();
-    let _guard = log.install(tracing::Level::WARN);
-    let (tx, mut reports) = mpsc::unbounded_channel();
-    let mut builder = enabled();
-    builder.drain_timeout(Duration::from_millis(100));
-    let mut server = Server::start(&builder, echo_service(tx)).await;
-    let client = client_past_settings(&server).await;
-    let (_res, _send) = open_tunnel(&client, "echo").await;
-
-    // The client keeps the tunnel open: only the drain bound ends it.
-    server.trigger_shutdown();
-    server.join().await.expect("serve");
-    let ended = report(&mut reports).await.expect("the tunnel opened");
-    assert_eq!(ended.read, 0);
-    assert!(ended.end.is_err(), "{ended:?}");
-    let text = log.text();
-    let cut = text
-        .lines()
-        .find(|l| l.contains("http/2 connection cut with streams unfinished"))
-        .unwrap_or_else(|| panic!("no warning for the cut tunnel in:\n{text}"));
-    assert!(cut.contains("tunnels=1"), "{cut}");
-    assert!(cut.contains("streams=0"), "{cut}");
-}
-
 /// axum 0.8's `WebSocketUpgrade` over HTTP/2 (its `http2` feature off, as by
 /// default): it accepts the RFC 8441 request, finds no `hyper::upgrade::OnUpgrade`
 /// (only hyper's server makes one) and answers `426`.
@@ -948,49 +765,6 @@ async fn axums_websocket_upgrade_answers_426_over_http2() {
     assert_eq!(
         String::from_utf8_lossy(&body),
         "WebSocket request couldn't be upgraded since no upgrade state was present"
-    );
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn a_tunnel_is_logged_in_its_requests_span() {
-    let log = Captured::default();
-    let _guard = log.install(tracing::Level::DEBUG);
-    let (tx, mut reports) = mpsc::unbounded_channel();
-    let server = Server::start(&enabled(), echo_service(tx)).await;
-    let client = client_past_settings(&server).await;
-    let (res, mut send) = open_tunnel(&client, "echo").await;
-    send.send_data(Bytes::from_static(b"12345"), true)
-        .expect("data with END_STREAM");
-    let echoed = within("the echo", read_to_end(&mut res.into_body()))
-        .await
-        .expect("echo");
-    assert_eq!(echoed, b"12345");
-    report(&mut reports).await.expect("the tunnel opened");
-
-    let text = log.text();
-    let line = |what: &str| {
-        text.lines()
-            .find(|l| l.contains(what))
-            .unwrap_or_else(|| panic!("no {what:?} in:\n{text}"))
-            .to_string()
-    };
-    let open = line("tunnel open");
-    assert!(
-        open.contains("request{method=CONNECT path=/echo stream=3}"),
-        "{open}"
-    );
-    assert!(
-        open.contains("protocol=echo") && open.contains("status=200"),
-        "{open}"
-    );
-    let closed = line("tunnel closed");
-    assert!(
-        closed.contains("request{method=CONNECT path=/echo stream=3}"),
-        "{closed}"
-    );
-    assert!(
-        closed.contains("read=5") && closed.contains("written=5") && closed.contains("ended=true"),
-        "{closed}"
     );
 }
 

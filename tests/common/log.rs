@@ -1,28 +1,50 @@
 //! What the server logs, captured in memory for the tests that check it.
+//!
+//! One subscriber for the whole test binary, installed by the first caller of
+//! [`captured`]: a subscriber that is only a thread's default can miss events
+//! whose call site another test, on another thread, reached first (`tracing`
+//! caches each call site's interest). Tests running at once tell their lines
+//! apart by their connection's peer address ([`Captured::lines_of`]).
 
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// A `tracing-subscriber` writer that keeps everything written to it.
 #[derive(Clone, Default)]
 pub struct Captured(Arc<Mutex<Vec<u8>>>);
 
-impl Captured {
-    /// Sends this thread's events at `level` and above here until the guard drops
-    /// (a current-thread runtime keeps the server's tasks on this thread).
-    pub fn install(&self, level: tracing::Level) -> tracing::subscriber::DefaultGuard {
+/// The log of this test binary: every event of h2c-mux at `debug` and above.
+pub fn captured() -> &'static Captured {
+    static LOG: OnceLock<Captured> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Captured::default();
         let subscriber = tracing_subscriber::fmt()
-            .with_writer(self.clone())
+            .with_env_filter(tracing_subscriber::EnvFilter::new("h2c_mux=debug"))
+            .with_writer(log.clone())
             .with_ansi(false)
-            .with_max_level(level)
             .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("the first subscriber of this test binary");
+        log
+    })
+}
 
+impl Captured {
     /// Everything logged so far.
     pub fn text(&self) -> String {
         let bytes = self.0.lock().expect("log").clone();
         String::from_utf8(bytes).expect("utf-8 log")
+    }
+
+    /// The lines logged so far within the connection from `peer`.
+    pub fn lines_of(&self, peer: SocketAddr) -> Vec<String> {
+        let span = format!("connection{{peer={peer} ");
+        self.text()
+            .lines()
+            .filter(|l| l.contains(&span))
+            .map(str::to_string)
+            .collect()
     }
 }
 

@@ -17,7 +17,8 @@
 //! - [`h2c`]: the cleartext upgrade request and handshake;
 //! - [`curl`]: the real curl, for the interoperability tests;
 //! - [`log`]: what the server logs, captured;
-//! - [`sha256`]: a digest written out, to check the demo's `/sha256` answers.
+//! - [`sha256`]: a digest written out, to check the demo's `/sha256` answers;
+//! - [`tunnel`]: RFC 8441 tunnels: services that take one, the client's side.
 //!
 //! Every wait on the peer is bounded (by [`WAIT`] unless a test says otherwise), so a
 //! hang fails the test instead of stalling the run.
@@ -40,6 +41,7 @@ pub mod log;
 pub mod server;
 pub mod service;
 pub mod sha256;
+pub mod tunnel;
 
 use std::future::Future;
 use std::io;
