@@ -8,7 +8,7 @@
 //! | `GET /bytes/N` | `200`, N bytes (N up to 1 GiB, else `400`) of the repeating [`PATTERN`] |
 //! | `POST /sha256`, `PUT /sha256` | `200`, `<hex SHA-256 of the body> <body length>\n`, read as it streams |
 //! | any method on `/drain` | `200`, `read <body length> bytes\n`, sent only once the whole request body is read (HTTP/2: `END_STREAM` seen) |
-//! | HTTP/2 `CONNECT /echo` with `:protocol: echo` ([`enable_connect_protocol`](crate::Builder::enable_connect_protocol) on) | `200`, then a [tunnel](crate::tunnel) that echoes every byte until the client ends its side, then ends too |
+//! | HTTP/2 `CONNECT /echo` with `:protocol: echo` ([`enable_connect_protocol`](crate::Builder::enable_connect_protocol) on) | `200`, then a [`tunnel`] that echoes every byte until the client ends its side, then ends too |
 //! | another path | `404`; another method on a known path: `405`, with `Allow` naming the route's methods |
 //!
 //! `/drain` is for conformance testers (h2spec runs with `-P /drain`, see
