@@ -48,6 +48,9 @@ enum BodyKind {
         recv: h2::RecvStream,
         data_done: bool,
     },
+    /// The body of a request handed over to hyper (see `crate::handover`).
+    #[cfg(feature = "upgrades")]
+    Hyper(hyper::body::Incoming),
 }
 
 impl Body {
@@ -101,6 +104,15 @@ impl Body {
     }
 }
 
+#[cfg(feature = "upgrades")]
+impl Body {
+    pub(crate) fn hyper(incoming: hyper::body::Incoming) -> Body {
+        Body {
+            kind: BodyKind::Hyper(incoming),
+        }
+    }
+}
+
 impl From<Bytes> for Body {
     fn from(bytes: Bytes) -> Body {
         Body::full(bytes)
@@ -120,6 +132,8 @@ impl fmt::Debug for Body {
             BodyKind::Full(_) | BodyKind::Buffered { .. } => "full",
             BodyKind::H1(_) => "http/1",
             BodyKind::H2 { .. } => "http/2",
+            #[cfg(feature = "upgrades")]
+            BodyKind::Hyper(_) => "http/1",
         };
         f.debug_tuple("Body").field(&kind).finish()
     }
@@ -141,6 +155,8 @@ impl http_body::Body for Body {
                 None => Poll::Ready(trailers.take().map(|t| Ok(Frame::trailers(t)))),
             },
             BodyKind::H1(rx) => rx.poll_frame(cx),
+            #[cfg(feature = "upgrades")]
+            BodyKind::Hyper(incoming) => Pin::new(incoming).poll_frame(cx).map_err(Error::hyper),
             BodyKind::H2 { recv, data_done } => {
                 if !*data_done {
                     match recv.poll_data(cx) {
@@ -172,6 +188,8 @@ impl http_body::Body for Body {
             BodyKind::Buffered { data, trailers } => data.is_none() && trailers.is_none(),
             BodyKind::H1(rx) => rx.is_end_stream(),
             BodyKind::H2 { recv, .. } => recv.is_end_stream(),
+            #[cfg(feature = "upgrades")]
+            BodyKind::Hyper(incoming) => incoming.is_end_stream(),
         }
     }
 
@@ -184,6 +202,8 @@ impl http_body::Body for Body {
             }
             BodyKind::H1(rx) => rx.size_hint(),
             BodyKind::H2 { .. } => SizeHint::default(),
+            #[cfg(feature = "upgrades")]
+            BodyKind::Hyper(incoming) => incoming.size_hint(),
         }
     }
 }

@@ -74,6 +74,27 @@ impl Builder {
         self
     }
 
+    /// Whether an `Upgrade: h2c` request that carries a forwarding field (`Via`,
+    /// `Forwarded`, `X-Forwarded-For`, `X-Forwarded-Host`, `X-Forwarded-Proto`,
+    /// `X-Real-IP`) may switch (default: off).
+    ///
+    /// Such a request came through a proxy that forwards upgrades, and switching it
+    /// would turn the proxied connection into an HTTP/2 tunnel that bypasses the
+    /// proxy's routing and access rules (h2c smuggling). So by default it is
+    /// answered over HTTP/1.1, with [`DeclineReason::Proxied`](crate::DeclineReason::Proxied).
+    /// Turn this on only behind a proxy that applies its rules to HTTP/2 as well.
+    /// Other upgrades (WebSocket) through proxies are unaffected: proxies forward
+    /// them on purpose. To decline by the proxy's address as well, see
+    /// [`decline_proxied`](crate::decline_proxied).
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().h2c_through_proxies(true);
+    /// ```
+    pub fn h2c_through_proxies(&mut self, allowed: bool) -> &mut Self {
+        self.config.h2c_through_proxies = allowed;
+        self
+    }
+
     /// Whether a connection that opens with the HTTP/2 preface is served as HTTP/2
     /// (default: on). When off, the preface is parsed as HTTP/1 and answered `505`.
     ///

@@ -217,6 +217,8 @@ pub(crate) type Policy = Arc<dyn Fn(&http::request::Parts) -> UpgradeDecision + 
 #[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) h2c_upgrade: bool,
+    /// Whether an h2c upgrade may switch a request that carries forwarding fields.
+    pub(crate) h2c_through_proxies: bool,
     pub(crate) prior_knowledge: bool,
     pub(crate) policy: Option<Policy>,
     pub(crate) max_upgrade_body_size: usize,
@@ -281,6 +283,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             h2c_upgrade: true,
+            h2c_through_proxies: false,
             prior_knowledge: true,
             policy: None,
             max_upgrade_body_size: DEFAULT_MAX_UPGRADE_BODY_SIZE,

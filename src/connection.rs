@@ -18,6 +18,8 @@ use tracing::{debug, field, trace, Instrument};
 
 use crate::config::Config;
 use crate::error::{Error, Kind};
+#[cfg(feature = "upgrades")]
+use crate::h1::state::Handover;
 use crate::h1::state::{Outcome, Parked, H1};
 use crate::policy::Protocol;
 use crate::service::HttpService;
@@ -272,6 +274,11 @@ where
                         Some(h.stream1),
                     ))
                 }
+                #[cfg(feature = "upgrades")]
+                Outcome::Handover(h) => Step::Next(handover_stage(*h, ctx)),
+                // `H1::handover_head` hands nothing over without the feature.
+                #[cfg(not(feature = "upgrades"))]
+                Outcome::Handover(_) => Step::Closed,
             })
         }
         .instrument(span),
@@ -299,6 +306,38 @@ where
     // second time for the connection's whole life).
     let h2 = crate::h2::run(io, svc, cfg, protocol, stream1, shutdown, peer);
     Box::pin(h2.map(|r| r.map(|()| Step::Closed)).instrument(span))
+}
+
+/// A request that asks for an upgrade other than h2c, served by hyper; then, if
+/// the service switched, the wait for it to let the transport go.
+#[cfg(feature = "upgrades")]
+fn handover_stage<I, S>(h: Handover<I, S>, ctx: Ctx) -> Stage
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: HttpService,
+{
+    let span = ctx.span.clone();
+    Box::pin(
+        async move {
+            let Handover {
+                io,
+                svc,
+                replay,
+                declined,
+            } = h;
+            let upgraded =
+                crate::handover::serve(io, replay, svc, ctx.peer, declined, &ctx.shutdown).await?;
+            Ok(match upgraded {
+                // A stage of its own, so what served the request is freed while the
+                // upgraded connection lasts.
+                Some(upgraded) => Step::Next(Box::pin(
+                    upgraded.map(|()| Ok(Step::Closed)).instrument(ctx.span),
+                )),
+                None => Step::Closed,
+            })
+        }
+        .instrument(span),
+    )
 }
 
 /// An idle HTTP/1.1 connection: the socket, the service, the keep-alive timer.

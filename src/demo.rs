@@ -7,6 +7,7 @@
 //! | `POST /echo`, `PUT /echo` | `200`, the request body echoed back as it streams in |
 //! | `GET /bytes/N` | `200`, N bytes (N up to 1 GiB, else `400`) of the repeating [`PATTERN`] |
 //! | `POST /sha256`, `PUT /sha256` | `200`, `<hex SHA-256 of the body> <body length>\n`, read as it streams |
+//! | `GET /ws` | a WebSocket echo of text and binary messages (up to [`MAX_WS_MESSAGE`]); `426` for a request that cannot switch |
 //! | any method on `/drain` | `200`, `read <body length> bytes\n`, sent only once the whole request body is read (HTTP/2: `END_STREAM` seen) |
 //! | HTTP/2 `CONNECT /echo` with `:protocol: echo` ([`enable_connect_protocol`](crate::Builder::enable_connect_protocol) on) | `200`, then a [`tunnel`] that echoes every byte until the client ends its side, then ends too |
 //! | another path | `404`; another method on a known path: `405`, with `Allow` naming the route's methods |
@@ -258,6 +259,12 @@ fn route(req: Request<Body>) -> Response<DemoBody> {
         // `call` took POST and PUT already.
         return not_allowed("POST, PUT");
     }
+    if path == "/ws" {
+        if method != Method::GET {
+            return not_allowed("GET");
+        }
+        return websocket(req);
+    }
     if let Some(n) = path.strip_prefix("/bytes/") {
         if method != Method::GET && method != Method::HEAD {
             return not_allowed("GET, HEAD");
@@ -288,6 +295,78 @@ async fn echo_tunnel(on_tunnel: tunnel::OnTunnel) {
     let (mut rd, mut wr) = tokio::io::split(&mut tunnel);
     if tokio::io::copy(&mut rd, &mut wr).await.is_ok() {
         let _ = tokio::io::AsyncWriteExt::shutdown(&mut tunnel).await;
+    }
+}
+
+/// Largest WebSocket message `/ws` takes (and frame): 1 MiB, so one client
+/// cannot make the echo hold more.
+///
+/// ```
+/// assert_eq!(h2c_mux::demo::MAX_WS_MESSAGE, 1 << 20);
+/// ```
+pub const MAX_WS_MESSAGE: usize = 1 << 20;
+
+/// `GET /ws`: a WebSocket (RFC 6455) that echoes every text and binary message.
+/// The switch goes through `hyper::upgrade::on`, as any service's does under
+/// h2c-mux (see the crate's `upgrades` feature); a request that cannot switch
+/// (not a WebSocket handshake, or not HTTP/1.1 with `Connection: upgrade`) is
+/// answered `426` (RFC 9110 §15.5.22).
+fn websocket(mut req: Request<Body>) -> Response<DemoBody> {
+    use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+    let headers = req.headers();
+    let asks = |name, want: &str| {
+        headers
+            .get(name)
+            .is_some_and(|v: &HeaderValue| v.as_bytes().eq_ignore_ascii_case(want.as_bytes()))
+    };
+    let key = headers.get(header::SEC_WEBSOCKET_KEY).cloned();
+    let handshake = asks(header::UPGRADE, "websocket") && asks(header::SEC_WEBSOCKET_VERSION, "13");
+    let on_upgrade = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>();
+    let (Some(key), Some(on_upgrade), true) = (key, on_upgrade, handshake) else {
+        let mut res = status(StatusCode::UPGRADE_REQUIRED);
+        res.headers_mut()
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        res.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        return res;
+    };
+    tokio::spawn(echo_websocket(on_upgrade));
+    let mut res = Response::new(DemoBody::full(Bytes::new()));
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let accept = derive_accept_key(key.as_bytes());
+    let h = res.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    if let Ok(accept) = HeaderValue::try_from(accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    res
+}
+
+/// Echoes text and binary messages until the client closes (the close handshake
+/// is the WebSocket library's) or the connection fails.
+async fn echo_websocket(on_upgrade: hyper::upgrade::OnUpgrade) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+    let Ok(upgraded) = on_upgrade.await else {
+        return;
+    };
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_WS_MESSAGE))
+        .max_frame_size(Some(MAX_WS_MESSAGE));
+    let io = hyper_util::rt::TokioIo::new(upgraded);
+    let mut ws =
+        tokio_tungstenite::WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+    while let Some(Ok(msg)) = ws.next().await {
+        if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+            return;
+        }
     }
 }
 

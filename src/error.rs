@@ -105,6 +105,24 @@ impl Error {
         Error::new(Kind::Io).with(e)
     }
 
+    /// An error of hyper's HTTP/1.1 server, which serves a request handed over for
+    /// an upgrade (see `crate::handover`), in this crate's kinds.
+    #[cfg(feature = "upgrades")]
+    pub(crate) fn hyper(e: hyper::Error) -> Self {
+        let kind = if e.is_parse() || e.is_parse_status() {
+            Kind::Parse
+        } else if e.is_timeout() {
+            Kind::Timeout
+        } else if e.is_incomplete_message() || e.is_body_write_aborted() {
+            Kind::Incomplete
+        } else if e.is_user() {
+            Kind::Service
+        } else {
+            Kind::Io
+        };
+        Error::new(kind).with(e)
+    }
+
     pub(crate) fn h2(e: h2::Error) -> Self {
         if e.is_io() {
             if let Some(io) = e.get_io() {

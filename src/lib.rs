@@ -13,8 +13,13 @@
 //!   v
 //! HTTP/1.1 request loop (keep-alive, pipelining)
 //!   |
+//!   request's Upgrade names another protocol first (websocket, ...) ?
+//!   |-- yes (feature `upgrades`) --> hyper serves that request: the service may
+//!   |                                answer 101 and take the transport
 //!   request carries Upgrade: h2c ?
 //!   |-- no / invalid / policy declines --> answered as HTTP/1.1, loop
+//!   |                                      (or, if the client listed another
+//!   |                                       protocol after h2c, as above)
 //!   |-- yes:
 //!         [Expect: 100-continue => "100 Continue" first]
 //!         the service is called at once; the request body streams to it
@@ -124,6 +129,8 @@
 //!                      its named states); below them parse.rs, decode.rs,
 //!                      encode.rs (no IO) and io.rs (the write buffer)
 //! h2/                  HTTP/2 with h2: mod.rs (the connection), stream.rs
+//! handover.rs          a request that asks for another upgrade (WebSocket),
+//!                      served by hyper so the service can take the transport
 //! upgrade/             the switch: handoff.rs (what HTTP/1.1 hands HTTP/2),
 //!                      adapter.rs (the transport h2 sees), settings.rs,
 //!                      stream1.rs, frame.rs
@@ -137,7 +144,7 @@
 //! ```
 //!
 //! The one rule: a file imports only files below it, never one above. `h1/` and
-//! `h2/` are siblings and never import each other: the hand-off between them is a
+//! `h2/` (and `handover.rs`) are siblings and never import each other: the hand-off between them is a
 //! type of the upgrade layer, and `connection.rs` is the one place that knows
 //! both. Nothing below `builder.rs` imports it; the layers read the `Config`
 //! (`config.rs`) it resolves to.
@@ -159,6 +166,8 @@ pub mod demo;
 mod error;
 mod h1;
 mod h2;
+#[cfg(feature = "upgrades")]
+mod handover;
 mod linger;
 mod listener;
 mod make;

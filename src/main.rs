@@ -19,10 +19,10 @@ use tracing::info;
 /// knowledge, all on one port.
 ///
 /// Routes: GET / (hello world), POST|PUT /echo (echoes the body), GET /bytes/N (N
-/// bytes, N up to 1 GiB), POST|PUT /sha256 (the body's SHA-256), any method on /drain
-/// (answers only once the whole request body is read), and with
-/// --enable-connect-protocol an HTTP/2 CONNECT /echo with :protocol echo (a tunnel
-/// that echoes its bytes). Stops gracefully on Ctrl-C or SIGTERM.
+/// bytes, N up to 1 GiB), POST|PUT /sha256 (the body's SHA-256), GET /ws (a WebSocket
+/// echo), any method on /drain (answers only once the whole request body is read),
+/// and with --enable-connect-protocol an HTTP/2 CONNECT /echo with :protocol echo (a
+/// tunnel that echoes its bytes). Stops gracefully on Ctrl-C or SIGTERM.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {

@@ -177,6 +177,10 @@ pub enum DeclineReason {
         /// The configured bound, in bytes.
         limit: usize,
     },
+    /// The request carries this forwarding field, so it came through a proxy that
+    /// forwards upgrades: switching would open a tunnel past the proxy (see
+    /// [`Builder::h2c_through_proxies`](crate::Builder::h2c_through_proxies)).
+    Proxied(&'static str),
     /// The embedder's policy declined.
     Policy(Cow<'static, str>),
 }
@@ -198,6 +202,7 @@ impl fmt::Display for DeclineReason {
             DeclineReason::BodyTooLarge { limit } => {
                 write!(f, "request body exceeds the upgrade bound of {limit} bytes")
             }
+            DeclineReason::Proxied(name) => write!(f, "request came through a proxy ({name})"),
             DeclineReason::Policy(r) => write!(f, "declined by policy: {r}"),
         }
     }
@@ -293,8 +298,22 @@ const PROXY_FIELDS: &[&str] = &[
     "x-real-ip",
 ];
 
+/// The first forwarding field `head` carries, if any: the sign that it came
+/// through a proxy.
+pub(crate) fn proxy_field(head: &http::HeaderMap) -> Option<&'static str> {
+    PROXY_FIELDS
+        .iter()
+        .copied()
+        .find(|name| head.contains_key(*name))
+}
+
 /// An upgrade policy that declines `Upgrade: h2c` for requests that came through a
-/// reverse proxy.
+/// reverse proxy, known by their forwarding fields or by the proxy's address.
+///
+/// Requests with forwarding fields are declined by default already (see
+/// [`Builder::h2c_through_proxies`](crate::Builder::h2c_through_proxies)); this
+/// policy adds the proxies' addresses, for proxies that forward upgrades without
+/// saying so in a field.
 ///
 /// **The threat (h2c smuggling):** a reverse proxy that forwards `Upgrade` and
 /// `Connection` verbatim lets a client switch its proxied connection to HTTP/2. The
@@ -323,10 +342,7 @@ pub fn decline_proxied(
 ) -> impl Fn(&http::request::Parts) -> UpgradeDecision + Send + Sync + 'static {
     let proxies: Vec<IpAddr> = proxies.into_iter().collect();
     move |head: &http::request::Parts| {
-        if let Some(name) = PROXY_FIELDS
-            .iter()
-            .find(|name| head.headers.contains_key(**name))
-        {
+        if let Some(name) = proxy_field(&head.headers) {
             return UpgradeDecision::Decline(Cow::Owned(format!(
                 "request came through a proxy ({name})"
             )));

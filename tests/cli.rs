@@ -90,7 +90,7 @@ fn help_lists_every_route_and_no_private_name() {
     let out = h2c_mux(&["--help"]);
     assert!(out.status.success(), "{out:?}");
     let help = String::from_utf8_lossy(&out.stdout);
-    for route in ["GET / ", "/echo", "/bytes/N", "/sha256", "/drain"] {
+    for route in ["GET / ", "/echo", "/bytes/N", "/sha256", "/ws", "/drain"] {
         assert!(help.contains(route), "{route} missing from: {help}");
     }
     assert!(!help.contains("heap_trim"), "{help}");

@@ -54,10 +54,13 @@ fn root_stays_on_http1() -> Builder {
     builder
 }
 
-/// `decline_proxied` with no proxy address listed: forwarding fields decide.
+/// Upgrades through proxies allowed, but `decline_proxied` with no proxy address
+/// listed: forwarding fields decide.
 fn decline_proxied() -> Builder {
     let mut builder = Builder::new();
-    builder.upgrade_policy(h2c_mux::decline_proxied(Vec::<IpAddr>::new()));
+    builder
+        .h2c_through_proxies(true)
+        .upgrade_policy(h2c_mux::decline_proxied(Vec::<IpAddr>::new()));
     builder
 }
 
@@ -87,12 +90,13 @@ struct Declined {
 
 fn declined_upgrades() -> Vec<Declined> {
     let invalid = |r: &DeclineReason| matches!(r, DeclineReason::InvalidSettings(_));
+    // Declined by default, whatever the policy.
     let proxied = |name, field: &str, text| Declined {
         name,
-        builder: decline_proxied,
+        builder: Builder::new,
         request: upgrade_request("GET", "/", &format!("{field}\r\n"), b""),
         body: HELLO.to_vec(),
-        reason: |r| matches!(r, DeclineReason::Policy(why) if why.contains("came through a proxy")),
+        reason: |r| matches!(r, DeclineReason::Proxied(_)),
         text: Some(text),
         needs_peer: false,
     };
@@ -223,26 +227,46 @@ fn declined_upgrades() -> Vec<Declined> {
         proxied(
             "proxied: Via",
             "Via: 1.1 proxy",
-            "declined by policy: request came through a proxy (via)",
+            "request came through a proxy (via)",
         ),
         Declined {
-            reason: |r| matches!(r, DeclineReason::Policy(why) if why.contains("x-forwarded-for")),
+            reason: |r| *r == DeclineReason::Proxied("x-forwarded-for"),
             ..proxied(
                 "proxied: X-Forwarded-For",
                 "X-Forwarded-For: 203.0.113.7",
-                "declined by policy: request came through a proxy (x-forwarded-for)",
+                "request came through a proxy (x-forwarded-for)",
             )
         },
         proxied(
+            "proxied: X-Forwarded-Host",
+            "X-Forwarded-Host: example.com",
+            "request came through a proxy (x-forwarded-host)",
+        ),
+        proxied(
+            "proxied: X-Forwarded-Proto",
+            "X-Forwarded-Proto: https",
+            "request came through a proxy (x-forwarded-proto)",
+        ),
+        proxied(
             "proxied: Forwarded",
             "Forwarded: for=192.0.2.1",
-            "declined by policy: request came through a proxy (forwarded)",
+            "request came through a proxy (forwarded)",
         ),
         proxied(
             "proxied: X-Real-IP",
             "X-Real-IP: 192.0.2.1",
-            "declined by policy: request came through a proxy (x-real-ip)",
+            "request came through a proxy (x-real-ip)",
         ),
+        // Allowed through proxies, `decline_proxied` still declines by field.
+        Declined {
+            builder: decline_proxied,
+            reason: |r| matches!(r, DeclineReason::Policy(why) if why.contains("(via)")),
+            ..proxied(
+                "proxied, allowed, declined by decline_proxied",
+                "Via: 1.1 proxy",
+                "declined by policy: request came through a proxy (via)",
+            )
+        },
         // The policy sees the peer's address: loopback listed as a proxy.
         Declined {
             text: Some("declined by policy: peer is a listed proxy"),
@@ -374,15 +398,26 @@ async fn decline_proxied_upgrades_a_direct_client() {
 }
 
 #[tokio::test]
-async fn without_a_policy_a_proxied_request_upgrades() {
-    let server = Server::demo().await;
-    let (_, mut h2) = upgrade(
-        server.addr,
-        &upgrade_request("GET", "/", "Via: 1.1 proxy\r\n", b""),
-    )
-    .await;
-    h2.send_preface(CLIENT_SETTINGS).await;
-    assert_eq!(h2.response(1).await.body_str(), "hello world\n");
+async fn with_h2c_through_proxies_a_proxied_request_upgrades() {
+    let mut b = Builder::new();
+    b.h2c_through_proxies(true);
+    let server = Server::start(&b, Demo::new()).await;
+    for field in [
+        "Via: 1.1 proxy",
+        "Forwarded: for=192.0.2.1",
+        "X-Forwarded-For: 203.0.113.7",
+        "X-Forwarded-Host: example.com",
+        "X-Forwarded-Proto: https",
+        "X-Real-IP: 192.0.2.1",
+    ] {
+        let (_, mut h2) = upgrade(
+            server.addr,
+            &upgrade_request("GET", "/", &format!("{field}\r\n"), b""),
+        )
+        .await;
+        h2.send_preface(CLIENT_SETTINGS).await;
+        assert_eq!(h2.response(1).await.body_str(), "hello world\n", "{field}");
+    }
 }
 
 #[tokio::test]

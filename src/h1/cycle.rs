@@ -20,10 +20,10 @@ use tracing::{debug, trace, Span};
 
 use super::dispatch::{flow, Call, Route, Routed};
 use super::parse::{self, error_status, Limits};
-use super::state::{Closing, Flow, Outcome, Pace, Parked, H1};
+use super::state::{Closing, Flow, Handover, Outcome, Pace, Parked, H1};
 use crate::config::Config;
 use crate::error::{Error, Kind};
-use crate::policy::RemoteAddr;
+use crate::policy::{DeclineReason, RemoteAddr};
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
 use crate::transport::poll_read;
@@ -154,6 +154,9 @@ where
                 Flow::Upgrade { preamble, stream1 } => {
                     return Ok(self.hand_off(preamble, stream1));
                 }
+                Flow::Handover { head, declined } => {
+                    return Ok(self.handover(head, declined));
+                }
             }
         }
     }
@@ -192,6 +195,27 @@ where
             leftover: self.rbuf.freeze(),
             preamble,
             stream1,
+        }))
+    }
+
+    /// A request asks for an upgrade the service may take: the connection goes to
+    /// the server that can switch it, with the request's head and what was read
+    /// after it to be served again.
+    fn handover(self, head: Bytes, declined: Option<DeclineReason>) -> Outcome<I, S> {
+        trace!("handing the connection over for an upgrade");
+        let replay = if self.rbuf.is_empty() {
+            head
+        } else {
+            let mut all = BytesMut::with_capacity(head.len() + self.rbuf.len());
+            all.extend_from_slice(&head);
+            all.extend_from_slice(&self.rbuf);
+            all.freeze()
+        };
+        Outcome::Handover(Box::new(Handover {
+            io: self.io,
+            svc: self.svc,
+            replay,
+            declined,
         }))
     }
 

@@ -10,11 +10,11 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Method, Request, Response, Version};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tracing::debug;
+use tracing::{debug, field};
 
 use super::decode::{ChunkedLimits, Decoder};
 use super::feed::{BodyReader, Expect, Feeder};
-use super::parse::{BodyLength, RequestHead, UpgradeAsk};
+use super::parse::{BodyLength, OtherUpgrade, RequestHead, UpgradeAsk};
 use super::state::{Closing, Flow, H1};
 use crate::body::{self, Body};
 use crate::error::{Error, Kind};
@@ -99,11 +99,47 @@ where
                 Err(e)
             }));
         }
+        if head.other_upgrade == OtherUpgrade::First {
+            if let Some(raw) = self.handover_head(&head) {
+                // The client prefers that protocol to h2c (RFC 9110 §7.8).
+                return Route::Other(Box::pin(async move { self.hand_over(raw, None).await }));
+            }
+        }
         let decoder = self.body_reader(head.body);
         if head.upgrade != UpgradeAsk::None {
             return Route::Other(Box::pin(self.upgrade_request(head, decoder, call)));
         }
         Route::Service(self.build_request(head, decoder, None, false, None, call))
+    }
+
+    /// The head to replay when `head` asks for an upgrade other than h2c that the
+    /// service may take: HTTP/1.1, `Connection: upgrade` (RFC 9110 §7.8), not
+    /// CONNECT, and this build able to hand the connection over (the `upgrades`
+    /// feature). Else the request is served here, where a `101` cannot be honoured
+    /// and is refused (see [`H1::respond_result`]).
+    pub(super) fn handover_head(&self, head: &RequestHead) -> Option<Bytes> {
+        let able = cfg!(feature = "upgrades")
+            && head.parts.version == Version::HTTP_11
+            && head.connection_upgrade
+            && head.parts.method != Method::CONNECT;
+        head.raw.clone().filter(|_| able)
+    }
+
+    /// Hands the connection over with the request headed `head` unanswered: what
+    /// is queued for earlier requests goes out first.
+    pub(super) async fn hand_over(
+        &mut self,
+        head: Bytes,
+        declined: Option<DeclineReason>,
+    ) -> Result<Routed<S::ResBody>, Error> {
+        std::future::poll_fn(|cx| self.wbuf.poll_flush(&mut self.io, cx))
+            .await
+            .map_err(Error::io)?;
+        debug!(
+            declined = declined.as_ref().map(field::display),
+            "handing over for an upgrade"
+        );
+        Ok(Routed::Done(Flow::Handover { head, declined }))
     }
 
     /// Builds the service's request for `head`, and the feeder of its body if it

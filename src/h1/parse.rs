@@ -48,6 +48,18 @@ pub(crate) enum UpgradeAsk {
     H2Tls,
 }
 
+/// Whether the `Upgrade` list also names a protocol other than `h2c` and `h2`
+/// (WebSocket, say), and where: the list is in the client's order of preference
+/// (RFC 9110 §7.8), and the connection offers the first protocol it can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OtherUpgrade {
+    None,
+    /// Before any `h2c` (or with no `h2c` at all): preferred to h2c.
+    First,
+    /// Only after `h2c`: offered when h2c is declined.
+    AfterH2c,
+}
+
 /// A parsed request head and the decisions taken from it.
 #[derive(Debug)]
 pub(crate) struct RequestHead {
@@ -57,6 +69,11 @@ pub(crate) struct RequestHead {
     pub(crate) keep_alive: bool,
     pub(crate) expect_continue: bool,
     pub(crate) upgrade: UpgradeAsk,
+    pub(crate) other_upgrade: OtherUpgrade,
+    /// The head as it arrived, kept only when it asks for an upgrade other than
+    /// h2c: such a request is replayed to the server that can switch it (see
+    /// `crate::hyper_switch`).
+    pub(crate) raw: Option<bytes::Bytes>,
     /// `Connection` lists `upgrade`.
     pub(crate) connection_upgrade: bool,
     /// `Connection` lists `http2-settings`.
@@ -180,6 +197,8 @@ fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>
         keep_alive: !seen.close && (seen.http11 || seen.keep_alive_10),
         expect_continue: seen.http11 && seen.expect_continue,
         upgrade: seen.upgrade,
+        other_upgrade: seen.other_upgrade,
+        raw: (seen.other_upgrade != OtherUpgrade::None).then(|| head.clone()),
         connection_upgrade: seen.connection_upgrade,
         connection_settings: seen.connection_settings,
     }))
@@ -365,6 +384,7 @@ struct Seen {
     expect_continue: bool,
     expect_other: bool,
     upgrade: UpgradeAsk,
+    other_upgrade: OtherUpgrade,
 }
 
 impl Seen {
@@ -386,6 +406,7 @@ impl Seen {
             expect_continue: false,
             expect_other: false,
             upgrade: UpgradeAsk::None,
+            other_upgrade: OtherUpgrade::None,
         }
     }
 
@@ -434,8 +455,16 @@ impl Seen {
             for t in list(value) {
                 if t.eq_ignore_ascii_case(b"h2c") {
                     self.upgrade = UpgradeAsk::H2c;
-                } else if t.eq_ignore_ascii_case(b"h2") && self.upgrade == UpgradeAsk::None {
-                    self.upgrade = UpgradeAsk::H2Tls;
+                } else if t.eq_ignore_ascii_case(b"h2") {
+                    if self.upgrade == UpgradeAsk::None {
+                        self.upgrade = UpgradeAsk::H2Tls;
+                    }
+                } else if self.other_upgrade == OtherUpgrade::None {
+                    self.other_upgrade = if self.upgrade == UpgradeAsk::H2c {
+                        OtherUpgrade::AfterH2c
+                    } else {
+                        OtherUpgrade::First
+                    };
                 }
             }
         }
@@ -665,18 +694,35 @@ mod tests {
 
     #[test]
     fn upgrade_tokens() {
+        use OtherUpgrade::{AfterH2c, First};
         let cases = [
-            ("Upgrade: h2c", UpgradeAsk::H2c),
-            ("Upgrade: websocket, H2C", UpgradeAsk::H2c),
-            ("Upgrade: h2", UpgradeAsk::H2Tls),
-            ("Upgrade: h2\r\nUpgrade: h2c", UpgradeAsk::H2c),
-            ("Upgrade: websocket", UpgradeAsk::None),
+            ("Upgrade: h2c", UpgradeAsk::H2c, OtherUpgrade::None),
+            ("Upgrade: websocket, H2C", UpgradeAsk::H2c, First),
+            ("Upgrade: h2c, websocket", UpgradeAsk::H2c, AfterH2c),
+            ("Upgrade: h2", UpgradeAsk::H2Tls, OtherUpgrade::None),
+            (
+                "Upgrade: h2\r\nUpgrade: h2c",
+                UpgradeAsk::H2c,
+                OtherUpgrade::None,
+            ),
+            ("Upgrade: websocket", UpgradeAsk::None, First),
+            ("Upgrade: h2, websocket/13", UpgradeAsk::H2Tls, First),
+            (
+                "Upgrade: h2c\r\nUpgrade: foo, bar",
+                UpgradeAsk::H2c,
+                AfterH2c,
+            ),
         ];
-        for (field, want) in cases {
+        for (field, want, other) in cases {
             let h = ok(&format!(
                 "GET / HTTP/1.1\r\nHost: x\r\n{field}\r\nConnection: Upgrade, HTTP2-Settings\r\n\r\n"
             ));
             assert_eq!(h.upgrade, want, "{field}");
+            assert_eq!(h.other_upgrade, other, "{field}");
+            // The head is kept, as it arrived, exactly when it is to be replayed.
+            let raw = h.raw.as_deref().map(|r| std::str::from_utf8(r).unwrap());
+            let kept = raw.is_some_and(|r| r.contains(field) && r.ends_with("\r\n\r\n"));
+            assert_eq!(kept, other != OtherUpgrade::None, "{field}: {raw:?}");
             assert!(h.connection_upgrade && h.connection_settings);
         }
     }

@@ -65,6 +65,15 @@ where
     ) -> Either<BoxRespond<'f>, impl Future<Output = Result<bool, Error>> + Send + use<'f, 'a, I, S>>
     {
         match res {
+            // Only a request handed over can switch (see `H1::handover_head`); here
+            // a 101 would promise a protocol nobody speaks on this connection, and
+            // any 1xx is no final answer (RFC 9110 §15.2).
+            Ok(res) if res.status().is_informational() => {
+                let status = res.status();
+                warn!(%status, "the service answered 1xx to a request that cannot switch; answering 500");
+                let e = format!("service answered {status}, which cannot be honoured here");
+                Either::Left(self.respond_failed(e.into(), reply, feeder))
+            }
             Ok(res) => self.respond(res, reply, feeder),
             Err(e) => Either::Left(self.respond_failed(e.into(), reply, feeder)),
         }

@@ -18,6 +18,7 @@ use super::parse::error_status;
 use crate::config::Config;
 use crate::error::Error;
 use crate::linger::Linger;
+use crate::policy::DeclineReason;
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
 use crate::upgrade::handoff::{Handoff, Stream1};
@@ -26,9 +27,27 @@ use crate::upgrade::handoff::{Handoff, Stream1};
 pub(crate) enum Outcome<I, S: HttpService> {
     Closed,
     Upgrade(Box<Handoff<I, S, S::ResBody>>),
+    /// A request asks for an upgrade to a protocol other than h2c: the connection
+    /// goes to the server that can switch it (see [`Handover`]).
+    #[cfg_attr(not(feature = "upgrades"), allow(dead_code))]
+    Handover(Box<Handover<I, S>>),
     /// Idle between requests: everything but what waiting needs is freed; the
     /// connection resumes with [`H1::resume`] when bytes arrive.
     Park(Parked<I, S>),
+}
+
+/// A connection handed over for a request that asks for an upgrade other than h2c
+/// (WebSocket, say): nothing of the request has been answered or consumed, so
+/// `replay` (the request's head as it arrived, then everything read after it) is
+/// served again from its first byte.
+#[cfg_attr(not(feature = "upgrades"), allow(dead_code))]
+pub(crate) struct Handover<I, S> {
+    pub(crate) io: I,
+    pub(crate) svc: S,
+    pub(crate) replay: Bytes,
+    /// Why h2c, which the client preferred, was declined (see
+    /// [`UpgradeDeclined`](crate::UpgradeDeclined)).
+    pub(crate) declined: Option<DeclineReason>,
 }
 
 /// What an idle (parked) HTTP/1.1 connection keeps: no buffer, no request state.
@@ -89,6 +108,12 @@ pub(super) enum Flow<B> {
     Upgrade {
         preamble: Bytes,
         stream1: Stream1<B>,
+    },
+    /// The request asks for another upgrade, and goes, unanswered, with the
+    /// connection to the server that can switch it (see [`Handover`]).
+    Handover {
+        head: Bytes,
+        declined: Option<DeclineReason>,
     },
 }
 

@@ -14,7 +14,7 @@ use tracing::debug;
 use super::decode::Decoded;
 use super::dispatch::{flow, Call, Reply, Routed};
 use super::feed::{BodyReader, Expect, Feeder, CONTINUE};
-use super::parse::{BodyLength, RequestHead, UpgradeAsk};
+use super::parse::{BodyLength, OtherUpgrade, RequestHead, UpgradeAsk};
 use super::respond::{server_error, ServiceResult};
 use super::state::{Flow, H1};
 use crate::body::{self, Body, Prefetched};
@@ -74,6 +74,11 @@ fn check_upgrade(head: &RequestHead, cfg: &Config) -> Result<Bytes, DeclineReaso
     settings::write_settings_frame(&payload, &mut preamble);
     stream1::encode_stream1_headers(parts, cfg.max_head_size, &mut preamble)
         .map_err(|e| DeclineReason::InvalidRequest(e.to_string()))?;
+    if !cfg.h2c_through_proxies {
+        if let Some(name) = crate::policy::proxy_field(&parts.headers) {
+            return Err(DeclineReason::Proxied(name));
+        }
+    }
     if let Some(policy) = &cfg.policy {
         if let UpgradeDecision::Decline(reason) = policy(parts) {
             return Err(DeclineReason::Policy(reason));
@@ -147,7 +152,16 @@ where
                     }
                 }
             }
-            Err(reason) => reason,
+            Err(reason) => {
+                if head.other_upgrade == OtherUpgrade::AfterH2c {
+                    if let Some(raw) = self.handover_head(&head) {
+                        // The client's next choice (RFC 9110 §7.8).
+                        debug!(%reason, "h2c upgrade declined; offering the next protocol");
+                        return self.hand_over(raw, Some(reason)).await;
+                    }
+                }
+                reason
+            }
         };
         debug!(%reason, "h2c upgrade declined");
         let reply = self.build_request(head, decoder, Some(reason), continue_sent, prefix, call);

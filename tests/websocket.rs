@@ -1,0 +1,418 @@
+//! Every HTTP/1.1 upgrade, not only h2c: an axum `Router` with a `WebSocketUpgrade`
+//! route served unchanged (first request, after keep-alive requests, 50 at once,
+//! large messages, the close handshake); a service's own `101` through
+//! `hyper::upgrade::on` (the demo's `/ws`, driven by tokio-tungstenite); a `101`
+//! that cannot be honoured refused; the choice between h2c and another protocol
+//! by the client's order; forwarding fields that decline h2c but not WebSocket;
+//! and an upgraded connection counted until it closes, through shutdown and the
+//! drain.
+#![cfg(feature = "demo")] // the demo service (and the `upgrades` feature with it)
+
+mod common;
+
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::routing::get;
+use axum::Router;
+use common::h1::H1Conn;
+use common::h2c::{upgrade_fields, CLIENT_SETTINGS};
+use common::h2raw::H2Raw;
+use common::server::Server;
+use common::within;
+use futures_util::{SinkExt, StreamExt};
+use h2c_mux::{Builder, DeclineReason, UpgradeDeclined};
+use http::{Request, Response, StatusCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::WebSocketStream;
+
+/// An axum app as its authors wrote it for `axum::serve`: a WebSocket echo at
+/// `/ws` beside a plain route.
+fn axum_app() -> Router {
+    async fn echo(mut socket: WebSocket) {
+        // After the client's close, reading on sends the library's reply and then
+        // ends: returning at the close would drop the socket with the reply unsent.
+        while let Some(Ok(msg)) = socket.recv().await {
+            if matches!(msg, Message::Text(_) | Message::Binary(_))
+                && socket.send(msg).await.is_err()
+            {
+                return;
+            }
+        }
+    }
+    Router::new().route("/", get(|| async { "plain\n" })).route(
+        "/ws",
+        get(|ws: WebSocketUpgrade| async move { ws.on_upgrade(echo) }),
+    )
+}
+
+type Client = WebSocketStream<TcpStream>;
+
+/// The WebSocket handshake for `path` over `stream`, already connected.
+async fn ws_over(stream: TcpStream, addr: std::net::SocketAddr, path: &str) -> Client {
+    let url = format!("ws://{addr}{path}");
+    let (ws, res) = within(
+        "websocket handshake",
+        tokio_tungstenite::client_async(url, stream),
+    )
+    .await
+    .expect("websocket handshake");
+    assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
+    ws
+}
+
+async fn ws_connect(addr: std::net::SocketAddr, path: &str) -> Client {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    ws_over(stream, addr, path).await
+}
+
+/// Sends `msg` and expects it back.
+async fn echoes(ws: &mut Client, msg: WsMessage) {
+    within("send", ws.send(msg.clone())).await.expect("send");
+    let back = within("echo", ws.next())
+        .await
+        .expect("a message")
+        .expect("ok");
+    assert_eq!(back, msg);
+}
+
+/// Closes from the client and expects the server's close frame, then the end.
+async fn close_handshake(mut ws: Client) {
+    within("close", ws.close(None)).await.expect("close");
+    match within("the server's close", ws.next()).await {
+        Some(Ok(WsMessage::Close(_))) | None => {}
+        Some(Ok(other)) => panic!("unexpected message after close: {other:?}"),
+        Some(Err(e)) => panic!("close handshake failed: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn axum_websocket_echoes_text_and_binary_and_closes_cleanly() {
+    let server = Server::start(&Builder::new(), axum_app()).await;
+    let mut ws = ws_connect(server.addr, "/ws").await;
+    echoes(&mut ws, WsMessage::text("hello")).await;
+    echoes(&mut ws, WsMessage::binary(vec![0u8, 1, 2, 255])).await;
+    close_handshake(ws).await;
+    server.stop().await.expect("serve");
+}
+
+#[tokio::test]
+async fn axum_websocket_carries_a_200_kb_binary_message() {
+    let server = Server::start(&Builder::new(), axum_app()).await;
+    let mut ws = ws_connect(server.addr, "/ws").await;
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    echoes(&mut ws, WsMessage::binary(big)).await;
+    close_handshake(ws).await;
+}
+
+#[tokio::test]
+async fn axum_websocket_after_keep_alive_requests() {
+    let server = Server::start(&Builder::new(), axum_app()).await;
+    let mut conn = H1Conn::connect(server.addr).await;
+    for _ in 0..3 {
+        conn.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let res = conn.read_response().await;
+        assert_eq!(res.status, 200);
+        assert_eq!(res.body_str(), "plain\n");
+    }
+    let (stream, leftover) = conn.into_parts();
+    assert!(leftover.is_empty());
+    let mut ws = ws_over(stream, server.addr, "/ws").await;
+    echoes(&mut ws, WsMessage::text("after three requests")).await;
+    close_handshake(ws).await;
+}
+
+#[tokio::test]
+async fn fifty_axum_websockets_at_once() {
+    let server = Server::start(&Builder::new(), axum_app()).await;
+    let addr = server.addr;
+    let clients = (0..50).map(|i| {
+        tokio::spawn(async move {
+            let mut ws = ws_connect(addr, "/ws").await;
+            for j in 0..10 {
+                echoes(&mut ws, WsMessage::text(format!("{i}/{j}"))).await;
+            }
+            close_handshake(ws).await;
+        })
+    });
+    for c in clients.collect::<Vec<_>>() {
+        c.await.expect("client");
+    }
+    server.stop().await.expect("serve");
+}
+
+/// The demo's `/ws` switches through `hyper::upgrade::on`, the documented way for
+/// a service that is not axum, and echoes through tokio-tungstenite on both ends.
+#[tokio::test]
+async fn a_services_own_101_through_hyper_upgrade_on() {
+    let server = Server::demo().await;
+    let mut ws = ws_connect(server.addr, "/ws").await;
+    echoes(&mut ws, WsMessage::text("demo")).await;
+    echoes(&mut ws, WsMessage::binary(vec![7u8; 70_000])).await;
+    close_handshake(ws).await;
+}
+
+/// A service that switches to `websocket` whenever the request can be switched
+/// (hyper's `OnUpgrade` is there), writing `switched` on the raw transport, and
+/// otherwise answers 200 with whether an h2c upgrade was declined and why.
+#[derive(Clone)]
+struct Switcher;
+
+impl tower_service::Service<Request<h2c_mux::Body>> for Switcher {
+    type Response = Response<String>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Response<String>, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<h2c_mux::Body>) -> Self::Future {
+        let declined = req
+            .extensions()
+            .get::<UpgradeDeclined>()
+            .map(|d| d.reason.to_string());
+        if req
+            .extensions()
+            .get::<hyper::upgrade::OnUpgrade>()
+            .is_some()
+        {
+            let on = hyper::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                let mut io = hyper_util::rt::TokioIo::new(on.await.expect("upgraded"));
+                let _ = io.write_all(b"switched").await;
+                let _ = io.shutdown().await;
+            });
+            let res = Response::builder()
+                .status(101)
+                .header("upgrade", "websocket")
+                .header("x-declined", declined.unwrap_or_default())
+                .body(String::new())
+                .unwrap();
+            return std::future::ready(Ok(res));
+        }
+        let body = match declined {
+            Some(reason) => format!("declined: {reason}"),
+            None => "plain".to_string(),
+        };
+        std::future::ready(Ok(Response::new(body)))
+    }
+}
+
+/// Sends `request` and returns the response head and the connection after it.
+async fn exchange(addr: std::net::SocketAddr, request: &str) -> (common::h1::H1Response, H1Conn) {
+    let mut conn = H1Conn::connect(addr).await;
+    conn.send(request).await;
+    let head = conn.read_head().await;
+    (head, conn)
+}
+
+async fn expect_switched(conn: H1Conn) {
+    let (mut stream, mut rest) = conn.into_parts();
+    within("the switched transport", stream.read_to_end(&mut rest))
+        .await
+        .expect("read");
+    assert_eq!(rest, b"switched");
+}
+
+#[tokio::test]
+async fn websocket_listed_before_h2c_wins() {
+    let server = Server::start(&Builder::new(), Switcher).await;
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\n{}",
+        upgrade_fields(CLIENT_SETTINGS).replace("Upgrade: h2c", "Upgrade: websocket, h2c")
+    ) + "\r\n";
+    let (head, conn) = exchange(server.addr, &req).await;
+    assert_eq!(head.status, 101);
+    assert_eq!(head.header("upgrade"), Some("websocket"));
+    assert!(head.connection_has("upgrade"));
+    assert_eq!(head.header("x-declined"), Some(""));
+    expect_switched(conn).await;
+}
+
+#[tokio::test]
+async fn h2c_listed_before_websocket_wins() {
+    let server = Server::start(&Builder::new(), Switcher).await;
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        upgrade_fields(CLIENT_SETTINGS).replace("Upgrade: h2c", "Upgrade: h2c, websocket")
+    );
+    let (head, conn) = exchange(server.addr, &req).await;
+    assert_eq!(head.status, 101);
+    assert_eq!(head.header("upgrade"), Some("h2c"));
+    let (stream, leftover) = conn.into_parts();
+    let mut h2 = H2Raw::new(stream, leftover);
+    h2.send_preface(CLIENT_SETTINGS).await;
+    let res = h2.response(1).await;
+    assert_eq!(res.status, Some(200));
+    assert_eq!(res.body_str(), "plain");
+}
+
+#[tokio::test]
+async fn a_declined_h2c_falls_back_to_the_next_protocol_listed() {
+    let server = Server::start(&Builder::new(), Switcher).await;
+    // Two HTTP2-Settings: h2c is declined, websocket is next.
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\n{}HTTP2-Settings: AAMAAABk\r\n\r\n",
+        upgrade_fields(CLIENT_SETTINGS).replace("Upgrade: h2c", "Upgrade: h2c, websocket")
+    );
+    let (head, conn) = exchange(server.addr, &req).await;
+    assert_eq!(head.status, 101);
+    assert_eq!(head.header("upgrade"), Some("websocket"));
+    assert_eq!(
+        head.header("x-declined"),
+        Some(DeclineReason::SettingsCount(2).to_string().as_str())
+    );
+    expect_switched(conn).await;
+}
+
+#[tokio::test]
+async fn forwarding_fields_decline_h2c_but_not_websocket() {
+    let server = Server::start(&Builder::new(), axum_app()).await;
+    for field in [
+        "Via: 1.1 proxy",
+        "Forwarded: for=192.0.2.1",
+        "X-Forwarded-For: 203.0.113.7",
+        "X-Forwarded-Host: example.com",
+        "X-Forwarded-Proto: https",
+        "X-Real-IP: 192.0.2.1",
+    ] {
+        let (name, value) = field.split_once(": ").unwrap();
+        let mut req =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                format!("ws://{}/ws", server.addr),
+            )
+            .unwrap();
+        req.headers_mut()
+            .insert(name, http::HeaderValue::from_static(value));
+        let stream = TcpStream::connect(server.addr).await.unwrap();
+        let (mut ws, res) = within("handshake", tokio_tungstenite::client_async(req, stream))
+            .await
+            .expect("websocket through a proxy");
+        assert_eq!(res.status(), 101, "{field}");
+        echoes(&mut ws, WsMessage::text(field)).await;
+    }
+}
+
+/// A service that answers `101` however it was asked.
+#[derive(Clone)]
+struct FalseSwitch(&'static str);
+
+impl tower_service::Service<Request<h2c_mux::Body>> for FalseSwitch {
+    type Response = Response<String>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Response<String>, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<h2c_mux::Body>) -> Self::Future {
+        let mut b = Response::builder().status(101);
+        if !self.0.is_empty() {
+            b = b.header("upgrade", self.0);
+        }
+        std::future::ready(Ok(b.body(String::new()).unwrap()))
+    }
+}
+
+#[tokio::test]
+async fn a_101_that_cannot_be_honoured_is_refused_with_500() {
+    let cases = [
+        // A plain request: nothing to switch to.
+        ("websocket", "GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        // Upgrade without `Connection: upgrade`: not a request to switch (RFC 9110 §7.8).
+        (
+            "websocket",
+            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n",
+        ),
+        // A protocol the client did not offer.
+        (
+            "foo",
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+        ),
+        // No `Upgrade` in the 101.
+        (
+            "",
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+        ),
+    ];
+    for (answer, request) in cases {
+        let server = Server::start(&Builder::new(), FalseSwitch(answer)).await;
+        let mut conn = H1Conn::connect(server.addr).await;
+        conn.send(request).await;
+        let res = conn.read_response().await;
+        assert_eq!(
+            res.status, 500,
+            "{request:?} answered 101 with upgrade {answer:?}"
+        );
+        // Complete, and the end of the connection: nothing else follows.
+        let (mut stream, rest) = conn.into_parts();
+        assert!(rest.is_empty());
+        let mut more = Vec::new();
+        let _ = within("close", stream.read_to_end(&mut more)).await;
+        assert!(more.is_empty(), "{:?}", String::from_utf8_lossy(&more));
+    }
+}
+
+/// The service switched, but the server shuts down: the upgraded connection goes
+/// on working through the drain, holds `serve` open, and is cut when the drain
+/// bound passes.
+#[tokio::test]
+async fn an_upgraded_connection_is_drained_then_cut() {
+    let mut builder = Builder::new();
+    builder.drain_timeout(Duration::from_millis(300));
+    let mut server = Server::start(&builder, axum_app()).await;
+    let mut ws = ws_connect(server.addr, "/ws").await;
+    echoes(&mut ws, WsMessage::text("before")).await;
+    server.trigger_shutdown();
+    echoes(&mut ws, WsMessage::text("during the drain")).await;
+    server.join().await.expect("serve");
+    // Cut: the next read ends (a close, an end or a reset, as the cut happened).
+    match within("the cut", ws.next()).await {
+        None | Some(Err(_)) => {}
+        Some(Ok(m)) => panic!("message after the cut: {m:?}"),
+    }
+}
+
+/// An upgraded connection is counted until it closes: with room for one
+/// connection, a second client is served only once the WebSocket has ended.
+#[tokio::test]
+async fn an_upgraded_connection_holds_its_slot_until_it_closes() {
+    let mut builder = Builder::new();
+    builder.max_connections(1);
+    let server = Server::start(&builder, axum_app()).await;
+    let mut ws = ws_connect(server.addr, "/ws").await;
+    echoes(&mut ws, WsMessage::text("one")).await;
+    // The second client waits in the backlog while the WebSocket is open...
+    let mut second = H1Conn::connect(server.addr).await;
+    second.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let waiting = tokio::spawn(async move { second.read_response().await });
+    echoes(&mut ws, WsMessage::text("still the only one")).await;
+    assert!(
+        !waiting.is_finished(),
+        "served while the websocket held the slot"
+    );
+    // ...and is served once it closes.
+    close_handshake(ws).await;
+    let res = within("the second client", waiting).await.expect("task");
+    assert_eq!(res.body_str(), "plain\n");
+}
+
+#[tokio::test]
+async fn a_plain_get_of_the_demo_websocket_route_is_426() {
+    let server = Server::demo().await;
+    let mut conn = H1Conn::connect(server.addr).await;
+    conn.send("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let res = conn.read_response().await;
+    assert_eq!(res.status, 426);
+    assert_eq!(res.header("upgrade"), Some("websocket"));
+}
