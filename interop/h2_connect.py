@@ -65,7 +65,21 @@ class Client:
     def flush(self):
         out = self.conn.data_to_send()
         if out:
+            self.credit_window_updates(out)
             self.sock.sendall(out)
+
+    def credit_window_updates(self, out):
+        """Counts the window each WINDOW_UPDATE in `out` (whole frames, as h2
+        returns them) gives a stream: what the server may send is counted here
+        from the frames themselves, not from h2's own accounting."""
+        view = memoryview(out)
+        while len(view) >= 9:
+            length = int.from_bytes(view[0:3], "big")
+            sid = int.from_bytes(view[5:9], "big") & 0x7FFFFFFF
+            if view[3] == 0x8 and sid in self.streams:
+                inc = int.from_bytes(view[9:13], "big") & 0x7FFFFFFF
+                self.streams[sid]["credit"] += inc
+            view = view[9 + length:]
 
     def prior_knowledge(self):
         self.conn.initiate_connection()
@@ -118,9 +132,8 @@ class Client:
                     raise Fail(f"server sent {-s['credit']} bytes past stream "
                                f"{ev.stream_id}'s window")
                 s["data"] += ev.data
-                # Read: the window goes back.
+                # Read: the window goes back (h2 decides when a WINDOW_UPDATE is due).
                 self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
-                s["credit"] = self.conn.remote_flow_control_window(ev.stream_id)
             elif isinstance(ev, h2.events.StreamEnded):
                 self.streams[ev.stream_id]["ended"] = True
             elif isinstance(ev, h2.events.StreamReset):
