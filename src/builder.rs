@@ -387,6 +387,28 @@ impl Builder {
         self
     }
 
+    /// Whether HTTP/2 connections accept extended CONNECT (RFC 8441), the way
+    /// WebSocket and other protocols run over one HTTP/2 stream (default: off).
+    ///
+    /// On, every HTTP/2 connection, with prior knowledge or after an h2c upgrade,
+    /// advertises `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`, and a `CONNECT` request
+    /// with a `:protocol` reaches the service with the protocol as a
+    /// [`ConnectProtocol`](crate::tunnel::ConnectProtocol) extension and an
+    /// [`OnTunnel`](crate::tunnel::OnTunnel) that gives the stream as a byte
+    /// [`Tunnel`](crate::tunnel::Tunnel) once the service has answered `2xx`: the
+    /// [`tunnel`](crate::tunnel) module says how. Off, the setting is not sent, and
+    /// `h2` resets a stream that carries `:protocol` with `PROTOCOL_ERROR` before the
+    /// service sees it. A `CONNECT` without `:protocol` is served the same either
+    /// way. HTTP/1.1 is not affected.
+    ///
+    /// ```
+    /// h2c_mux::Builder::new().enable_connect_protocol(true);
+    /// ```
+    pub fn enable_connect_protocol(&mut self, enabled: bool) -> &mut Self {
+        self.config.enable_connect_protocol = enabled;
+        self
+    }
+
     /// Whether an HTTP/1.1 connection serves more than one request (default:
     /// on). Off, every response says `connection: close` and the connection
     /// closes after it, whatever the client asked; HTTP/2 is not affected.
@@ -702,6 +724,7 @@ impl fmt::Debug for Builder {
                 &c.initial_connection_window_size,
             )
             .field("max_frame_size", &c.max_frame_size)
+            .field("enable_connect_protocol", &c.enable_connect_protocol)
             .field("http1_keep_alive", &c.http1_keep_alive)
             .field("max_drain_size", &c.max_drain_size)
             .field("drain_timeout", &c.drain_timeout)

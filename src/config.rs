@@ -249,6 +249,7 @@ pub(crate) struct Config {
     pub(crate) h2_keep_alive_timeout: Duration,
     pub(crate) max_local_error_reset_streams: usize,
     pub(crate) max_connections: usize,
+    pub(crate) enable_connect_protocol: bool,
 }
 
 impl Config {
@@ -268,12 +269,19 @@ impl Config {
                 self.max_frame_size
                     .clamp(*FRAME_SIZES.start(), *FRAME_SIZES.end()),
             );
+        // RFC 8441 §3: without the setting, h2 resets every stream that carries
+        // `:protocol`, so the opt-in is the setting alone. The same builder makes
+        // prior-knowledge and upgraded connections, so both advertise it.
+        if self.enable_connect_protocol {
+            b.enable_connect_protocol();
+        }
         b
     }
 }
 
 impl Default for Config {
-    /// Every option at its `DEFAULT_*` value: h2c upgrade and prior knowledge on.
+    /// Every option at its `DEFAULT_*` value: h2c upgrade and prior knowledge on,
+    /// extended CONNECT off.
     fn default() -> Self {
         Config {
             h2c_upgrade: true,
@@ -307,6 +315,7 @@ impl Default for Config {
             h2_keep_alive_timeout: DEFAULT_H2_KEEP_ALIVE_TIMEOUT,
             max_local_error_reset_streams: DEFAULT_MAX_LOCAL_ERROR_RESET_STREAMS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            enable_connect_protocol: false,
         }
     }
 }

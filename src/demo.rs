@@ -9,6 +9,7 @@
 //! | `POST /sha256`, `PUT /sha256` | `200`, `<hex SHA-256 of the body> <body length>\n`, read as it streams |
 //! | `GET /ws` | a WebSocket echo of text and binary messages (up to [`MAX_WS_MESSAGE`]); `426` for a request that cannot switch |
 //! | any method on `/drain` | `200`, `read <body length> bytes\n`, sent only once the whole request body is read (HTTP/2: `END_STREAM` seen) |
+//! | HTTP/2 `CONNECT /echo` with `:protocol: echo` ([`enable_connect_protocol`](crate::Builder::enable_connect_protocol) on) | `200`, then a [`tunnel`] that echoes every byte until the client ends its side, then ends too |
 //! | another path | `404`; another method on a known path: `405`, with `Allow` naming the route's methods |
 //!
 //! `/drain` is for conformance testers (h2spec runs with `-P /drain`, see
@@ -31,6 +32,7 @@ use sha2::{Digest, Sha256};
 
 use crate::body::Body;
 use crate::error::Error;
+use crate::tunnel::{self, ConnectProtocol};
 
 /// Largest `/bytes/N` answered: 1 GiB.
 ///
@@ -232,6 +234,15 @@ fn route(req: Request<Body>) -> Response<DemoBody> {
         return not_allowed("GET, HEAD");
     }
     if path == "/echo" {
+        if method == Method::CONNECT && ConnectProtocol::of(&req).is_some_and(|p| p == "echo") {
+            let mut req = req;
+            let on_tunnel = tunnel::on(&mut req);
+            tokio::spawn(echo_tunnel(on_tunnel));
+            // An empty 2xx: the stream becomes the tunnel.
+            return Response::new(DemoBody {
+                kind: Kind::Full(None),
+            });
+        }
         if method == Method::POST || method == Method::PUT {
             let mut res = Response::new(DemoBody {
                 kind: Kind::Echo(req.into_body()),
@@ -273,6 +284,18 @@ fn route(req: Request<Body>) -> Response<DemoBody> {
         };
     }
     status(StatusCode::NOT_FOUND)
+}
+
+/// `CONNECT /echo` with `:protocol: echo`: every byte the tunnel reads goes back
+/// until the client ends its side; then the tunnel ends its own.
+async fn echo_tunnel(on_tunnel: tunnel::OnTunnel) {
+    let Ok(mut tunnel) = on_tunnel.await else {
+        return;
+    };
+    let (mut rd, mut wr) = tokio::io::split(&mut tunnel);
+    if tokio::io::copy(&mut rd, &mut wr).await.is_ok() {
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut tunnel).await;
+    }
 }
 
 /// Largest WebSocket message `/ws` takes (and frame): 1 MiB, so one client

@@ -58,6 +58,8 @@ pub(crate) enum Kind {
     Service,
     /// The response body returned an error.
     Body,
+    /// An extended CONNECT stream did not become a tunnel.
+    NoTunnel,
 }
 
 impl Error {
@@ -214,6 +216,19 @@ impl Error {
         self.kind == Kind::Body
     }
 
+    /// The tunnel an [`OnTunnel`](crate::tunnel::OnTunnel) waited for did not
+    /// open: the request was no extended CONNECT, the tunnel was taken already,
+    /// the answer was not a `2xx` with an empty body, or the stream ended first.
+    ///
+    /// ```
+    /// fn count(e: &h2c_mux::Error) -> bool {
+    ///     e.is_no_tunnel()
+    /// }
+    /// ```
+    pub fn is_no_tunnel(&self) -> bool {
+        self.kind == Kind::NoTunnel
+    }
+
     /// The h2 reason code, when this error carries one.
     ///
     /// ```
@@ -238,6 +253,7 @@ impl Error {
             Kind::Incomplete => "message ended early",
             Kind::Service => "service error",
             Kind::Body => "response body error",
+            Kind::NoTunnel => "no tunnel",
         }
     }
 }
@@ -290,6 +306,7 @@ mod tests {
             (Kind::Incomplete, "message ended early"),
             (Kind::Service, "service error"),
             (Kind::Body, "response body error"),
+            (Kind::NoTunnel, "no tunnel"),
         ];
         for (kind, text) in cases {
             let e = Error::new(kind);
@@ -302,6 +319,7 @@ mod tests {
                 e.is_incomplete(),
                 e.is_service(),
                 e.is_body(),
+                e.is_no_tunnel(),
             ];
             assert_eq!(flags.iter().filter(|f| **f).count(), 1, "{kind:?}");
         }

@@ -93,6 +93,15 @@
 //! above. A connection served by hand says the same with
 //! [`Builder::serve_connection_with_transport`].
 //!
+//! ## Extended CONNECT
+//!
+//! With [`Builder::enable_connect_protocol`] on, HTTP/2 connections (prior
+//! knowledge and upgraded alike) accept RFC 8441's extended CONNECT, the way
+//! WebSocket runs over one HTTP/2 stream: the service answers `200` and takes the
+//! stream as a byte [`Tunnel`](tunnel::Tunnel) (`AsyncRead + AsyncWrite`). The
+//! [`tunnel`] module says how, and what axum's `WebSocketUpgrade` does over HTTP/2
+//! (it answers `426`: it needs hyper's own upgrade handle).
+//!
 //! ## Memory
 //!
 //! Every buffer is bounded by a [`Builder`] setting (the README lists them). An idle
@@ -139,6 +148,8 @@
 //!                      stream1.rs, frame.rs
 //! service.rs, demo.rs  the service bound; the demo service
 //! body.rs, config.rs   the request body; the resolved configuration and defaults
+//! tunnel.rs            an extended CONNECT stream as a byte tunnel (public:
+//!                      `tunnel`), made by h2/
 //! error.rs, policy.rs, shutdown.rs, transport.rs (reads, Rewind), linger.rs
 //! (a close that keeps what was written), sniff.rs, date.rs, decimal.rs
 //!                      what every layer needs
@@ -178,6 +189,7 @@ mod service;
 mod shutdown;
 mod sniff;
 mod transport;
+pub mod tunnel;
 mod upgrade;
 
 pub use body::Body;

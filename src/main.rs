@@ -20,8 +20,9 @@ use tracing::info;
 ///
 /// Routes: GET / (hello world), POST|PUT /echo (echoes the body), GET /bytes/N (N
 /// bytes, N up to 1 GiB), POST|PUT /sha256 (the body's SHA-256), GET /ws (a WebSocket
-/// echo), any method on /drain (answers only once the whole request body is read).
-/// Stops gracefully on Ctrl-C or SIGTERM.
+/// echo), any method on /drain (answers only once the whole request body is read),
+/// and with --enable-connect-protocol an HTTP/2 CONNECT /echo with :protocol echo (a
+/// tunnel that echoes its bytes). Stops gracefully on Ctrl-C or SIGTERM.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -51,6 +52,11 @@ struct Args {
     /// `stream_upgrade_body`).
     #[arg(long, value_name = "BYTES")]
     max_upgrade_body: Option<usize>,
+
+    /// Accept HTTP/2 extended CONNECT (RFC 8441): the demo echoes a tunnel opened
+    /// with `CONNECT /echo` and `:protocol: echo`.
+    #[arg(long)]
+    enable_connect_protocol: bool,
 
     /// Concurrent HTTP/2 streams a client may open.
     #[arg(long, value_name = "N", default_value_t = h2c_mux::DEFAULT_MAX_CONCURRENT_STREAMS)]
@@ -151,7 +157,8 @@ async fn run(args: Args) -> Result<(), String> {
     builder
         .h2c_upgrade(!args.no_upgrade)
         .prior_knowledge(!args.no_prior_knowledge)
-        .max_concurrent_streams(args.max_concurrent_streams);
+        .max_concurrent_streams(args.max_concurrent_streams)
+        .enable_connect_protocol(args.enable_connect_protocol);
     if let Some(bytes) = args.max_upgrade_body {
         builder
             .stream_upgrade_body(false)

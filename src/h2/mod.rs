@@ -28,6 +28,7 @@ use crate::linger::{Lingering, LINGER_TIME};
 use crate::policy::Protocol;
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
+use crate::tunnel::Census;
 use crate::upgrade::adapter::{Gate, StartGate};
 use crate::upgrade::handoff::Stream1;
 use stream::{stream_task, Task};
@@ -86,6 +87,7 @@ where
             shutdown,
             peer,
             gate,
+            tunnels: Census::default(),
         }),
     }
 }
@@ -99,6 +101,7 @@ struct Rest<S: HttpService> {
     shutdown: Arc<Shutdown>,
     peer: Option<SocketAddr>,
     gate: Option<Gate>,
+    tunnels: Census,
 }
 
 pin_project! {
@@ -207,12 +210,15 @@ pin_project! {
                 return;
             }
             let streams = this.streams.as_ref().get_ref();
-            if !streams.is_empty() {
+            // Tunnels are streams too, served by tasks of the service's own.
+            let tunnels = this.rest.tunnels.open();
+            if !streams.is_empty() || tunnels > 0 {
                 let (count, unsent) = streams.unsent();
                 warn!(
                     streams = count,
                     unsent_bytes = unsent.known,
                     streams_of_unknown_length = unsent.unknown,
+                    tunnels,
                     "http/2 connection cut with streams unfinished"
                 );
             }
@@ -283,6 +289,7 @@ where
                             first,
                             rest.protocol,
                             rest.peer,
+                            &mut rest.tunnels,
                         );
                         this.streams.as_mut().push(task);
                         progressed = true;

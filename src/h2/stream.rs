@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
@@ -18,6 +20,7 @@ use crate::body::Body;
 use crate::error::{BoxError, Error, Kind};
 use crate::policy::{Protocol, RemoteAddr};
 use crate::service::HttpService;
+use crate::tunnel::{self, Census, ConnectProtocol, Opener, Tunnel};
 use crate::upgrade::handoff::{Started, Stream1};
 
 pin_project! {
@@ -66,6 +69,7 @@ impl<S: HttpService> Future for Task<S> {
 
 /// The future serving the stream `h2` presented. A ready service is called at
 /// once, so the stream keeps its future, not the request waiting for it.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn stream_task<S: HttpService>(
     cx: &mut Context<'_>,
     svc: &S,
@@ -74,6 +78,7 @@ pub(crate) fn stream_task<S: HttpService>(
     first: Option<Stream1<S::ResBody>>,
     protocol: Protocol,
     peer: Option<SocketAddr>,
+    tunnels: &mut Census,
 ) -> Task<S> {
     let (mut parts, recv) = req.into_parts();
     let span = tracing::debug_span!(
@@ -83,16 +88,18 @@ pub(crate) fn stream_task<S: HttpService>(
         stream = u32::from(respond.stream_id()),
     );
     let is_head = parts.method == Method::HEAD;
+    let mut connect = None;
     let body = match first {
         Some(Stream1::Started(started)) => {
             drop(recv);
             let fut: Pin<Box<dyn Future<Output = ()> + Send>> = match started {
-                Started::Pending(fut) => Box::pin(Respond::new(fut, respond, span, is_head)),
+                Started::Pending(fut) => Box::pin(Respond::new(fut, respond, span, is_head, None)),
                 Started::Ready(res) => Box::pin(Respond::new(
                     std::future::ready(Ok::<_, BoxError>(res)),
                     respond,
                     span,
                     is_head,
+                    None,
                 )),
             };
             return Task::Started { fut };
@@ -113,7 +120,15 @@ pub(crate) fn stream_task<S: HttpService>(
             }
             Body::buffered(body, trailers)
         }
-        None => Body::h2(recv),
+        None => match extended_connect(&mut parts, recv, tunnels) {
+            Ok(c) => {
+                connect = Some(c);
+                // RFC 8441 §5: after the answer the stream's DATA is the
+                // tunnel's, so the request itself has no body.
+                Body::empty()
+            }
+            Err(recv) => Body::h2(recv),
+        },
     };
     parts.extensions.insert(protocol);
     if let Some(p) = peer {
@@ -134,8 +149,104 @@ pub(crate) fn stream_task<S: HttpService>(
         },
     };
     Task::Service {
-        respond: Respond::new(call, respond, span, is_head),
+        respond: Respond::new(call, respond, span, is_head, connect),
     }
+}
+
+/// An extended CONNECT's stream until it is answered: the client's side of the
+/// stream, kept for the tunnel, and the way to the request's [`OnTunnel`](tunnel::OnTunnel).
+struct Connect {
+    recv: RecvStream,
+    opener: Opener,
+    tunnels: Arc<AtomicUsize>,
+    protocol: ConnectProtocol,
+}
+
+/// When `parts` is an extended CONNECT (RFC 8441 §4; `h2` gives `:protocol` only
+/// when the setting is on, and only on a CONNECT), adds its [`ConnectProtocol`]
+/// and an [`OnTunnel`](tunnel::OnTunnel) to its extensions and keeps the stream
+/// for the tunnel. Otherwise the stream goes back, to be the request's body.
+fn extended_connect(
+    parts: &mut http::request::Parts,
+    recv: RecvStream,
+    tunnels: &mut Census,
+) -> Result<Box<Connect>, RecvStream> {
+    if parts.method != Method::CONNECT {
+        return Err(recv);
+    }
+    let Some(protocol) = parts.extensions.get::<h2::ext::Protocol>() else {
+        return Err(recv);
+    };
+    let protocol = ConnectProtocol::from_h2(protocol.clone());
+    let (on_tunnel, opener) = tunnel::pair();
+    parts.extensions.insert(protocol.clone());
+    parts.extensions.insert(on_tunnel);
+    Ok(Box::new(Connect {
+        recv,
+        opener,
+        tunnels: tunnels.counter(),
+        protocol,
+    }))
+}
+
+/// Answers an extended CONNECT: with a tunnel when the answer is a `2xx` with an
+/// empty body and an `OnTunnel` of the request waits for it; `Ok(None)` then.
+/// Otherwise the response is given back, to be sent as any other, and a waiting
+/// `OnTunnel` is told why there is no tunnel.
+fn answer_connect<B: http_body::Body>(
+    res: Response<B>,
+    respond: &mut SendResponse<Bytes>,
+    connect: Connect,
+    span: &tracing::Span,
+) -> Result<Option<Response<B>>, Error> {
+    let Connect {
+        recv,
+        opener,
+        tunnels,
+        protocol,
+    } = connect;
+    let status = res.status();
+    let refusal = if !status.is_success() {
+        Some(tunnel::refused(format!("answered {status}, not 2xx")))
+    } else if !res.body().is_end_stream() {
+        Some(tunnel::refused("the 2xx answer has a body"))
+    } else {
+        None
+    };
+    if let Some(why) = refusal {
+        debug!(%protocol, reason = %why, "extended connect answered without a tunnel");
+        opener.refuse(why);
+        return Ok(Some(res));
+    }
+    if !opener.is_wanted() {
+        debug!(%protocol, "extended connect answered without a tunnel: its OnTunnel was dropped");
+        return Ok(Some(res));
+    }
+    let (mut parts, _) = res.into_parts();
+    for name in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        KEEP_ALIVE.clone(),
+        PROXY_CONNECTION.clone(),
+        // RFC 9110 §9.3.6: a 2xx to CONNECT carries neither framing field.
+        header::CONTENT_LENGTH,
+    ] {
+        parts.headers.remove(name);
+    }
+    if !parts.headers.contains_key(header::DATE) {
+        parts.headers.insert(header::DATE, crate::date::value());
+    }
+    let send = respond
+        .send_response(Response::from_parts(parts, ()), false)
+        .map_err(Error::h2)?;
+    debug!(%protocol, status = status.as_u16(), "tunnel open");
+    if let Some(mut unwanted) = opener.open(Tunnel::new(send, recv, span.clone(), tunnels)) {
+        // The OnTunnel went away after the check above: end the stream as an
+        // empty tunnel rather than reset it.
+        let _ = unwanted.end();
+    }
+    Ok(None)
 }
 
 pin_project! {
@@ -198,6 +309,9 @@ pin_project! {
         respond: SendResponse<Bytes>,
         span: tracing::Span,
         is_head: bool,
+        // An extended CONNECT, until it is answered. Boxed: rare, and every
+        // other stream carries only the pointer.
+        connect: Option<Box<Connect>>,
     }
 }
 
@@ -221,12 +335,19 @@ pin_project! {
 }
 
 impl<F, B> Respond<F, B> {
-    fn new(fut: F, respond: SendResponse<Bytes>, span: tracing::Span, is_head: bool) -> Self {
+    fn new(
+        fut: F,
+        respond: SendResponse<Bytes>,
+        span: tracing::Span,
+        is_head: bool,
+        connect: Option<Box<Connect>>,
+    ) -> Self {
         Respond {
             phase: Phase::Answer { fut },
             respond,
             span,
             is_head,
+            connect,
         }
     }
 }
@@ -266,22 +387,42 @@ where
                         return Poll::Ready(());
                     }
                     match ready!(fut.poll(cx)) {
-                        Ok(res) => match send_head(res, this.respond, *this.is_head) {
-                            Ok(Some((stream, body))) => {
-                                // The body is polled at once, by the arm below.
-                                this.phase.set(Phase::Body {
-                                    body,
-                                    stream,
-                                    data: Bytes::new(),
-                                    end: false,
-                                });
+                        Ok(res) => {
+                            // A 2xx to an extended CONNECT sent as a plain
+                            // response still goes without Content-Length.
+                            let mut no_length = false;
+                            let res = match this.connect.take() {
+                                None => res,
+                                Some(c) => match answer_connect(res, this.respond, *c, this.span) {
+                                    Ok(None) => break Ok(()),
+                                    Ok(Some(res)) => {
+                                        no_length = res.status().is_success();
+                                        res
+                                    }
+                                    Err(e) => break Err(e),
+                                },
+                            };
+                            match send_head(res, this.respond, *this.is_head, no_length) {
+                                Ok(Some((stream, body))) => {
+                                    // The body is polled at once, by the arm below.
+                                    this.phase.set(Phase::Body {
+                                        body,
+                                        stream,
+                                        data: Bytes::new(),
+                                        end: false,
+                                    });
+                                }
+                                Ok(None) => break Ok(()),
+                                Err(e) => break Err(e),
                             }
-                            Ok(None) => break Ok(()),
-                            Err(e) => break Err(e),
-                        },
+                        }
                         Err(e) => {
                             let e = Error::service(e.into());
                             debug!(error = &e as &dyn std::error::Error, "service error");
+                            if let Some(c) = this.connect.take() {
+                                c.opener
+                                    .refuse(tunnel::refused("the service failed: answered 500"));
+                            }
                             let mut res = Response::new(());
                             *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                             break this
@@ -332,10 +473,12 @@ fn length_value(n: u64) -> header::HeaderValue {
 }
 
 /// Sends the response head; returns the stream and body when a body follows.
+/// `no_length`: the head must carry no Content-Length (a 2xx to CONNECT).
 fn send_head<B>(
     res: Response<B>,
     respond: &mut SendResponse<Bytes>,
     is_head: bool,
+    no_length: bool,
 ) -> Result<Option<(SendStream<Bytes>, B)>, Error>
 where
     B: http_body::Body<Data = Bytes>,
@@ -362,7 +505,11 @@ where
     }
     // As over HTTP/1.1: the length when known (HEAD included: RFC 9110 §9.3.2), and
     // a Date (RFC 9110 §6.6.1).
-    if !has_length {
+    if no_length {
+        if has_length {
+            parts.headers.remove(header::CONTENT_LENGTH);
+        }
+    } else if !has_length {
         if let Some(n) = body.size_hint().exact() {
             parts
                 .headers

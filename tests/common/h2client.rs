@@ -119,3 +119,46 @@ pub async fn assert_h2_hello(addr: SocketAddr) {
         .expect("connect");
     assert_h2_hello_on(s).await;
 }
+
+/// An extended CONNECT (RFC 8441 §4) for `path` on `http://example`, asking for
+/// `protocol` (the `h2` client sends `:protocol` from this extension).
+pub fn extended_connect(protocol: &'static str, path: &str) -> Request<()> {
+    let mut req = request(Method::CONNECT, path);
+    req.extensions_mut()
+        .insert(h2::ext::Protocol::from_static(protocol));
+    req
+}
+
+/// Sends `data` on `stream` as the server's windows allow, then END_STREAM when
+/// `end`. Unbounded: the caller bounds the wait.
+pub async fn send_all(
+    stream: &mut h2::SendStream<Bytes>,
+    mut data: Bytes,
+    end: bool,
+) -> Result<(), h2::Error> {
+    while !data.is_empty() {
+        stream.reserve_capacity(data.len());
+        let granted = match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
+            Some(granted) => granted?,
+            None => return Err(h2::Error::from(h2::Reason::STREAM_CLOSED)),
+        };
+        let chunk = data.split_to(granted.min(data.len()));
+        stream.send_data(chunk, false)?;
+    }
+    if end {
+        stream.send_data(Bytes::new(), true)?;
+    }
+    Ok(())
+}
+
+/// Reads `recv` up to its END_STREAM, giving the window back as it reads.
+/// Unbounded: the caller bounds the wait.
+pub async fn read_to_end(recv: &mut h2::RecvStream) -> Result<Vec<u8>, h2::Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = recv.data().await {
+        let chunk = chunk?;
+        let _ = recv.flow_control().release_capacity(chunk.len());
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}

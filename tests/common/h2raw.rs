@@ -599,6 +599,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H2Raw<S> {
         res
     }
 
+    /// The next HEADERS, DATA or RST_STREAM of `stream`, answering the server's
+    /// SETTINGS and PINGs as a client must and skipping every other frame (window
+    /// updates, other streams, GOAWAY). The connection ending first fails the test.
+    pub async fn next_on(&mut self, stream: u32) -> Event {
+        loop {
+            let event = self
+                .next_event()
+                .await
+                .unwrap_or_else(|| panic!("connection closed waiting for stream {stream}"));
+            match event {
+                Event::Settings { ack: false, .. } => self.write_lenient(&settings_ack()).await,
+                Event::Ping {
+                    ack: false,
+                    payload,
+                } => self.write_lenient(&frame(PING, ACK, 0, &payload)).await,
+                Event::Headers { stream: s, .. }
+                | Event::Data { stream: s, .. }
+                | Event::RstStream { stream: s, .. }
+                    if s == stream =>
+                {
+                    return event
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Reads and answers frames until the server closes the connection. Returns the
     /// events seen on the way.
     pub async fn read_until_closed(&mut self) -> Vec<Event> {

@@ -16,7 +16,9 @@
 //! - [`h2client`]: the `h2` crate's client, a well-behaved HTTP/2 peer;
 //! - [`h2c`]: the cleartext upgrade request and handshake;
 //! - [`curl`]: the real curl, for the interoperability tests;
+//! - [`log`]: what the server logs, captured;
 //! - [`sha256`]: a digest written out, to check the demo's `/sha256` answers;
+//! - [`tunnel`]: RFC 8441 tunnels: services that take one, the client's side;
 //! - [`ws`]: the axum WebSocket echo app, served by the tests and the benchmark.
 //!
 //! Every wait on the peer is bounded (by [`WAIT`] unless a test says otherwise), so a
@@ -36,9 +38,11 @@ pub mod h2client;
 pub mod h2frame;
 pub mod h2raw;
 pub mod hpack;
+pub mod log;
 pub mod server;
 pub mod service;
 pub mod sha256;
+pub mod tunnel;
 pub mod ws;
 
 use std::future::Future;

@@ -115,6 +115,8 @@ pub fn error_kind(e: &h2c_mux::Error) -> &'static str {
         "body"
     } else if e.is_service() {
         "service"
+    } else if e.is_no_tunnel() {
+        "no tunnel"
     } else {
         "other"
     }
