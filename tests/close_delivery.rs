@@ -44,9 +44,14 @@ struct Seen {
 
 /// Downloads `/bytes/DOWNLOAD` on one prior-knowledge connection with the largest
 /// windows, answering every DATA frame with two window updates and a PING, and
-/// every PING and SETTINGS with its ACK, until the server closes. `on_headers`
-/// runs once the response has begun.
-async fn download(addr: std::net::SocketAddr, on_headers: impl FnOnce()) -> Seen {
+/// every PING and SETTINGS with its ACK, until the server closes. `on_opened`
+/// runs once the preface and the request are written, `on_headers` once the
+/// response has begun.
+async fn download(
+    addr: std::net::SocketAddr,
+    on_opened: impl FnOnce(),
+    on_headers: impl FnOnce(),
+) -> Seen {
     let sock = TcpStream::connect(addr).await.expect("connect");
     sock.set_nodelay(true).expect("nodelay");
     let mut h2 = H2Raw::new(sock, Vec::new());
@@ -59,6 +64,7 @@ async fn download(addr: std::net::SocketAddr, on_headers: impl FnOnce()) -> Seen
     opening.extend(window_update_frame(0, (1 << 31) - 1 - 65_535));
     opening.extend(headers_frame(1, true, &request_fields("GET", &path)));
     h2.write(&opening).await;
+    on_opened();
     let mut on_headers = Some(on_headers);
     let mut seen = Seen {
         headers: false,
@@ -145,9 +151,13 @@ async fn graceful_shutdown_delivers_a_download_to_a_client_still_sending_frames(
         });
         // The shutdown starts as soon as the response has begun: the stream is
         // one the final GOAWAY covers, so it must finish.
-        let seen = download(addr, move || {
-            let _ = stop.send(());
-        })
+        let seen = download(
+            addr,
+            || {},
+            move || {
+                let _ = stop.send(());
+            },
+        )
         .await;
         assert_delivered(&seen, round);
         let served = tokio::time::timeout(Duration::from_secs(60), server)
@@ -163,26 +173,35 @@ async fn the_idle_goaway_delivers_a_download_to_a_client_still_sending_frames() 
     for round in 0..ROUNDS {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = oneshot::channel::<()>();
+        let (opened, on_opened) = oneshot::channel::<()>();
         // An idle period far shorter than the client's reading of the tail: the
-        // connection goes idle, and is closed, while the client still reads.
+        // connection goes idle, and is closed, while the client still reads. The
+        // same bound covers the wait for the first bytes, so the connection is
+        // served only once the client's preface and request are in the socket.
         let mut builder = Builder::new();
         builder.keep_alive_timeout(Duration::from_millis(1));
         let server = tokio::spawn(async move {
-            builder
-                .serve(listener, Demo::new(), async {
-                    let _ = stopped.await;
-                })
-                .await
+            let (io, _) = listener.accept().await.expect("accept");
+            on_opened.await.expect("the client wrote its opening");
+            builder.serve_connection(io, Demo::new()).await
         });
-        let seen = download(addr, || {}).await;
+        let seen = download(
+            addr,
+            move || {
+                let _ = opened.send(());
+            },
+            || {},
+        )
+        .await;
         assert_delivered(&seen, round);
-        let _ = stop.send(());
         let served = tokio::time::timeout(Duration::from_secs(60), server)
             .await
-            .expect("serve returned")
+            .expect("the connection ended")
             .expect("join");
-        assert!(served.is_ok(), "round {round}: serve failed: {served:?}");
+        assert!(
+            served.is_ok(),
+            "round {round}: the connection failed: {served:?}"
+        );
     }
 }
 
