@@ -394,3 +394,41 @@ async fn a_plain_get_of_the_demo_websocket_route_is_426() {
     assert_eq!(res.status, 426);
     assert_eq!(res.header("upgrade"), Some("websocket"));
 }
+
+/// Over TLS h2c never switches (ALPN chooses HTTP/2), but other upgrades do: a
+/// WebSocket on a connection whose TLS handshake chose `http/1.1`, or no ALPN.
+#[tokio::test]
+async fn a_websocket_over_tls_switches() {
+    for transport in [
+        h2c_mux::Transport::tls(Some(b"http/1.1")),
+        h2c_mux::Transport::tls(None),
+    ] {
+        let (io, conn) =
+            common::server::duplex_conn_over(&Builder::new(), echo_app(), transport.clone());
+        let (mut ws, res) = within(
+            "websocket handshake",
+            tokio_tungstenite::client_async("wss://example/ws", io),
+        )
+        .await
+        .expect("websocket handshake");
+        assert_eq!(
+            res.status(),
+            StatusCode::SWITCHING_PROTOCOLS,
+            "{transport:?}"
+        );
+        within("send", ws.send(WsMessage::text("over tls")))
+            .await
+            .expect("send");
+        let back = within("echo", ws.next())
+            .await
+            .expect("a message")
+            .expect("ok");
+        assert_eq!(back, WsMessage::text("over tls"), "{transport:?}");
+        within("close", ws.close(None)).await.expect("close");
+        drop(ws);
+        within("the connection to end", conn)
+            .await
+            .expect("join")
+            .expect("a clean end");
+    }
+}
