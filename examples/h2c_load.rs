@@ -43,15 +43,14 @@
 
 // The integration tests' support module (tests/common), shared the way h2 shares
 // tests/h2-support: the frame layer (constants, frame headers, builders), the
-// upgrade request's fields and the HTTP/1 response head parser come from there.
-// The client loop stays here: it decodes no HPACK, so it stays cheap next to the
+// upgrade request's fields and the HTTP/1 response head parser come from there,
+// and so does what both load generators share (`loadgen`: flags, counters, the
+// idle modes' opening and `READY` line). The client loop stays here: it decodes no HPACK, so it stays cheap next to the
 // server under test.
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
@@ -61,6 +60,9 @@ use common::h2frame::{
     frame_head, put_frame, settings_payload, ACK, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS,
     PADDED, PING, PREFACE, PRIORITY_FLAG, RST_STREAM, SETTINGS, SETTINGS_ENABLE_PUSH,
     SETTINGS_INITIAL_WINDOW_SIZE, WINDOW_UPDATE,
+};
+use common::loadgen::{
+    connect, elapsed_s, micros, open_and_hold, percentile, run_local, BaseArgs, Flags,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -84,14 +86,11 @@ enum Mode {
 
 #[derive(Debug)]
 struct Args {
-    addr: SocketAddr,
+    base: BaseArgs,
     mode: Mode,
-    conns: usize,
-    duration: Duration,
     requests: u32,
     depth: u32,
     max_conns: u64,
-    hold: Duration,
 }
 
 fn usage(msg: &str) -> ! {
@@ -106,25 +105,17 @@ fn usage(msg: &str) -> ! {
 
 fn parse_args() -> Args {
     let mut a = Args {
-        addr: "127.0.0.1:8080".parse().unwrap(),
+        base: BaseArgs::new("127.0.0.1:8080"),
         mode: Mode::Upgrade,
-        conns: 50,
-        duration: Duration::from_secs(5),
         requests: 1,
         depth: 10,
         max_conns: 10_000_000,
-        hold: Duration::from_secs(60),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = || {
-            it.next()
-                .unwrap_or_else(|| usage(&format!("{flag} needs a value")))
-        };
+    let mut flags = Flags::new(usage);
+    while let Some(flag) = flags.next_flag() {
         match flag.as_str() {
-            "--addr" => a.addr = val().parse().unwrap_or_else(|_| usage("bad --addr")),
             "--mode" => {
-                a.mode = match val().as_str() {
+                a.mode = match flags.value(&flag).as_str() {
                     "upgrade" => Mode::Upgrade,
                     "prior" => Mode::Prior,
                     "idle-h1" => Mode::IdleH1,
@@ -133,34 +124,14 @@ fn parse_args() -> Args {
                     m => usage(&format!("unknown mode {m}")),
                 }
             }
-            "-c" | "--connections" => a.conns = val().parse().unwrap_or_else(|_| usage("bad -c")),
-            "-d" | "--duration" => {
-                let s: f64 = val().parse().unwrap_or_else(|_| usage("bad -d"));
-                if !(s > 0.0 && s <= 600.0) {
-                    usage("-d must be in (0, 600] seconds");
-                }
-                a.duration = Duration::from_secs_f64(s);
-            }
-            "-n" | "--requests" => a.requests = val().parse().unwrap_or_else(|_| usage("bad -n")),
-            "--depth" => a.depth = val().parse().unwrap_or_else(|_| usage("bad --depth")),
-            "--max-conns" => {
-                a.max_conns = val().parse().unwrap_or_else(|_| usage("bad --max-conns"))
-            }
-            "--hold" => {
-                let s: f64 = val().parse().unwrap_or_else(|_| usage("bad --hold"));
-                if !(0.0..=3600.0).contains(&s) {
-                    usage("--hold must be in [0, 3600] seconds");
-                }
-                a.hold = Duration::from_secs_f64(s);
-            }
-            "-h" | "--help" => usage("help"),
-            f => usage(&format!("unknown flag {f}")),
+            "-n" | "--requests" => a.requests = flags.parse(&flag, "-n"),
+            "--depth" => a.depth = flags.parse(&flag, "--depth"),
+            "--max-conns" => a.max_conns = flags.parse(&flag, "--max-conns"),
+            f => a.base.take(f, &mut flags),
         }
     }
-    if !a.addr.ip().is_loopback() {
-        usage("--addr must be a loopback address");
-    }
-    if a.conns == 0 || a.requests == 0 || a.depth == 0 {
+    a.base.check_loopback(&flags);
+    if a.base.conns == 0 || a.requests == 0 || a.depth == 0 {
         usage("-c, -n and --depth must be at least 1");
     }
     // Stream ids are odd and below 2^31.
@@ -172,53 +143,36 @@ fn parse_args() -> Args {
 
 fn main() {
     let args = parse_args();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let local = tokio::task::LocalSet::new();
     match args.mode {
-        Mode::Upgrade | Mode::Prior => local.block_on(&rt, load(args)),
-        Mode::IdleH1 | Mode::IdleUpgrade | Mode::IdlePrior => local.block_on(&rt, idle(args)),
+        Mode::Upgrade | Mode::Prior => run_local(load(args)),
+        Mode::IdleH1 | Mode::IdleUpgrade | Mode::IdlePrior => run_local(idle(args)),
     }
 }
 
 // ---------------------------------------------------------------------------------
 // Load
 
+/// What h2c_load counts besides the connections and errors.
 #[derive(Default)]
-struct Stats {
-    conns: u64,
-    started: u64,
+struct Requests {
     requests: u64,
-    errors: u64,
-    first_error: Option<String>,
     conn_lat_us: Vec<u32>,
     req_lat_us: Vec<u32>,
 }
 
-impl Stats {
-    fn error(&mut self, e: String) {
-        self.errors += 1;
-        if self.first_error.is_none() {
-            self.first_error = Some(e);
-        }
-    }
-}
-
-type Shared = Rc<RefCell<Stats>>;
+type Shared = common::loadgen::Shared<Requests>;
 
 async fn load(args: Args) {
-    let stats: Shared = Rc::new(RefCell::new(Stats::default()));
+    let stats = Shared::default();
     let settings = client_settings();
     let start = Instant::now();
-    let deadline = tokio::time::Instant::from_std(start + args.duration);
+    let deadline = tokio::time::Instant::from_std(start + args.base.duration);
     let mut tasks = Vec::new();
-    for _ in 0..args.conns {
+    for _ in 0..args.base.conns {
         let stats = stats.clone();
         let settings = settings.clone();
         let (addr, mode, requests, depth, max_conns) = (
-            args.addr,
+            args.base.addr,
             args.mode,
             args.requests,
             args.depth,
@@ -228,12 +182,8 @@ async fn load(args: Args) {
             // The whole slot stops at the deadline, whatever it is waiting for.
             let _ = timeout_at(deadline, async {
                 loop {
-                    {
-                        let mut s = stats.borrow_mut();
-                        if s.started >= max_conns || tokio::time::Instant::now() >= deadline {
-                            break;
-                        }
-                        s.started += 1;
+                    if !stats.borrow_mut().start_one(max_conns, deadline) {
+                        break;
                     }
                     let plan = Plan {
                         addr,
@@ -256,20 +206,11 @@ async fn load(args: Args) {
     for t in tasks {
         let _ = t.await;
     }
-    let elapsed = start
-        .elapsed()
-        .as_secs_f64()
-        .min(args.duration.as_secs_f64());
+    let elapsed = elapsed_s(start, args.base.duration);
     let mut s = stats.borrow_mut();
-    s.conn_lat_us.sort_unstable();
-    s.req_lat_us.sort_unstable();
-    let pct = |v: &[u32], p: f64| -> u32 {
-        if v.is_empty() {
-            return 0;
-        }
-        let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
-        v[rank.clamp(1, v.len()) - 1]
-    };
+    s.own.conn_lat_us.sort_unstable();
+    s.own.req_lat_us.sort_unstable();
+    let (conn_lat, req_lat, requests) = (&s.own.conn_lat_us, &s.own.req_lat_us, s.own.requests);
     let mode = if args.mode == Mode::Upgrade {
         "upgrade"
     } else {
@@ -277,44 +218,37 @@ async fn load(args: Args) {
     };
     println!(
         "h2c_load {mode}: {} connection slots, {} request(s) per connection, depth {}, {:.1} s",
-        args.conns, args.requests, args.depth, elapsed
+        args.base.conns, args.requests, args.depth, elapsed
     );
     println!(
         "  connections: {} completed, {:.0}/s; connect..first response p50 {} us, p99 {} us",
         s.conns,
         s.conns as f64 / elapsed,
-        pct(&s.conn_lat_us, 50.0),
-        pct(&s.conn_lat_us, 99.0)
+        percentile(conn_lat, 50.0),
+        percentile(conn_lat, 99.0)
     );
     println!(
         "  requests:    {} completed, {:.0}/s; p50 {} us, p99 {} us",
-        s.requests,
-        s.requests as f64 / elapsed,
-        pct(&s.req_lat_us, 50.0),
-        pct(&s.req_lat_us, 99.0)
+        requests,
+        requests as f64 / elapsed,
+        percentile(req_lat, 50.0),
+        percentile(req_lat, 99.0)
     );
-    println!(
-        "  errors:      {}{}",
-        s.errors,
-        s.first_error
-            .as_deref()
-            .map(|e| format!(" (first: {e})"))
-            .unwrap_or_default()
-    );
+    println!("  errors:      {}{}", s.errors, s.first_error_note());
     println!(
         "RESULT {{\"mode\":\"{mode}\",\"conns\":{},\"requests\":{},\"errors\":{},\"elapsed_s\":{:.3},\
          \"conns_per_s\":{:.1},\"req_per_s\":{:.1},\"conn_p50_us\":{},\"conn_p99_us\":{},\
          \"req_p50_us\":{},\"req_p99_us\":{}}}",
         s.conns,
-        s.requests,
+        requests,
         s.errors,
         elapsed,
         s.conns as f64 / elapsed,
-        s.requests as f64 / elapsed,
-        pct(&s.conn_lat_us, 50.0),
-        pct(&s.conn_lat_us, 99.0),
-        pct(&s.req_lat_us, 50.0),
-        pct(&s.req_lat_us, 99.0),
+        requests as f64 / elapsed,
+        percentile(conn_lat, 50.0),
+        percentile(conn_lat, 99.0),
+        percentile(req_lat, 50.0),
+        percentile(req_lat, 99.0),
     );
 }
 
@@ -484,8 +418,8 @@ impl H2 {
                             let now = Instant::now();
                             let mut s = stats.borrow_mut();
                             if f.status_ok == Some(true) && f.body == BODY.len() {
-                                s.requests += 1;
-                                s.req_lat_us.push(micros(now - f.sent));
+                                s.own.requests += 1;
+                                s.own.req_lat_us.push(micros(now - f.sent));
                             } else {
                                 s.error(format!(
                                     "stream {}: status 200: {:?}, body {} bytes",
@@ -494,7 +428,7 @@ impl H2 {
                             }
                             if let Some(t0) = on_first.take() {
                                 s.conns += 1;
-                                s.conn_lat_us.push(micros(now - t0));
+                                s.own.conn_lat_us.push(micros(now - t0));
                             }
                         }
                     }
@@ -575,19 +509,6 @@ impl H2 {
     }
 }
 
-fn micros(d: Duration) -> u32 {
-    d.as_micros().min(u128::from(u32::MAX)) as u32
-}
-
-async fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
-    let sock = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    sock.set_nodelay(true)
-        .map_err(|e| format!("nodelay: {e}"))?;
-    Ok(sock)
-}
-
 /// What a finished connection leaves behind for the idle modes.
 enum Kept {
     H1(TcpStream),
@@ -656,7 +577,7 @@ async fn one_connection(
                     return Err("closed before the body".into());
                 }
             }
-            stats.borrow_mut().requests += 1;
+            stats.borrow_mut().own.requests += 1;
             return Ok(Some(Kept::H1(sock)));
         }
     };
@@ -708,31 +629,17 @@ async fn read_h1_head(sock: &mut TcpStream, rbuf: &mut BytesMut) -> Result<H1Res
 // ---------------------------------------------------------------------------------
 // Idle connections (S6)
 
-/// Connections being opened at once, so the listen backlog never overflows.
-const OPEN_AT_ONCE: usize = 128;
-
 async fn idle(args: Args) {
-    let stats: Shared = Rc::new(RefCell::new(Stats::default()));
+    let stats = Shared::default();
     let settings = client_settings();
-    let start = Instant::now();
-    // Opening is bounded too: at most 120 s.
-    let open_deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let kept: Rc<RefCell<Vec<TcpStream>>> = Rc::new(RefCell::new(Vec::new()));
-    let next = Rc::new(RefCell::new(0usize));
-    let mut openers = Vec::new();
-    for _ in 0..OPEN_AT_ONCE.min(args.conns) {
-        let (stats, kept, next, settings) =
-            (stats.clone(), kept.clone(), next.clone(), settings.clone());
-        let (addr, mode, total) = (args.addr, args.mode, args.conns);
-        openers.push(tokio::task::spawn_local(async move {
-            loop {
-                {
-                    let mut n = next.borrow_mut();
-                    if *n >= total {
-                        return;
-                    }
-                    *n += 1;
-                }
+    let (addr, mode) = (args.base.addr, args.mode);
+    open_and_hold(
+        stats.clone(),
+        args.base.conns,
+        args.base.hold,
+        move |open_deadline| {
+            let (stats, settings) = (stats.clone(), settings.clone());
+            async move {
                 let plan = Plan {
                     addr,
                     mode,
@@ -742,43 +649,20 @@ async fn idle(args: Args) {
                     keep: true,
                 };
                 let far = open_deadline + Duration::from_secs(3600);
-                match timeout_at(open_deadline, one_connection(&plan, &stats, far)).await {
-                    Ok(Ok(Some(Kept::H1(sock)))) => {
+                match one_connection(&plan, &stats, far).await? {
+                    Some(Kept::H1(sock)) => {
                         stats.borrow_mut().conns += 1;
-                        kept.borrow_mut().push(sock);
+                        Ok(Some(sock))
                     }
-                    Ok(Ok(Some(Kept::H2(h2)))) => {
+                    Some(Kept::H2(h2)) => {
                         // one_connection counted it already.
                         tokio::task::spawn_local(h2.idle());
+                        Ok(None)
                     }
-                    Ok(Ok(None)) => {}
-                    Ok(Err(e)) => stats.borrow_mut().error(e),
-                    Err(_) => {
-                        stats.borrow_mut().error("open deadline passed".into());
-                        return;
-                    }
+                    None => Ok(None),
                 }
             }
-        }));
-    }
-    for t in openers {
-        let _ = t.await;
-    }
-    {
-        let s = stats.borrow();
-        println!(
-            "READY opened={} failed={} in {:.2} s{}",
-            s.conns,
-            s.errors,
-            start.elapsed().as_secs_f64(),
-            s.first_error
-                .as_deref()
-                .map(|e| format!(" (first error: {e})"))
-                .unwrap_or_default()
-        );
-    }
-    use std::io::Write as _;
-    let _ = std::io::stdout().flush();
-    tokio::time::sleep(args.hold).await;
-    drop(kept);
+        },
+    )
+    .await;
 }

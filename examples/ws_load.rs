@@ -24,12 +24,19 @@
 //!
 //! Loopback only: `--addr` must be a loopback address.
 
-use std::cell::RefCell;
+// The integration tests' support module (tests/common): the scaffolding both load
+// generators share (flags, counters, the idle modes' opening and `READY` line)
+// is its `loadgen`.
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::loadgen::{
+    connect, elapsed_s, micros, open_and_hold, percentile, run_local, BaseArgs, Flags,
+};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, timeout_at};
@@ -40,11 +47,6 @@ type Ws = WebSocketStream<TcpStream>;
 
 /// Longest the close handshake at the end of a run may take per WebSocket.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
-/// WebSockets being opened at once in `idle` mode, so the listen backlog never
-/// overflows.
-const OPEN_AT_ONCE: usize = 128;
-/// Longest `idle` mode spends opening its WebSockets.
-const OPEN_WITHIN: Duration = Duration::from_secs(120);
 /// Largest `--size`: the scenario is about small messages; this only keeps a typo
 /// from asking for gigabytes.
 const MAX_SIZE: usize = 1 << 20;
@@ -57,13 +59,10 @@ enum Mode {
 
 #[derive(Debug)]
 struct Args {
-    addr: SocketAddr,
+    base: BaseArgs,
     mode: Mode,
-    conns: usize,
-    duration: Duration,
     max_messages: u64,
     size: usize,
-    hold: Duration,
 }
 
 fn usage(msg: &str) -> ! {
@@ -77,58 +76,28 @@ fn usage(msg: &str) -> ! {
 
 fn parse_args() -> Args {
     let mut a = Args {
-        addr: "127.0.0.1:9011".parse().unwrap(),
+        base: BaseArgs::new("127.0.0.1:9011"),
         mode: Mode::Echo,
-        conns: 50,
-        duration: Duration::from_secs(5),
         max_messages: 100_000_000,
         size: 32,
-        hold: Duration::from_secs(60),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = || {
-            it.next()
-                .unwrap_or_else(|| usage(&format!("{flag} needs a value")))
-        };
+    let mut flags = Flags::new(usage);
+    while let Some(flag) = flags.next_flag() {
         match flag.as_str() {
-            "--addr" => a.addr = val().parse().unwrap_or_else(|_| usage("bad --addr")),
             "--mode" => {
-                a.mode = match val().as_str() {
+                a.mode = match flags.value(&flag).as_str() {
                     "echo" => Mode::Echo,
                     "idle" => Mode::Idle,
                     m => usage(&format!("unknown mode {m}")),
                 }
             }
-            "-c" | "--connections" => a.conns = val().parse().unwrap_or_else(|_| usage("bad -c")),
-            "-d" | "--duration" => {
-                let s: f64 = val().parse().unwrap_or_else(|_| usage("bad -d"));
-                if !(s > 0.0 && s <= 600.0) {
-                    usage("-d must be in (0, 600] seconds");
-                }
-                a.duration = Duration::from_secs_f64(s);
-            }
-            "--max-messages" => {
-                a.max_messages = val()
-                    .parse()
-                    .unwrap_or_else(|_| usage("bad --max-messages"))
-            }
-            "--size" => a.size = val().parse().unwrap_or_else(|_| usage("bad --size")),
-            "--hold" => {
-                let s: f64 = val().parse().unwrap_or_else(|_| usage("bad --hold"));
-                if !(0.0..=3600.0).contains(&s) {
-                    usage("--hold must be in [0, 3600] seconds");
-                }
-                a.hold = Duration::from_secs_f64(s);
-            }
-            "-h" | "--help" => usage("help"),
-            f => usage(&format!("unknown flag {f}")),
+            "--max-messages" => a.max_messages = flags.parse(&flag, "--max-messages"),
+            "--size" => a.size = flags.parse(&flag, "--size"),
+            f => a.base.take(f, &mut flags),
         }
     }
-    if !a.addr.ip().is_loopback() {
-        usage("--addr must be a loopback address");
-    }
-    if a.conns == 0 || a.max_messages == 0 {
+    a.base.check_loopback(&flags);
+    if a.base.conns == 0 || a.max_messages == 0 {
         usage("-c and --max-messages must be at least 1");
     }
     if a.size == 0 || a.size > MAX_SIZE {
@@ -139,37 +108,20 @@ fn parse_args() -> Args {
 
 fn main() {
     let args = parse_args();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let local = tokio::task::LocalSet::new();
     match args.mode {
-        Mode::Echo => local.block_on(&rt, echo(args)),
-        Mode::Idle => local.block_on(&rt, idle(args)),
+        Mode::Echo => run_local(echo(args)),
+        Mode::Idle => run_local(idle(args)),
     }
 }
 
+/// What ws_load counts besides the connections and errors.
 #[derive(Default)]
-struct Stats {
-    conns: u64,
-    started: u64,
+struct Echoes {
     messages: u64,
-    errors: u64,
-    first_error: Option<String>,
     lat_us: Vec<u32>,
 }
 
-impl Stats {
-    fn error(&mut self, e: String) {
-        self.errors += 1;
-        if self.first_error.is_none() {
-            self.first_error = Some(e);
-        }
-    }
-}
-
-type Shared = Rc<RefCell<Stats>>;
+type Shared = common::loadgen::Shared<Echoes>;
 
 /// The two messages sent in turn, made once: sending one clones a `Bytes`.
 #[derive(Clone)]
@@ -192,11 +144,7 @@ impl Payload {
 }
 
 async fn open(addr: SocketAddr) -> Result<Ws, String> {
-    let sock = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    sock.set_nodelay(true)
-        .map_err(|e| format!("nodelay: {e}"))?;
+    let sock = connect(addr).await?;
     let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), sock)
         .await
         .map_err(|e| format!("handshake: {e}"))?;
@@ -234,14 +182,14 @@ async fn close(mut ws: Ws) {
 // Echo load
 
 async fn echo(args: Args) {
-    let stats: Shared = Rc::new(RefCell::new(Stats::default()));
+    let stats = Shared::default();
     let payload = Payload::new(args.size);
     let start = Instant::now();
-    let deadline = tokio::time::Instant::from_std(start + args.duration);
+    let deadline = tokio::time::Instant::from_std(start + args.base.duration);
     let mut slots = Vec::new();
-    for _ in 0..args.conns {
+    for _ in 0..args.base.conns {
         let (stats, payload) = (stats.clone(), payload.clone());
-        let (addr, max) = (args.addr, args.max_messages);
+        let (addr, max) = (args.base.addr, args.max_messages);
         slots.push(tokio::task::spawn_local(async move {
             let mut ws = match timeout_at(deadline, open(addr)).await {
                 Ok(Ok(ws)) => ws,
@@ -251,12 +199,8 @@ async fn echo(args: Args) {
             stats.borrow_mut().conns += 1;
             let mut binary = true;
             loop {
-                {
-                    let mut s = stats.borrow_mut();
-                    if s.started >= max || tokio::time::Instant::now() >= deadline {
-                        break;
-                    }
-                    s.started += 1;
+                if !stats.borrow_mut().start_one(max, deadline) {
+                    break;
                 }
                 let msg = if binary {
                     &payload.binary
@@ -267,9 +211,9 @@ async fn echo(args: Args) {
                 let sent = Instant::now();
                 match timeout_at(deadline, exchange(&mut ws, msg)).await {
                     Ok(Ok(())) => {
-                        let mut s = stats.borrow_mut();
-                        s.messages += 1;
-                        s.lat_us.push(micros(sent.elapsed()));
+                        let echoes = &mut stats.borrow_mut().own;
+                        echoes.messages += 1;
+                        echoes.lat_us.push(micros(sent.elapsed()));
                     }
                     // A broken WebSocket: this slot is done.
                     Ok(Err(e)) => return stats.borrow_mut().error(e),
@@ -283,115 +227,50 @@ async fn echo(args: Args) {
     for s in slots {
         let _ = s.await;
     }
-    let elapsed = start
-        .elapsed()
-        .as_secs_f64()
-        .min(args.duration.as_secs_f64());
+    let elapsed = elapsed_s(start, args.base.duration);
     let mut s = stats.borrow_mut();
-    s.lat_us.sort_unstable();
-    let pct = |v: &[u32], p: f64| -> u32 {
-        if v.is_empty() {
-            return 0;
-        }
-        let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
-        v[rank.clamp(1, v.len()) - 1]
-    };
-    let (p50, p99) = (pct(&s.lat_us, 50.0), pct(&s.lat_us, 99.0));
+    s.own.lat_us.sort_unstable();
+    let lat = &s.own.lat_us;
+    let (p50, p99) = (percentile(lat, 50.0), percentile(lat, 99.0));
+    let messages = s.own.messages;
     println!(
         "ws_load echo: {} WebSockets ({} opened), {}-byte messages, {:.1} s",
-        args.conns, s.conns, args.size, elapsed
+        args.base.conns, s.conns, args.size, elapsed
     );
     println!(
         "  messages: {} echoed, {:.0}/s; p50 {p50} us, p99 {p99} us",
-        s.messages,
-        s.messages as f64 / elapsed
+        messages,
+        messages as f64 / elapsed
     );
-    println!(
-        "  errors:   {}{}",
-        s.errors,
-        s.first_error
-            .as_deref()
-            .map(|e| format!(" (first: {e})"))
-            .unwrap_or_default()
-    );
+    println!("  errors:   {}{}", s.errors, s.first_error_note());
     println!(
         "RESULT {{\"mode\":\"echo\",\"conns\":{},\"messages\":{},\"errors\":{},\"elapsed_s\":{:.3},\
          \"msg_per_s\":{:.1},\"p50_us\":{p50},\"p99_us\":{p99}}}",
         s.conns,
-        s.messages,
+        messages,
         s.errors,
         elapsed,
-        s.messages as f64 / elapsed,
+        messages as f64 / elapsed,
     );
-}
-
-fn micros(d: Duration) -> u32 {
-    d.as_micros().min(u128::from(u32::MAX)) as u32
 }
 
 // ---------------------------------------------------------------------------------
 // Idle WebSockets
 
 async fn idle(args: Args) {
-    let stats: Shared = Rc::new(RefCell::new(Stats::default()));
+    let stats = Shared::default();
     let payload = Payload::new(args.size);
-    let start = Instant::now();
-    let open_deadline = tokio::time::Instant::now() + OPEN_WITHIN;
-    let kept: Rc<RefCell<Vec<Ws>>> = Rc::new(RefCell::new(Vec::new()));
-    let next = Rc::new(RefCell::new(0usize));
-    let mut openers = Vec::new();
-    for _ in 0..OPEN_AT_ONCE.min(args.conns) {
-        let (stats, kept, next, payload) =
-            (stats.clone(), kept.clone(), next.clone(), payload.clone());
-        let (addr, total) = (args.addr, args.conns);
-        openers.push(tokio::task::spawn_local(async move {
-            loop {
-                {
-                    let mut n = next.borrow_mut();
-                    if *n >= total {
-                        return;
-                    }
-                    *n += 1;
-                }
-                let one = async {
-                    let mut ws = open(addr).await?;
-                    exchange(&mut ws, &payload.binary).await?;
-                    Ok::<_, String>(ws)
-                };
-                match timeout_at(open_deadline, one).await {
-                    Ok(Ok(ws)) => {
-                        let mut s = stats.borrow_mut();
-                        s.conns += 1;
-                        s.messages += 1;
-                        kept.borrow_mut().push(ws);
-                    }
-                    Ok(Err(e)) => stats.borrow_mut().error(e),
-                    Err(_) => {
-                        stats.borrow_mut().error("open deadline passed".into());
-                        return;
-                    }
-                }
-            }
-        }));
-    }
-    for t in openers {
-        let _ = t.await;
-    }
-    {
-        let s = stats.borrow();
-        println!(
-            "READY opened={} failed={} in {:.2} s{}",
-            s.conns,
-            s.errors,
-            start.elapsed().as_secs_f64(),
-            s.first_error
-                .as_deref()
-                .map(|e| format!(" (first error: {e})"))
-                .unwrap_or_default()
-        );
-    }
-    use std::io::Write as _;
-    let _ = std::io::stdout().flush();
-    tokio::time::sleep(args.hold).await;
-    drop(kept);
+    let addr = args.base.addr;
+    open_and_hold(stats.clone(), args.base.conns, args.base.hold, move |_| {
+        let (stats, payload) = (stats.clone(), payload.clone());
+        async move {
+            let mut ws = open(addr).await?;
+            exchange(&mut ws, &payload.binary).await?;
+            let mut s = stats.borrow_mut();
+            s.conns += 1;
+            s.own.messages += 1;
+            Ok(Some(ws))
+        }
+    })
+    .await;
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use common::h2frame::*;
 use common::h2raw::H2Raw;
+use common::log::Captured;
 use h2c_mux::demo::Demo;
 use h2c_mux::Builder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -205,27 +206,6 @@ async fn the_idle_goaway_delivers_a_download_to_a_client_still_sending_frames() 
     }
 }
 
-/// A log written to memory, for the test that reads the server's warning.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().expect("log").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
 /// Answers with a response of `LENGTH` bytes whose body sends `SENT` of them and
 /// then never ends: only the drain bound can end its stream.
 fn stuck() -> impl common::server::TestService<StuckBody> {
@@ -275,6 +255,8 @@ where
     F: FnOnce(std::net::SocketAddr) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    // A subscriber of this thread only, not the binary-wide one of `log::captured`:
+    // each test reads the warnings of its own connection, cut on its own thread.
     let log = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(log.clone())
@@ -302,8 +284,7 @@ where
         .expect("serve returned after its drain bound")
         .expect("join");
     assert!(served.is_ok(), "serve: {served:?}");
-    let text = String::from_utf8(log.0.lock().expect("log").clone()).expect("utf-8");
-    text
+    log.text()
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -12,15 +12,18 @@ mod common;
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use common::h1::H1Conn;
 use common::h2c::{upgrade_fields, CLIENT_SETTINGS};
 use common::h2raw::H2Raw;
-use common::server::Server;
+use common::server::{Server, TestService};
+use common::service::{answer, service_fn, text};
 use common::within;
 use common::ws::echo_app;
 use futures_util::{SinkExt, StreamExt};
 use h2c_mux::{Builder, DeclineReason, UpgradeDeclined};
 use http::{Request, Response, StatusCode};
+use http_body_util::Full;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -135,22 +138,8 @@ async fn a_services_own_101_through_hyper_upgrade_on() {
 /// A service that switches to `websocket` whenever the request can be switched
 /// (hyper's `OnUpgrade` is there), writing `switched` on the raw transport, and
 /// otherwise answers 200 with whether an h2c upgrade was declined and why.
-#[derive(Clone)]
-struct Switcher;
-
-impl tower_service::Service<Request<h2c_mux::Body>> for Switcher {
-    type Response = Response<String>;
-    type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<Response<String>, Self::Error>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, mut req: Request<h2c_mux::Body>) -> Self::Future {
+fn switcher() -> impl TestService<Full<Bytes>> {
+    service_fn(|mut req: Request<h2c_mux::Body>| {
         let declined = req
             .extensions()
             .get::<UpgradeDeclined>()
@@ -170,16 +159,16 @@ impl tower_service::Service<Request<h2c_mux::Body>> for Switcher {
                 .status(101)
                 .header("upgrade", "websocket")
                 .header("x-declined", declined.unwrap_or_default())
-                .body(String::new())
+                .body(Full::default())
                 .unwrap();
-            return std::future::ready(Ok(res));
+            return std::future::ready(res);
         }
         let body = match declined {
             Some(reason) => format!("declined: {reason}"),
             None => "plain".to_string(),
         };
-        std::future::ready(Ok(Response::new(body)))
-    }
+        std::future::ready(text(StatusCode::OK, body))
+    })
 }
 
 /// Sends `request` and returns the response head and the connection after it.
@@ -200,7 +189,7 @@ async fn expect_switched(conn: H1Conn) {
 
 #[tokio::test]
 async fn websocket_listed_before_h2c_wins() {
-    let server = Server::start(&Builder::new(), Switcher).await;
+    let server = Server::start(&Builder::new(), switcher()).await;
     let req = format!(
         "GET / HTTP/1.1\r\nHost: x\r\n{}",
         upgrade_fields(CLIENT_SETTINGS).replace("Upgrade: h2c", "Upgrade: websocket, h2c")
@@ -215,7 +204,7 @@ async fn websocket_listed_before_h2c_wins() {
 
 #[tokio::test]
 async fn h2c_listed_before_websocket_wins() {
-    let server = Server::start(&Builder::new(), Switcher).await;
+    let server = Server::start(&Builder::new(), switcher()).await;
     let req = format!(
         "GET / HTTP/1.1\r\nHost: x\r\n{}\r\n",
         upgrade_fields(CLIENT_SETTINGS).replace("Upgrade: h2c", "Upgrade: h2c, websocket")
@@ -233,7 +222,7 @@ async fn h2c_listed_before_websocket_wins() {
 
 #[tokio::test]
 async fn a_declined_h2c_falls_back_to_the_next_protocol_listed() {
-    let server = Server::start(&Builder::new(), Switcher).await;
+    let server = Server::start(&Builder::new(), switcher()).await;
     // Two HTTP2-Settings: h2c is declined, websocket is next.
     let req = format!(
         "GET / HTTP/1.1\r\nHost: x\r\n{}HTTP2-Settings: AAMAAABk\r\n\r\n",
@@ -277,29 +266,16 @@ async fn forwarding_fields_decline_h2c_but_not_websocket() {
     }
 }
 
-/// A service that answers `101` however it was asked.
-#[derive(Clone)]
-struct FalseSwitch(&'static str);
-
-impl tower_service::Service<Request<h2c_mux::Body>> for FalseSwitch {
-    type Response = Response<String>;
-    type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<Response<String>, Self::Error>>;
-
-    fn poll_ready(
-        &mut self,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<h2c_mux::Body>) -> Self::Future {
+/// A service that answers `101` with `upgrade: {upgrade}` (none if empty) however
+/// it was asked.
+fn false_switch(upgrade: &'static str) -> impl TestService<String> {
+    answer(move |_| {
         let mut b = Response::builder().status(101);
-        if !self.0.is_empty() {
-            b = b.header("upgrade", self.0);
+        if !upgrade.is_empty() {
+            b = b.header("upgrade", upgrade);
         }
-        std::future::ready(Ok(b.body(String::new()).unwrap()))
-    }
+        b.body(String::new()).unwrap()
+    })
 }
 
 #[tokio::test]
@@ -324,7 +300,7 @@ async fn a_101_that_cannot_be_honoured_is_refused_with_500() {
         ),
     ];
     for (answer, request) in cases {
-        let server = Server::start(&Builder::new(), FalseSwitch(answer)).await;
+        let server = Server::start(&Builder::new(), false_switch(answer)).await;
         let mut conn = H1Conn::connect(server.addr).await;
         conn.send(request).await;
         let res = conn.read_response().await;

@@ -1,5 +1,6 @@
-//! The one support module of the integration tests and of the load generator
-//! (`examples/h2c_load.rs` includes it with `#[path]`), split by layer:
+//! The one support module of the integration tests and of the load generators
+//! (`examples/h2c_load.rs` and `examples/ws_load.rs` include it with `#[path]`),
+//! split by layer:
 //!
 //! - [`server`]: the server under test, `Builder::serve` on `127.0.0.1:0`, one
 //!   connection over an in-memory pipe or one accepted loopback socket driven by
@@ -19,7 +20,9 @@
 //! - [`log`]: what the server logs, captured;
 //! - [`sha256`]: a digest written out, to check the demo's `/sha256` answers;
 //! - [`tunnel`]: RFC 8441 tunnels: services that take one, the client's side;
-//! - [`ws`]: the axum WebSocket echo app, served by the tests and the benchmark.
+//! - [`ws`]: the axum WebSocket echo app, served by the tests and the benchmark;
+//! - `loadgen`: what the two load generators share: flags, counters, the idle
+//!   modes' opening and `READY` line (load generators only).
 //!
 //! Every wait on the peer is bounded (by [`WAIT`] unless a test says otherwise), so a
 //! hang fails the test instead of stalling the run.
@@ -39,6 +42,10 @@ pub mod h2frame;
 pub mod h2raw;
 pub mod hpack;
 pub mod log;
+// The load generators' scaffolding; no test needs it (`cfg(test)` is set for
+// integration tests, not for the examples).
+#[cfg(not(test))]
+pub mod loadgen;
 pub mod server;
 pub mod service;
 pub mod sha256;
