@@ -379,8 +379,7 @@ async fn a_websocket_over_tls_switches() {
         h2c_mux::Transport::tls(Some(b"http/1.1")),
         h2c_mux::Transport::tls(None),
     ] {
-        let (io, conn) =
-            common::server::duplex_conn_over(&Builder::new(), echo_app(), transport.clone());
+        let (io, conn) = common::server::duplex_conn_over(&Builder::new(), echo_app(), transport);
         let (mut ws, res) = within(
             "websocket handshake",
             tokio_tungstenite::client_async("wss://example/ws", io),
