@@ -193,9 +193,15 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        // Registered first, so a cut after the check below still wakes this read.
-        self.link.reader.register(cx.waker());
-        self.live()?.poll_read(cx, buf)
+        let read = self.live()?.poll_read(cx, buf);
+        if read.is_pending() {
+            // Only a read that waits needs waking by a cut (a read that got bytes is
+            // polled again anyway). Checked again once registered, so a cut between
+            // the read and the registration is not missed.
+            self.link.reader.register(cx.waker());
+            self.live()?;
+        }
+        read
     }
 }
 
