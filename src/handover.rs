@@ -42,6 +42,7 @@ use tracing::{debug, warn, Instrument};
 
 use crate::body::Body;
 use crate::error::{BoxError, Error};
+use crate::field::list;
 use crate::policy::{DeclineReason, RemoteAddr, UpgradeDeclined};
 use crate::service::{self, HttpService};
 use crate::shutdown::Shutdown;
@@ -339,30 +340,21 @@ fn switch_checked<B>(res: Response<B>, offered: &[HeaderValue]) -> Response<Answ
 /// Whether `chosen` is exactly one protocol, and one of those `offered` (names
 /// compare case-insensitively).
 fn names_one_of(chosen: &HeaderValue, offered: &[HeaderValue]) -> bool {
-    let mut named = tokens(chosen.as_bytes());
+    let mut named = list(chosen.as_bytes());
     let (Some(chosen), None) = (named.next(), named.next()) else {
         return false;
     };
     offered
         .iter()
-        .flat_map(|v| tokens(v.as_bytes()))
+        .flat_map(|v| list(v.as_bytes()))
         .any(|t| t.eq_ignore_ascii_case(chosen))
-}
-
-/// The items of a comma-separated field value (RFC 9110 §5.6.1), empty ones
-/// skipped.
-fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty())
 }
 
 fn lists(headers: &http::HeaderMap, name: header::HeaderName, token: &[u8]) -> bool {
     headers
         .get_all(name)
         .iter()
-        .flat_map(|v| tokens(v.as_bytes()))
+        .flat_map(|v| list(v.as_bytes()))
         .any(|t| t.eq_ignore_ascii_case(token))
 }
 

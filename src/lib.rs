@@ -151,7 +151,8 @@
 //! tunnel.rs            an extended CONNECT stream as a byte tunnel (public:
 //!                      `tunnel`), made by h2/
 //! error.rs, policy.rs, shutdown.rs, transport.rs (reads, Rewind), linger.rs
-//! (a close that keeps what was written), sniff.rs, date.rs, decimal.rs
+//! (a close that keeps what was written), sniff.rs, date.rs, decimal.rs,
+//! field.rs (list-valued fields)
 //!                      what every layer needs
 //! ```
 //!
@@ -176,6 +177,7 @@ mod decimal;
 #[cfg(feature = "demo")]
 pub mod demo;
 mod error;
+mod field;
 mod h1;
 mod h2;
 #[cfg(feature = "upgrades")]

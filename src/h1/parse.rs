@@ -17,6 +17,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
 use crate::error::{Error, Kind};
+use crate::field::list;
 
 /// Header slots kept on the stack; a larger configured limit falls back to the heap.
 const STACK_HEADERS: usize = 128;
@@ -348,15 +349,6 @@ fn parse_target(method: &Method, target: bytes::Bytes) -> Result<Uri, ParseError
         return Err(ParseError::Malformed("invalid request target"));
     }
     Ok(uri)
-}
-
-/// Splits a field value into its comma-separated list members (RFC 9110 §5.6.1),
-/// trimmed of optional whitespace, skipping empty members.
-pub(crate) fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value.split(|&b| b == b',').filter_map(|item| {
-        let item = item.trim_ascii();
-        (!item.is_empty()).then_some(item)
-    })
 }
 
 /// What the fields that steer the connection said, gathered in the one pass that

@@ -15,7 +15,6 @@ use super::dispatch::Reply;
 use super::encode::{self, Framing, Persistence};
 use super::feed::{Expect, Feeder};
 use super::io::WriteBuf;
-use super::parse;
 use super::state::{Closing, H1};
 use crate::body::Prefetched;
 use crate::error::{BoxError, Error, Kind};
@@ -496,7 +495,7 @@ fn framing_fields(headers: &HeaderMap) -> (Option<u64>, bool) {
             lengths += 1;
             length = value.to_str().ok().and_then(|v| v.trim().parse().ok());
         } else if name == header::CONNECTION && !close {
-            close = parse::list(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close"));
+            close = crate::field::list(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"close"));
         }
     }
     (length.filter(|_| lengths == 1), close)

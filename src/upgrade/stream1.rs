@@ -16,6 +16,7 @@ use http::uri::{Authority, Scheme};
 use http::Method;
 
 use super::frame;
+use crate::field::list;
 
 /// END_STREAM flag (RFC 7540 §6.2): the upgrade request's body is delivered by the
 /// caller, not as DATA frames on stream 1.
@@ -301,8 +302,8 @@ fn regular_fields<'a>(headers: &'a http::HeaderMap, mut f: impl FnMut(&'a [u8], 
     let named_by_connection = |name: &HeaderName| {
         connection
             .iter()
-            .flat_map(|value| value.as_bytes().split(|&b| b == b','))
-            .any(|token| trim_ows(token).eq_ignore_ascii_case(name.as_str().as_bytes()))
+            .flat_map(|value| list(value.as_bytes()))
+            .any(|token| token.eq_ignore_ascii_case(name.as_str().as_bytes()))
     };
     let mut te_sent = false;
     for (name, value) in headers {
@@ -325,20 +326,7 @@ fn regular_fields<'a>(headers: &'a http::HeaderMap, mut f: impl FnMut(&'a [u8], 
 
 /// Whether a TE value lists the `trailers` element (RFC 9110 §10.1.4).
 fn has_trailers(value: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|element| trim_ows(element).eq_ignore_ascii_case(b"trailers"))
-}
-
-/// Strips optional whitespace (RFC 9110 §5.6.3: SP / HTAB) from both ends.
-fn trim_ows(mut value: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = value {
-        value = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = value {
-        value = rest;
-    }
-    value
+    list(value).any(|element| element.eq_ignore_ascii_case(b"trailers"))
 }
 
 /// Appends one "Literal Header Field without Indexing — New Name" (RFC 7541 §6.2.2).
