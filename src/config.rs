@@ -151,8 +151,9 @@ pub const DEFAULT_IDLE_RELEASE_AFTER: Duration = Duration::from_millis(100);
 /// much one write takes when the body is ready faster than the socket drains: four
 /// of the 64 KiB chunks a streaming body typically yields (queued, not copied) go
 /// out in one `writev`. At 64 KiB every chunk was a write of its own, and a 1 GiB
-/// download cost about a quarter more server CPU per MB, nearly all of it in the
-/// kernel (`benches/README.md`, S7); hyper queues up to about 400 KiB.
+/// download cost about twice the server CPU per MB (0.229 against 0.117 ms, nearly
+/// all of it in the kernel; `benches/README.md`, S7); hyper queues up to about
+/// 400 KiB.
 ///
 /// ```
 /// h2c_mux::Builder::new().max_write_buffer_size(h2c_mux::DEFAULT_MAX_WRITE_BUFFER_SIZE / 2);

@@ -25,12 +25,13 @@ use crate::error::{Error, Kind};
 use crate::service::HttpService;
 use crate::transport::{poll_read_at_most, READ_CHUNK};
 
-/// The largest read of a request body: 256 KiB. A body that keeps every read full
-/// has its reads doubled from [`READ_CHUNK`] up to this, so a fast upload costs one
-/// read, one hand-over to the service and one wake-up per 256 KiB instead of per
-/// 8 KiB (an 8 KiB read costs about 2,000 instructions of user space and a
-/// `recvfrom`: `benches/README.md`, S8). A slow one stays at 8 KiB, and a read never
-/// takes more than the body still holds, unless that is under 8 KiB.
+/// The largest read of a request body: 256 KiB. A body whose reads come back full
+/// has them doubled from [`READ_CHUNK`] up to this, so a fast upload is read in
+/// pieces as large as what has arrived since the last wake-up (64 KB on average on
+/// loopback), each one `recvfrom` and one hand-over to the service. At 8 KiB a piece
+/// an upload cost about 1.3× hyper's CPU per MB (`benches/README.md`, S8). A slow
+/// body never fills a read and stays at 8 KiB; a read never takes more than the body
+/// still holds, unless that is under 8 KiB (as a read for a head would take).
 const MAX_BODY_READ: usize = 256 * 1024;
 
 /// The interim response that invites a body the client holds back.
