@@ -152,7 +152,7 @@ pub const DEFAULT_IDLE_RELEASE_AFTER: Duration = Duration::from_millis(100);
 /// of the 64 KiB chunks a streaming body typically yields (queued, not copied) go
 /// out in one `writev`. At 64 KiB every chunk was a write of its own, and a 1 GiB
 /// download cost about twice the server CPU per MB (0.229 against 0.117 ms, nearly
-/// all of it in the kernel; `benches/README.md`, S7); hyper queues up to about
+/// all of it in the kernel; `benches/README.md`, S8); hyper queues up to about
 /// 400 KiB.
 ///
 /// ```

@@ -29,7 +29,7 @@ use crate::transport::{poll_read_at_most, READ_CHUNK};
 /// has them doubled from [`READ_CHUNK`] up to this, so a fast upload is read in
 /// pieces as large as what has arrived since the last wake-up (64 KB on average on
 /// loopback), each one `recvfrom` and one hand-over to the service. At 8 KiB a piece
-/// an upload cost about 1.3× hyper's CPU per MB (`benches/README.md`, S8). A slow
+/// an upload cost about 1.3× hyper's CPU per MB (`benches/README.md`, S9). A slow
 /// body never fills a read and stays at 8 KiB; a read never takes more than the body
 /// still holds, unless that is under 8 KiB (as a read for a head would take).
 const MAX_BODY_READ: usize = 256 * 1024;
