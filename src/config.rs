@@ -146,14 +146,20 @@ const FRAME_SIZES: std::ops::RangeInclusive<u32> = DEFAULT_MAX_FRAME_SIZE..=(1 <
 pub const DEFAULT_IDLE_RELEASE_AFTER: Duration = Duration::from_millis(100);
 
 /// Response bytes an HTTP/1.1 connection queues before it stops producing and waits
-/// for the socket: 64 KiB. Keeps a large or pipelined response streaming without
+/// for the socket: 256 KiB. Keeps a large or pipelined response streaming without
 /// holding more than that per connection (a body chunk larger than this is queued as
-/// it is, without a copy, and written before the next one is taken).
+/// it is, without a copy, and written before the next one is taken). It is also how
+/// much one write takes when the body is ready faster than the socket drains: four
+/// of the 64 KiB chunks a streaming body typically yields (queued, not copied) go
+/// out in one `writev`. At 64 KiB every chunk was a write of its own, and a 1 GiB
+/// download cost about twice the server CPU per MB (0.229 against 0.117 ms, nearly
+/// all of it in the kernel; `benches/README.md`, S8); hyper queues up to about
+/// 400 KiB.
 ///
 /// ```
 /// h2c_mux::Builder::new().max_write_buffer_size(h2c_mux::DEFAULT_MAX_WRITE_BUFFER_SIZE / 2);
 /// ```
-pub const DEFAULT_MAX_WRITE_BUFFER_SIZE: usize = 64 * 1024;
+pub const DEFAULT_MAX_WRITE_BUFFER_SIZE: usize = 256 * 1024;
 
 /// Unread HTTP/1 request body the server reads and discards to keep a connection
 /// alive after the service answered without reading it: 64 KiB. Past that it closes.

@@ -5,12 +5,12 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Free space guaranteed in the read buffer before each socket read: 8 KiB holds a
 /// typical request head in one read.
-const READ_CHUNK: usize = 8 * 1024;
+pub(crate) const READ_CHUNK: usize = 8 * 1024;
 
 /// Bytes one read through the stack takes ([`poll_read_stack`]): enough for a
 /// typical request head or the HTTP/2 preface and first frames.
@@ -42,6 +42,19 @@ pub(crate) fn poll_read<I: AsyncRead + Unpin>(
         buf.reserve(READ_CHUNK);
     }
     tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+}
+
+/// Reads at most `max` bytes into `buf`, with room for all of them reserved first:
+/// a request body's read, sized by its reader (see `h1::feed`), whatever spare
+/// capacity the buffer has.
+pub(crate) fn poll_read_at_most<I: AsyncRead + Unpin>(
+    io: &mut I,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Poll<io::Result<usize>> {
+    buf.reserve(max);
+    tokio_util::io::poll_read_buf(Pin::new(io), cx, &mut (&mut *buf).limit(max))
 }
 
 /// A transport whose first reads return `pre`, bytes already read from it.
@@ -291,6 +304,30 @@ mod tests {
                 .unwrap();
             assert_eq!(n, want, "{avail} available");
             assert_eq!(took, &data[..want], "{avail} available");
+        }
+    }
+
+    #[test]
+    fn a_bounded_read_takes_at_most_its_bound_whatever_the_spare_capacity() {
+        let data: Vec<u8> = (0..CHUNK * 4).map(|i| i as u8).collect();
+        // (bytes available, the buffer's capacity, the bound, bytes one read takes)
+        let cases = [
+            (0, 0, 100, 0),
+            (10, 0, 100, 10),
+            (1000, 0, 100, 100),
+            (1000, 4 * CHUNK, 100, 100),
+            (data.len(), 0, CHUNK, CHUNK),
+            (data.len(), 0, 3 * CHUNK, 3 * CHUNK),
+            (data.len(), 16, 4 * CHUNK, 4 * CHUNK),
+        ];
+        for (avail, cap, max, want) in cases {
+            let mut buf = BytesMut::with_capacity(cap);
+            buf.extend_from_slice(b"kept");
+            let mut src = &data[..avail];
+            let n = poll_now(|cx| poll_read_at_most(&mut src, cx, &mut buf, max)).unwrap();
+            assert_eq!(n, want, "{avail} available, capacity {cap}, at most {max}");
+            assert_eq!(&buf[..4], b"kept");
+            assert_eq!(&buf[4..], &data[..want]);
         }
     }
 

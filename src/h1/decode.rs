@@ -305,6 +305,20 @@ impl Decoder {
             Kind::Chunked(_) => None,
         }
     }
+
+    /// Body bytes certain to come before anything else: the rest of the
+    /// Content-Length, or of the chunk being read (0 between chunks). A read of
+    /// that many bytes cannot take anything past the body.
+    pub(crate) fn data_due(&self) -> u64 {
+        match &self.kind {
+            Kind::Length(remaining) => *remaining,
+            Kind::Chunked(Chunked {
+                state: ChunkState::Data(remaining),
+                ..
+            }) => *remaining,
+            Kind::Chunked(_) => 0,
+        }
+    }
 }
 
 /// Hands out up to `remaining` bytes from the front of `buf` (RFC 9112 §6.2).
@@ -739,6 +753,41 @@ mod tests {
             assert_eq!(&buf[..], b"NEXT");
         }
         assert_eq!(Decoder::chunked(ChunkedLimits::default()).remaining(), None);
+    }
+
+    /// What a read may take without reaching past the body: the rest of the
+    /// Content-Length, or of the chunk under way, and nothing while framing is due.
+    #[test]
+    fn data_due_never_reaches_past_the_body() {
+        let mut dec = Decoder::length(10);
+        assert_eq!(dec.data_due(), 10);
+        let mut buf = BytesMut::from(&b"0123"[..]);
+        let _ = dec.decode(&mut buf);
+        assert_eq!(dec.data_due(), 6);
+        buf.extend_from_slice(b"456789");
+        let _ = dec.decode(&mut buf);
+        assert_eq!(dec.data_due(), 0);
+
+        // (bytes fed so far, what is due after them)
+        let message = b"a;x=1\r\n0123456789\r\n3\r\nabc\r\n0\r\n\r\n";
+        let cases: [(usize, u64); 9] = [
+            (0, 0),
+            (3, 0),  // inside the size line
+            (7, 10), // size line read: the whole chunk is due
+            (10, 7), // three bytes of it read
+            (17, 0), // the chunk read; its CRLF is framing
+            (22, 3), // the next size line read
+            (25, 0), // that chunk read
+            (30, 0), // the last-chunk read: trailers are framing
+            (32, 0), // the end
+        ];
+        for (fed, due) in cases {
+            let mut dec = Decoder::chunked(ChunkedLimits::default());
+            let mut buf = BytesMut::from(&message[..fed]);
+            let mut out = Outcome::default();
+            drain(&mut dec, &mut buf, &mut out);
+            assert_eq!(dec.data_due(), due, "after {fed} bytes");
+        }
     }
 
     #[test]

@@ -23,7 +23,16 @@ use crate::body::Sender;
 use crate::config::Config;
 use crate::error::{Error, Kind};
 use crate::service::HttpService;
-use crate::transport::poll_read;
+use crate::transport::{poll_read_at_most, READ_CHUNK};
+
+/// The largest read of a request body: 256 KiB. A body whose reads come back full
+/// has them doubled from [`READ_CHUNK`] up to this, so a fast upload is read in
+/// pieces as large as what has arrived since the last wake-up (64 KB on average on
+/// loopback), each one `recvfrom` and one hand-over to the service. At 8 KiB a piece
+/// an upload cost about 1.3× hyper's CPU per MB (`benches/README.md`, S9). A slow
+/// body never fills a read and stays at 8 KiB; a read never takes more than the body
+/// still holds, unless that is under 8 KiB (as a read for a head would take).
+const MAX_BODY_READ: usize = 256 * 1024;
 
 /// The interim response that invites a body the client holds back.
 pub(super) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -191,6 +200,9 @@ pub(super) struct BodyReader {
     progressed: bool,
     limit: Option<u64>,
     seen: u64,
+    /// The size of the next read: grows while reads come back full (see
+    /// [`MAX_BODY_READ`]).
+    read_size: usize,
 }
 
 impl BodyReader {
@@ -202,6 +214,7 @@ impl BodyReader {
             progressed: false,
             limit: cfg.max_request_body_size,
             seen: 0,
+            read_size: READ_CHUNK,
         }
     }
 
@@ -239,9 +252,18 @@ impl BodyReader {
                 Ok(None) => {}
                 Err(e) => return Poll::Ready(Err(decode_error(e))),
             }
-            match poll_read(io, cx, rbuf) {
+            // No further than the body reaches, unless that is less than a read of
+            // a request head would take anyway.
+            let due = usize::try_from(self.decoder.data_due()).unwrap_or(usize::MAX);
+            let max = self.read_size.min(due.max(READ_CHUNK));
+            match poll_read_at_most(io, cx, rbuf, max) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(Error::new(Kind::Incomplete))),
-                Poll::Ready(Ok(_)) => self.progressed = true,
+                Poll::Ready(Ok(n)) => {
+                    self.progressed = true;
+                    if n == self.read_size {
+                        self.read_size = (n * 2).min(MAX_BODY_READ);
+                    }
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::io(e))),
                 Poll::Pending => return self.poll_stall(cx),
             }
@@ -305,5 +327,104 @@ where
             }
         }
         Ok(keep_alive)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::recorder::poll_now;
+    use tokio::io::ReadBuf;
+
+    /// A client sending `data`, at most `per_read` bytes a read (as a slow one
+    /// would), recording the room each read offered.
+    struct Client {
+        data: Vec<u8>,
+        at: usize,
+        per_read: usize,
+        offered: Vec<usize>,
+    }
+
+    impl AsyncRead for Client {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            self.offered.push(buf.remaining());
+            let n = buf
+                .remaining()
+                .min(self.per_read)
+                .min(self.data.len() - self.at);
+            let at = self.at;
+            buf.put_slice(&self.data[at..at + n]);
+            self.at += n;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Reads a body of `len` bytes (Content-Length, then `after` bytes of the next
+    /// request) to its end; returns the size of each piece and of each read offered.
+    fn read_body(len: usize, after: usize, per_read: usize) -> (Vec<usize>, Vec<usize>, usize) {
+        let mut client = Client {
+            data: vec![7; len + after],
+            at: 0,
+            per_read,
+            offered: Vec::new(),
+        };
+        let mut reader = BodyReader::new(Decoder::length(len as u64), &Config::default());
+        let mut rbuf = BytesMut::new();
+        let mut pieces = Vec::new();
+        loop {
+            match poll_now(|cx| reader.poll_next(&mut client, &mut rbuf, cx)) {
+                Ok(Decoded::Data(d)) => pieces.push(d.len()),
+                Ok(Decoded::End) => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        (pieces, client.offered, rbuf.len())
+    }
+
+    #[test]
+    fn a_fast_body_is_read_in_doubling_pieces_up_to_the_largest_read() {
+        let k = 1024;
+        let len = (1 << 20) + 32 * k;
+        let (pieces, offered, left) = read_body(len, 100, usize::MAX);
+        assert_eq!(offered, pieces, "every read was full");
+        assert_eq!(
+            pieces,
+            [
+                8 * k,
+                16 * k,
+                32 * k,
+                64 * k,
+                128 * k,
+                256 * k,
+                256 * k,
+                256 * k,
+                40 * k
+            ]
+        );
+        assert_eq!(pieces.iter().sum::<usize>(), len);
+        // The last read was bounded by the body: the next request was not read.
+        assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn a_slow_body_is_read_in_small_pieces() {
+        let (pieces, offered, _) = read_body(100_000, 0, 1000);
+        assert!(pieces.iter().all(|&n| n == 1000), "{pieces:?}");
+        // It never filled a read, so the reads did not grow.
+        assert!(offered.iter().all(|&n| n == READ_CHUNK), "{offered:?}");
+    }
+
+    #[test]
+    fn the_last_small_part_of_a_body_is_read_as_a_head_would_be() {
+        // Less than a read of 8 KiB is due: that read may take the next request
+        // too, which then waits in the buffer, as after a request without a body.
+        let (pieces, offered, left) = read_body(100, 50, usize::MAX);
+        assert_eq!(pieces, [100]);
+        assert_eq!(offered, [READ_CHUNK]);
+        assert_eq!(left, 50);
     }
 }

@@ -147,7 +147,15 @@ impl WriteBuf {
                 }
                 None => {
                     let take = n.min(self.flat.len());
-                    self.flat.advance(take);
+                    if take == self.flat.len() {
+                        // All written, the usual case: emptied in place, the buffer
+                        // keeps its whole capacity for the next response. Advanced
+                        // to its end instead, it would have to be moved back to its
+                        // start (`reserve`) before the next head, once per request.
+                        self.flat.clear();
+                    } else {
+                        self.flat.advance(take);
+                    }
                     n -= take;
                     if take == 0 {
                         break;
@@ -235,6 +243,35 @@ mod tests {
                 assert!(w.is_empty());
                 assert_eq!(io.out, want, "vectored={vectored} max={max}");
             }
+        }
+    }
+
+    /// Written out in full, the buffer is emptied in place: the next response is
+    /// appended at its start, with its whole capacity, and no `reserve` has to move
+    /// anything back first. Written in part, the rest stays in order.
+    #[test]
+    fn a_buffer_written_out_keeps_its_room() {
+        for max in [7, usize::MAX] {
+            let mut w = WriteBuf::default();
+            w.flat().reserve(1024);
+            let room = w.flat().capacity();
+            w.flat().extend_from_slice(b"HTTP/1.1 200 OK\r\n\r\n");
+            let mut io = Trickle {
+                out: Vec::new(),
+                max,
+                vectored: false,
+            };
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(matches!(
+                w.poll_flush(&mut io, &mut cx),
+                Poll::Ready(Ok(()))
+            ));
+            assert_eq!(io.out, b"HTTP/1.1 200 OK\r\n\r\n");
+            if max == usize::MAX {
+                assert_eq!(w.flat().capacity(), room, "one write took it all");
+            }
+            w.flat().extend_from_slice(b"next");
+            assert_eq!(&w.flat()[..], b"next");
         }
     }
 
