@@ -23,6 +23,8 @@ use crate::error::{Error, Kind};
 #[cfg(feature = "upgrades")]
 use crate::h1::state::Handover;
 use crate::h1::state::{Outcome, Parked, H1};
+#[cfg(feature = "upgrades")]
+use crate::handover::Upgraded;
 use crate::policy::{Alpn, Protocol, Transport};
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
@@ -67,12 +69,28 @@ enum Step {
     /// An idle HTTP/1.1 connection, waiting with no buffer (see
     /// [`DEFAULT_IDLE_RELEASE_AFTER`](crate::DEFAULT_IDLE_RELEASE_AFTER)).
     Park(Box<dyn Wait + Send>),
+    /// The service took the transport of an upgrade other than h2c.
+    #[cfg(feature = "upgrades")]
+    Switched(Upgraded),
 }
 
 enum State {
     Running(Stage),
     Parked(Box<dyn Wait + Send>),
+    /// Waiting for the service to let the upgraded transport go.
+    #[cfg(feature = "upgrades")]
+    Switched(Upgraded),
     Done,
+}
+
+/// How [`Connection::poll_until_switch`] ends.
+pub(crate) enum Ended {
+    /// The connection closed.
+    Closed,
+    /// The service holds the transport of an upgrade other than h2c; the
+    /// connection lasts until it lets it go.
+    #[cfg(feature = "upgrades")]
+    Switched(Upgraded),
 }
 
 /// A parked connection: waits for the client, the keep-alive timeout or shutdown,
@@ -162,18 +180,25 @@ impl Connection {
     }
 }
 
-impl Future for Connection {
-    type Output = Result<(), Error>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+impl Connection {
+    /// Serves the connection until it closes or, after an upgrade other than h2c,
+    /// until the service holds its transport. The accept loop polls this rather
+    /// than the future, so that an upgraded connection needs no task of its own
+    /// (see [`Upgraded::detach`]).
+    pub(crate) fn poll_until_switch(&mut self, cx: &mut Context<'_>) -> Poll<Result<Ended, Error>> {
         loop {
             let next = match &mut self.state {
                 State::Running(stage) => match ready!(stage.as_mut().poll(cx)) {
                     Ok(Step::Next(stage)) => State::Running(stage),
                     Ok(Step::Park(wait)) => State::Parked(wait),
+                    #[cfg(feature = "upgrades")]
+                    Ok(Step::Switched(upgraded)) => {
+                        self.state = State::Done;
+                        return Poll::Ready(Ok(Ended::Switched(upgraded)));
+                    }
                     Ok(Step::Closed) => {
                         self.state = State::Done;
-                        return Poll::Ready(Ok(()));
+                        return Poll::Ready(Ok(Ended::Closed));
                     }
                     Err(e) => {
                         self.state = State::Done;
@@ -187,9 +212,32 @@ impl Future for Connection {
                         return Poll::Ready(Err(e));
                     }
                 },
-                State::Done => return Poll::Ready(Ok(())),
+                #[cfg(feature = "upgrades")]
+                State::Switched(_) => unreachable!("a switched connection is polled as a future"),
+                State::Done => return Poll::Ready(Ok(Ended::Closed)),
             };
             self.state = next;
+        }
+    }
+}
+
+impl Future for Connection {
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        #[cfg(feature = "upgrades")]
+        if let State::Switched(upgraded) = &mut self.state {
+            ready!(Pin::new(upgraded).poll(cx));
+            self.state = State::Done;
+            return Poll::Ready(Ok(()));
+        }
+        match ready!(self.poll_until_switch(cx))? {
+            Ended::Closed => Poll::Ready(Ok(())),
+            #[cfg(feature = "upgrades")]
+            Ended::Switched(upgraded) => {
+                self.state = State::Switched(upgraded);
+                self.poll(cx)
+            }
         }
     }
 }
@@ -199,6 +247,8 @@ impl fmt::Debug for Connection {
         let state = match self.state {
             State::Running(_) => "running",
             State::Parked(_) => "parked",
+            #[cfg(feature = "upgrades")]
+            State::Switched(_) => "switched",
             State::Done => "done",
         };
         f.debug_struct("Connection")
@@ -410,14 +460,8 @@ where
             } = h;
             let upgraded =
                 crate::handover::serve(io, replay, svc, ctx.peer, declined, &ctx.shutdown).await?;
-            Ok(match upgraded {
-                // A stage of its own, so what served the request is freed while the
-                // upgraded connection lasts.
-                Some(upgraded) => Step::Next(Box::pin(
-                    upgraded.map(|()| Ok(Step::Closed)).instrument(ctx.span),
-                )),
-                None => Step::Closed,
-            })
+            // What served the request is freed while the upgraded connection lasts.
+            Ok(upgraded.map_or(Step::Closed, Step::Switched))
         }
         .instrument(span),
     )

@@ -29,8 +29,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
@@ -62,7 +62,11 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: HttpService,
 {
-    let link = Arc::new(Link::default());
+    let link = Arc::new(Link {
+        cut: AtomicBool::new(false),
+        reader: AtomicWaker::new(),
+        owner: Mutex::new(Owner::Connection(None)),
+    });
     let io = Watched {
         inner: Some(Rewind::new(io, replay)),
         link: link.clone(),
@@ -96,30 +100,81 @@ where
     // that took the upgrade: then the connection lives as long as it does.
     if Arc::strong_count(&link) > 1 {
         debug!("switched: the service holds the connection");
-        Ok(Some(Upgraded { link: Some(link) }))
+        Ok(Some(Upgraded {
+            link: Some(link),
+            span: tracing::Span::current(),
+        }))
     } else {
         Ok(None)
     }
 }
 
 /// What the connection and its upgraded transport share.
-#[derive(Default)]
 struct Link {
     /// The connection is cut: the transport fails and closes at its next use.
     cut: AtomicBool,
-    /// The transport has been dropped.
-    closed: AtomicBool,
     /// The task that last read the transport, woken when it is cut.
     reader: AtomicWaker,
-    /// The connection, woken when the transport is dropped.
-    conn: AtomicWaker,
+    /// Who is told when the transport is dropped.
+    owner: Mutex<Owner>,
+}
+
+/// Who counts an upgraded connection as open, told once when its transport goes.
+enum Owner {
+    /// The [`Connection`](crate::Connection) future, which resolves then (woken
+    /// with this, once it has waited).
+    Connection(Option<Waker>),
+    /// The accept loop's registry, which let the connection's task end at the
+    /// switch: the transport releases entry `id` itself.
+    Registry(Arc<dyn Release>, usize),
+    /// No one: the transport is gone, or the registry cut it and let it go.
+    Gone,
+}
+
+impl Link {
+    fn owner(&self) -> MutexGuard<'_, Owner> {
+        // Every change to `Owner` is a single assignment: a poisoned lock holds a
+        // whole value.
+        self.owner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, Ordering::Release);
+        self.reader.wake();
+    }
+}
+
+/// The accept loop's registry as an upgraded transport sees it.
+pub(crate) trait Release: Send + Sync {
+    /// The upgraded connection in entry `id` has closed: it no longer counts.
+    fn release(&self, id: usize);
 }
 
 /// The connection after a switch: resolves once the service has dropped the
 /// transport. Dropped before that (the drain bound passed, or the connection
-/// future dropped), it cuts the transport.
+/// future dropped), it cuts the transport, unless it was [`detach`](Self::detach)ed.
 pub(crate) struct Upgraded {
     link: Option<Arc<Link>>,
+    /// The connection's, for what is logged when the transport goes.
+    span: tracing::Span,
+}
+
+impl Upgraded {
+    /// Hands the connection to the accept loop's registry (its entry `id`), so the
+    /// connection's task can end while the service holds the transport: the
+    /// transport releases the entry when it is dropped, and the [`Cut`] closes it
+    /// at the drain bound. `None` if the transport is gone already: the entry is
+    /// the caller's to remove.
+    pub(crate) fn detach(mut self, registry: Arc<dyn Release>, id: usize) -> Option<Cut> {
+        let link = self.link.take()?;
+        let mut owner = link.owner();
+        if matches!(*owner, Owner::Gone) {
+            return None;
+        }
+        *owner = Owner::Registry(registry, id);
+        drop(owner);
+        Some(Cut(link))
+    }
 }
 
 impl Future for Upgraded {
@@ -129,13 +184,14 @@ impl Future for Upgraded {
         let Some(link) = self.link.as_ref() else {
             return Poll::Ready(());
         };
-        if !link.closed.load(Ordering::Acquire) {
-            link.conn.register(cx.waker());
-            if !link.closed.load(Ordering::Acquire) {
-                return Poll::Pending;
+        if let Owner::Connection(waker) = &mut *link.owner() {
+            match waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *waker = Some(cx.waker().clone()),
             }
+            return Poll::Pending;
         }
-        debug!("upgraded connection closed");
+        debug!(parent: &self.span, "upgraded connection closed");
         self.link = None;
         Poll::Ready(())
     }
@@ -144,12 +200,29 @@ impl Future for Upgraded {
 impl Drop for Upgraded {
     fn drop(&mut self) {
         if let Some(link) = self.link.take() {
-            if !link.closed.load(Ordering::Acquire) {
-                debug!("cutting the upgraded connection");
-                link.cut.store(true, Ordering::Release);
-                link.reader.wake();
+            if !matches!(*link.owner(), Owner::Gone) {
+                debug!(parent: &self.span, "cutting the upgraded connection");
+                link.cut();
             }
         }
+    }
+}
+
+/// How the registry closes an upgraded connection it was handed.
+pub(crate) struct Cut(Arc<Link>);
+
+impl Cut {
+    /// Cuts the transport: it fails and closes at its next use, and a read that
+    /// waits is woken for that. `true` if the registry is to remove the entry now;
+    /// `false` if the transport, dropped meanwhile, is releasing it.
+    pub(crate) fn cut(&self) -> bool {
+        self.0.cut();
+        let mut owner = self.0.owner();
+        let held = matches!(*owner, Owner::Registry(..));
+        if held {
+            *owner = Owner::Gone;
+        }
+        held
     }
 }
 
@@ -183,8 +256,17 @@ impl<T> Watched<T> {
 
 impl<T> Drop for Watched<T> {
     fn drop(&mut self) {
-        self.link.closed.store(true, Ordering::Release);
-        self.link.conn.wake();
+        // Taken out first, so neither waking nor releasing runs under the lock
+        // (the registry takes its own lock to release, and cuts under it).
+        let owner = std::mem::replace(&mut *self.link.owner(), Owner::Gone);
+        match owner {
+            Owner::Connection(waker) => waker.into_iter().for_each(Waker::wake),
+            Owner::Registry(registry, id) => {
+                debug!("upgraded connection closed");
+                registry.release(id);
+            }
+            Owner::Gone => {}
+        }
     }
 }
 

@@ -16,8 +16,10 @@ use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::connection::Connection;
+use crate::connection::{Connection, Ended};
 use crate::error::BoxError;
+#[cfg(feature = "upgrades")]
+use crate::handover::{Cut, Release, Upgraded};
 use crate::listener::{Listener, ListenerAddr};
 use crate::make::sealed::Make;
 use crate::policy::Transport;
@@ -42,9 +44,22 @@ struct Registry {
     conns: Mutex<Slab<Entry>>,
 }
 
-struct Entry {
-    shutdown: Arc<Shutdown>,
-    abort: AbortHandle,
+enum Entry {
+    /// A connection's task: how to ask it to close, and how to cancel it.
+    Serving {
+        shutdown: Arc<Shutdown>,
+        abort: AbortHandle,
+    },
+    /// A connection whose service holds its upgraded transport (WebSocket, or any
+    /// upgrade other than h2c), after its task ended: an idle WebSocket costs no
+    /// task beside the service's own. Still open: it keeps its permit until the
+    /// transport releases this entry, and is cut at the drain bound.
+    #[cfg(feature = "upgrades")]
+    Switched {
+        cut: Cut,
+        /// Held, and given back when the entry goes.
+        _permit: OwnedSemaphorePermit,
+    },
 }
 
 impl Registry {
@@ -88,14 +103,14 @@ impl Registry {
                     shutdown: shutdown.clone(),
                 }),
             },
-            permit,
+            permit: Some(permit),
             registered: Registered {
                 registry: self.clone(),
                 id,
                 armed: false,
             },
         });
-        slot.insert(Entry {
+        slot.insert(Entry::Serving {
             shutdown,
             abort: task.abort_handle(),
         });
@@ -105,18 +120,65 @@ impl Registry {
         self.lock().try_remove(id);
     }
 
-    /// Every open connection finishes what is in flight, then closes.
+    /// Entry `id`'s task ends, its service holding the upgraded transport: the
+    /// entry keeps `permit` until the transport releases it. `false` if the
+    /// transport is gone already (the entry is then the task's to remove).
+    #[cfg(feature = "upgrades")]
+    fn switched(
+        self: &Arc<Self>,
+        id: usize,
+        upgraded: Upgraded,
+        permit: OwnedSemaphorePermit,
+    ) -> bool {
+        // Under the lock, so the transport, dropped meanwhile, cannot release the
+        // entry before it is the switched one.
+        let mut conns = self.lock();
+        let Some(entry) = conns.get_mut(id) else {
+            return false;
+        };
+        let Some(cut) = upgraded.detach(self.clone(), id) else {
+            return false;
+        };
+        // The task's abort handle goes with the old entry, and with it the last
+        // hold on the task's memory.
+        *entry = Entry::Switched {
+            cut,
+            _permit: permit,
+        };
+        true
+    }
+
+    /// Every open connection finishes what is in flight, then closes. An
+    /// upgraded connection speaks its service's protocol, which this cannot ask to
+    /// close: it is cut at the drain bound.
     fn shutdown_all(&self) {
         for (_, e) in self.lock().iter() {
-            e.shutdown.trigger();
+            match e {
+                Entry::Serving { shutdown, .. } => shutdown.trigger(),
+                #[cfg(feature = "upgrades")]
+                Entry::Switched { .. } => {}
+            }
         }
     }
 
-    /// Every open connection is dropped now (its task is cancelled).
+    /// Every open connection is dropped now: its task is cancelled, or its
+    /// upgraded transport cut and its permit given back.
     fn abort_all(&self) {
-        for (_, e) in self.lock().iter() {
-            e.abort.abort();
-        }
+        self.lock().retain(|_, e| match e {
+            Entry::Serving { abort, .. } => {
+                abort.abort();
+                true
+            }
+            #[cfg(feature = "upgrades")]
+            Entry::Switched { cut, .. } => !cut.cut(),
+        });
+    }
+}
+
+#[cfg(feature = "upgrades")]
+impl Release for Registry {
+    fn release(&self, id: usize) {
+        self.remove(id);
     }
 }
 
@@ -259,7 +321,8 @@ pin_project! {
     struct ConnectionTask<I, F> {
         #[pin]
         stage: TaskStage<I, F>,
-        permit: OwnedSemaphorePermit,
+        // Taken only by a switch, into the registry entry.
+        permit: Option<OwnedSemaphorePermit>,
         registered: Registered,
     }
 }
@@ -335,11 +398,24 @@ where
                     }
                 }
                 TaskStageProj::Serving { conn } => {
-                    if let Err(e) = ready!(Pin::new(conn).poll(cx)) {
-                        debug!(
+                    match ready!(conn.poll_until_switch(cx)) {
+                        Ok(Ended::Closed) => {}
+                        #[cfg(feature = "upgrades")]
+                        Ok(Ended::Switched(upgraded)) => {
+                            // The connection (and its service) goes first, as when
+                            // the task ends; the permit then moves to the entry.
+                            this.stage.set(TaskStage::Closed);
+                            if let Some(permit) = this.permit.take() {
+                                let reg = &mut *this.registered;
+                                if reg.registry.switched(reg.id, upgraded, permit) {
+                                    reg.armed = false;
+                                }
+                            }
+                        }
+                        Err(e) => debug!(
                             error = &e as &dyn std::error::Error,
                             "connection ended with an error"
-                        );
+                        ),
                     }
                     return Poll::Ready(());
                 }
@@ -590,5 +666,114 @@ mod tests {
         );
         let _ = limit.acquire().await.expect("permit back");
         assert_eq!(registry.lock().len(), 0);
+    }
+
+    /// A service that switches every request to `websocket` and holds the
+    /// upgraded transport until `release` is notified (at once if `None`).
+    #[cfg(feature = "upgrades")]
+    #[derive(Clone)]
+    struct Switcher(Option<Arc<tokio::sync::Notify>>);
+
+    #[cfg(feature = "upgrades")]
+    impl tower_service::Service<Request<Body>> for Switcher {
+        type Response = Response<String>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Response<String>, Infallible>>;
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Infallible>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+            let on = hyper::upgrade::on(&mut req);
+            let release = self.0.clone();
+            tokio::spawn(async move {
+                let io = on.await.expect("upgraded");
+                if let Some(release) = release {
+                    release.notified().await;
+                }
+                drop(io);
+            });
+            let res = Response::builder()
+                .status(101)
+                .header("upgrade", "websocket")
+                .body(String::new())
+                .expect("response");
+            std::future::ready(Ok(res))
+        }
+    }
+
+    /// Spawns a connection served by `svc`, asks it to switch to `websocket`
+    /// and reads the `101`.
+    #[cfg(feature = "upgrades")]
+    async fn switched(svc: Switcher) -> (tokio::io::DuplexStream, Arc<Semaphore>, Arc<Registry>) {
+        use tokio::io::AsyncReadExt;
+        let (mut client, server) = tokio::io::duplex(4096);
+        let accepted = Accepted {
+            io: server,
+            peer: None,
+            transport: Transport::Cleartext,
+            service: std::future::ready(Ok(svc)),
+        };
+        let limit = Arc::new(Semaphore::new(1));
+        let permit = limit.clone().acquire_owned().await.expect("permit");
+        let registry = Arc::new(Registry::default());
+        registry.spawn(accepted, Arc::new(Config::default()), permit);
+        client
+            .write_all(
+                b"GET / HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n",
+            )
+            .await
+            .expect("write");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8];
+            client.read_exact(&mut byte).await.expect("the 101");
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{:?}",
+            String::from_utf8_lossy(&head)
+        );
+        (client, limit, registry)
+    }
+
+    #[cfg(feature = "upgrades")]
+    #[tokio::test(start_paused = true)]
+    async fn a_switched_connection_keeps_its_permit_and_entry_until_its_transport_goes() {
+        let release = Arc::new(tokio::sync::Notify::new());
+        let (_client, limit, registry) = switched(Switcher(Some(release.clone()))).await;
+        // The service holds the transport: the connection still counts...
+        assert_eq!(limit.available_permits(), 0);
+        assert!(matches!(
+            registry.lock().iter().map(|(_, e)| e).collect::<Vec<_>>()[..],
+            [Entry::Switched { .. }]
+        ));
+        // ...and stops counting once the service lets it go.
+        release.notify_one();
+        let _ = limit.acquire().await.expect("permit back");
+        assert_eq!(registry.lock().len(), 0);
+    }
+
+    #[cfg(feature = "upgrades")]
+    #[tokio::test(start_paused = true)]
+    async fn a_switched_transport_dropped_at_once_leaves_no_entry() {
+        let (_client, limit, registry) = switched(Switcher(None)).await;
+        let _ = limit.acquire().await.expect("permit back");
+        assert_eq!(registry.lock().len(), 0);
+    }
+
+    #[cfg(feature = "upgrades")]
+    #[tokio::test(start_paused = true)]
+    async fn abort_all_gives_back_the_permit_of_a_switched_connection_at_once() {
+        let release = Arc::new(tokio::sync::Notify::new());
+        let (_client, limit, registry) = switched(Switcher(Some(release.clone()))).await;
+        registry.abort_all();
+        // Back before the service lets the transport go.
+        assert_eq!(limit.available_permits(), 1);
+        assert_eq!(registry.lock().len(), 0);
+        release.notify_one();
     }
 }

@@ -361,6 +361,111 @@ async fn an_upgraded_connection_holds_its_slot_until_it_closes() {
     assert_eq!(res.body_str(), "plain\n");
 }
 
+/// A service that takes the upgraded transport and holds it without reading
+/// until told to; then it reads once and reports what the read gave.
+fn holder(
+    go: std::sync::Arc<tokio::sync::Notify>,
+    report: tokio::sync::mpsc::UnboundedSender<std::io::Result<usize>>,
+) -> impl TestService<Full<Bytes>> {
+    service_fn(move |mut req: Request<h2c_mux::Body>| {
+        let on = hyper::upgrade::on(&mut req);
+        let (go, report) = (go.clone(), report.clone());
+        tokio::spawn(async move {
+            let mut io = hyper_util::rt::TokioIo::new(on.await.expect("upgraded"));
+            go.notified().await;
+            let mut buf = [0u8; 16];
+            let _ = report.send(io.read(&mut buf).await);
+        });
+        std::future::ready(
+            Response::builder()
+                .status(101)
+                .header("upgrade", "websocket")
+                .body(Full::default())
+                .unwrap(),
+        )
+    })
+}
+
+/// The drain bound frees an upgraded connection's slot even while its service
+/// never touches the transport: `serve` returns, and the transport's next use
+/// fails.
+#[tokio::test]
+async fn the_drain_bound_cuts_an_upgraded_connection_its_service_never_reads() {
+    let go = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (report, mut reports) = tokio::sync::mpsc::unbounded_channel();
+    let mut builder = Builder::new();
+    builder.drain_timeout(Duration::from_millis(200));
+    let mut server = Server::start(&builder, holder(go.clone(), report)).await;
+    let (head, conn) = exchange(
+        server.addr,
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .await;
+    assert_eq!(head.status, 101);
+    server.trigger_shutdown();
+    server.join().await.expect("serve");
+    go.notify_one();
+    let read = within("the held transport's read", reports.recv())
+        .await
+        .expect("a report");
+    let err = read.expect_err("a read after the cut fails");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionAborted);
+    // And the client sees the connection close.
+    let (mut stream, _) = conn.into_parts();
+    let mut rest = Vec::new();
+    let _ = within("the close", stream.read_to_end(&mut rest)).await;
+}
+
+/// Once its service holds the transport, an upgraded connection has no task of
+/// its own: an idle WebSocket costs the service's task and nothing beside it.
+#[tokio::test]
+async fn an_open_websocket_keeps_only_the_services_task() {
+    // A current-thread runtime (the test's): the count is exact, and a task that
+    // ends is gone from it before any other task runs.
+    let tasks = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    let server = Server::start(&Builder::new(), echo_app()).await;
+    let before = tasks();
+    let mut ws = ws_connect(server.addr, "/ws").await;
+    echoes(&mut ws, WsMessage::text("one")).await;
+    assert_eq!(tasks() - before, 1, "tasks alive beside the accept loop");
+    close_handshake(ws).await;
+}
+
+/// Served by `serve_connection`, the connection future lasts as long as the
+/// WebSocket, and dropping it cuts the WebSocket.
+#[tokio::test]
+async fn dropping_the_connection_future_cuts_its_websocket() {
+    let (io, conn) = common::server::duplex_conn_over(
+        &Builder::new(),
+        echo_app(),
+        h2c_mux::Transport::Cleartext,
+    );
+    let (mut ws, _) = within(
+        "websocket handshake",
+        tokio_tungstenite::client_async("ws://example/ws", io),
+    )
+    .await
+    .expect("websocket handshake");
+    within("send", ws.send(WsMessage::text("one")))
+        .await
+        .expect("send");
+    let back = within("echo", ws.next()).await.expect("a message");
+    assert_eq!(back.expect("ok"), WsMessage::text("one"));
+    assert!(
+        !conn.is_finished(),
+        "the connection ended with the websocket open"
+    );
+    conn.abort();
+    match within("the cut", ws.next()).await {
+        None | Some(Err(_)) => {}
+        Some(Ok(m)) => panic!("message after the cut: {m:?}"),
+    }
+}
+
 #[tokio::test]
 async fn a_plain_get_of_the_demo_websocket_route_is_426() {
     let server = Server::demo().await;
