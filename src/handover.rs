@@ -22,7 +22,10 @@
 //! connection's still: it counts against `max_connections` and the drain until it
 //! is dropped, and when the connection is cut (the drain bound passed, or the
 //! [`Connection`](crate::Connection) future dropped) its next use fails and closes
-//! it.
+//! it. Under the accept loop the connection's task ends at the switch: the
+//! registry entry holds the connection's permit until the transport releases it
+//! (see [`Upgraded::detach`]), so an idle WebSocket costs no task beside the
+//! service's own.
 
 use std::future::{poll_fn, Future};
 use std::io;
