@@ -25,7 +25,11 @@ use std::sync::Arc;
 ///     Protocol::of(req).map_or("unknown", |p| p.as_str())
 /// }
 /// ```
+///
+/// More ways to reach the server may be added, so a `match` on it needs a
+/// wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Protocol {
     /// Plain HTTP/1.0 or HTTP/1.1.
     Http1,

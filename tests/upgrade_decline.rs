@@ -402,14 +402,7 @@ async fn with_h2c_through_proxies_a_proxied_request_upgrades() {
     let mut b = Builder::new();
     b.h2c_through_proxies(true);
     let server = Server::start(&b, Demo::new()).await;
-    for field in [
-        "Via: 1.1 proxy",
-        "Forwarded: for=192.0.2.1",
-        "X-Forwarded-For: 203.0.113.7",
-        "X-Forwarded-Host: example.com",
-        "X-Forwarded-Proto: https",
-        "X-Real-IP: 192.0.2.1",
-    ] {
+    for field in common::h2c::FORWARDING_FIELDS {
         let (_, mut h2) = upgrade(
             server.addr,
             &upgrade_request("GET", "/", &format!("{field}\r\n"), b""),

@@ -241,14 +241,7 @@ async fn a_declined_h2c_falls_back_to_the_next_protocol_listed() {
 #[tokio::test]
 async fn forwarding_fields_decline_h2c_but_not_websocket() {
     let server = Server::start(&Builder::new(), echo_app()).await;
-    for field in [
-        "Via: 1.1 proxy",
-        "Forwarded: for=192.0.2.1",
-        "X-Forwarded-For: 203.0.113.7",
-        "X-Forwarded-Host: example.com",
-        "X-Forwarded-Proto: https",
-        "X-Real-IP: 192.0.2.1",
-    ] {
+    for field in common::h2c::FORWARDING_FIELDS {
         let (name, value) = field.split_once(": ").unwrap();
         let mut req =
             tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(

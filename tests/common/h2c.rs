@@ -36,6 +36,18 @@ pub fn http2_settings(settings: &[(u16, u32)]) -> String {
     base64url(&h2frame::settings_payload(settings))
 }
 
+/// One field of each kind that says a request came through a proxy (`Via`,
+/// `Forwarded`, and the de facto `X-Forwarded-*` and `X-Real-IP`), as a header
+/// line: what an h2c upgrade is declined for by default.
+pub const FORWARDING_FIELDS: [&str; 6] = [
+    "Via: 1.1 proxy",
+    "Forwarded: for=192.0.2.1",
+    "X-Forwarded-For: 203.0.113.7",
+    "X-Forwarded-Host: example.com",
+    "X-Forwarded-Proto: https",
+    "X-Real-IP: 192.0.2.1",
+];
+
 /// The settings the upgrade tests announce unless they need others.
 pub const CLIENT_SETTINGS: &[(u16, u32)] = &[
     (h2frame::SETTINGS_MAX_CONCURRENT_STREAMS, 100),
