@@ -14,6 +14,7 @@ use std::pin::{pin, Pin};
 use std::task::{ready, Poll};
 
 use bytes::{Bytes, BytesMut};
+use http::Request;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tracing::{debug, trace, Span};
@@ -21,6 +22,7 @@ use tracing::{debug, trace, Span};
 use super::dispatch::{flow, Call, Route, Routed};
 use super::parse::{self, error_status, Limits};
 use super::state::{Closing, Flow, Handover, Outcome, Pace, Parked, H1};
+use crate::body::Body;
 use crate::config::Config;
 use crate::error::{Error, Kind};
 use crate::policy::{DeclineReason, RemoteAddr};
@@ -79,12 +81,17 @@ where
         };
         loop {
             let mut wait = HeadWait::Unarmed;
-            // Parsed here, not inside the future that reads: a parsed head is a few
-            // hundred bytes, and every future output or enum it passed through is
-            // one more copy of it per request.
-            let mut head = loop {
+            // The one request path. The request is parsed into the call that the
+            // service is called with, and its futures are made in place and polled
+            // inside the span through a reference: a request is a few hundred
+            // bytes and the futures about 1 KB, and every return value, enum,
+            // `Instrumented` or `.await` of a returned future they passed through
+            // would be one more copy of them per request.
+            let mut call = Call::default();
+            let req = call.req.insert(Request::new(Body::empty()));
+            let head = loop {
                 if !self.rbuf.is_empty() {
-                    match parse::parse_request(&mut self.rbuf, &limits) {
+                    match parse::parse_request(&mut self.rbuf, &limits, req) {
                         Ok(Some(head)) => break head,
                         Ok(None) => {}
                         Err(refused) => {
@@ -114,17 +121,13 @@ where
             trace!("request head read");
             let span = tracing::debug_span!(
                 "request",
-                method = %head.parts.method,
-                path = %head.parts.uri.path(),
+                method = %req.method(),
+                path = %req.uri().path(),
             );
             // Before the upgrade policy runs, so it can see the peer.
             if let Some(peer) = self.peer {
-                head.parts.extensions.insert(RemoteAddr(peer));
+                req.extensions_mut().insert(RemoteAddr(peer));
             }
-            // The one request path. Its futures are made in place and polled inside
-            // the span through a reference: `Instrumented` and every `.await` of a
-            // returned future would move them (copies of about 1 KB per request).
-            let mut call = Call::default();
             let routed = match self.route(head, &mut call) {
                 Route::Service(reply) => Routed::Service(reply),
                 Route::Other(mut other) => in_span(&span, other.as_mut()).await?,
