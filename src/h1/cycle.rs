@@ -36,7 +36,8 @@ enum Next {
     /// More bytes were read: parse again.
     Read,
     TimedOut,
-    Closed,
+    /// To be closed, ending its read side as said.
+    Closed(Closing),
     /// Idle with nothing buffered since `since`: free the buffers (see
     /// [`Outcome::Park`]).
     Park {
@@ -106,8 +107,8 @@ where
                 match self.wait_head(&mut wait).await? {
                     Next::Read => {}
                     Next::Park { since } => return Ok(self.park(since)),
-                    Next::Closed => {
-                        self.close(Closing::MaySendMore).await;
+                    Next::Closed(closing) => {
+                        self.close(closing).await;
                         return Ok(Outcome::Closed);
                     }
                     Next::TimedOut => {
@@ -234,14 +235,14 @@ where
             // registered once the read waits (below): a wait that ends with bytes
             // already there would register it twice per request.
             if self.rbuf.is_empty() && self.shutdown.is_triggered() {
-                return Poll::Ready(Ok(Next::Closed));
+                return Poll::Ready(Ok(Next::Closed(Closing::MaySendMore)));
             }
             match poll_read(&mut self.io, cx, &mut self.rbuf) {
                 Poll::Ready(Ok(0)) => {
                     if !self.rbuf.is_empty() {
                         debug!(buffered = self.rbuf.len(), "peer closed mid head");
                     }
-                    Poll::Ready(Ok(Next::Closed))
+                    Poll::Ready(Ok(Next::Closed(Closing::PeerDone)))
                 }
                 Poll::Ready(Ok(_)) => Poll::Ready(Ok(Next::Read)),
                 Poll::Ready(Err(e)) => Poll::Ready(Err(Error::io(e))),
@@ -249,7 +250,7 @@ where
                     // Idle between requests, or slow within one: two bounds.
                     let partial = !self.rbuf.is_empty();
                     if !partial && self.shutdown.poll(cx).is_ready() {
-                        return Poll::Ready(Ok(Next::Closed));
+                        return Poll::Ready(Ok(Next::Closed(Closing::MaySendMore)));
                     }
                     if !partial && self.pace != Pace::BackToBack {
                         // Not used back to back: idle now costs no buffer.
@@ -299,7 +300,7 @@ where
                         }
                     }
                     trace!("keep-alive timeout");
-                    Poll::Ready(Ok(Next::Closed))
+                    Poll::Ready(Ok(Next::Closed(Closing::MaySendMore)))
                 }
             }
         })

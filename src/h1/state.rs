@@ -102,6 +102,9 @@ pub(super) enum Closing {
     /// 9112 §9.6 forbids the client to send more, so no lingering read is needed
     /// (see [`H1::close`]).
     ClientDone,
+    /// The client closed its side (a read returned 0): everything it sent has been
+    /// read, and nothing more can arrive, so no lingering read is needed either.
+    PeerDone,
     /// The client may still be sending: read and discard for a bounded while.
     MaySendMore,
 }
@@ -211,8 +214,9 @@ where
     /// (RFC 9112 §9.6).
     ///
     /// The read is skipped for [`Closing::ClientDone`] with nothing read after the
-    /// request: nothing is left unread to cause a reset. That is the common close
-    /// (a client's `connection: close`), where the lingering read would cost a
+    /// request, and for [`Closing::PeerDone`]: nothing is left unread to cause a
+    /// reset. Those are the common closes (a client's `connection: close`, or a
+    /// keep-alive client that leaves), where the lingering read would cost a
     /// wake-up, a timer and a `recvfrom` per connection. As Go's `net/http`, which
     /// lingers only when it left request body unread.
     pub(super) async fn close(&mut self, closing: Closing) {
@@ -224,8 +228,13 @@ where
         if io.shutdown().await.is_err() {
             return;
         }
-        if closing == Closing::ClientDone && rbuf.is_empty() {
-            trace!("client's last request read in full: closing without lingering");
+        let done = match closing {
+            Closing::ClientDone => rbuf.is_empty(),
+            Closing::PeerDone => true,
+            Closing::MaySendMore => false,
+        };
+        if done {
+            trace!("nothing more to read from the client: closing without lingering");
             return;
         }
         // Nothing read now is used: drop the buffer, read through the stack.
