@@ -249,7 +249,14 @@ where
                 Poll::Pending => {
                     // Idle between requests, or slow within one: two bounds.
                     let partial = !self.rbuf.is_empty();
-                    if !partial && self.shutdown.poll(cx).is_ready() {
+                    // Polled again by the same task, with the timer neither fired nor
+                    // reset since, the shutdown and the timer would only register the
+                    // waker they already hold: that costs more than the rest of an
+                    // idle wait, and back-to-back requests would pay it for every one.
+                    let mut registered = !partial
+                        && !self.timer.is_elapsed()
+                        && (self.idle_waker.as_ref()).is_some_and(|w| w.will_wake(cx.waker()));
+                    if !partial && !registered && self.shutdown.poll(cx).is_ready() {
                         return Poll::Ready(Ok(Next::Closed(Closing::MaySendMore)));
                     }
                     if !partial && self.pace != Pace::BackToBack {
@@ -279,12 +286,20 @@ where
                             // fire, and is moved on then (below).
                             if self.timer.deadline() > until {
                                 self.timer.as_mut().reset(until);
+                                registered = false;
                             }
                             until
                         }
                     };
+                    if registered {
+                        return Poll::Pending;
+                    }
                     loop {
-                        ready!(self.timer.as_mut().poll(cx));
+                        if self.timer.as_mut().poll(cx).is_pending() {
+                            // Only an idle wait polled the shutdown as well.
+                            self.idle_waker = (!partial).then(|| cx.waker().clone());
+                            return Poll::Pending;
+                        }
                         if self.timer.deadline() >= deadline {
                             break;
                         }

@@ -6,6 +6,7 @@
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::task::Waker;
 
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
@@ -77,6 +78,9 @@ pub(crate) struct H1<'a, I, S> {
     /// [`Transport`](crate::Transport)).
     pub(super) over_tls: bool,
     pub(super) timer: Pin<Box<Sleep>>,
+    /// The waker an idle wait for a request head last polled the shutdown and the
+    /// timer with, until a wait that polls them differently (see `H1::wait_head`).
+    pub(super) idle_waker: Option<Waker>,
     pub(super) pace: Pace,
 }
 
@@ -150,6 +154,7 @@ where
             peer,
             over_tls,
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            idle_waker: None,
             pace: Pace::Fresh,
         }
     }
@@ -182,6 +187,7 @@ where
             peer,
             over_tls: parked.over_tls,
             timer: parked.timer,
+            idle_waker: None,
             pace,
         }
     }
