@@ -173,9 +173,9 @@ where
         let version = req.version();
         let is_head = req.method() == Method::HEAD;
 
-        let body = if decoder.is_end() && prefix.is_none() {
-            Body::empty()
-        } else {
+        // The request starts with an empty body: a body is put in only when there
+        // is one, so a request without one does not pay for replacing it.
+        if !decoder.is_end() || prefix.is_some() {
             let prefix_len = prefix.as_ref().map_or(0, |p| p.len() as u64);
             let (tx, rx) = body::channel(decoder.remaining().map(|r| r + prefix_len));
             let expect = if expect_continue && !continue_sent {
@@ -190,10 +190,9 @@ where
                 expect,
                 failure: None,
             });
-            Body::h1(rx)
-        };
+            *req.body_mut() = Body::h1(rx);
+        }
 
-        *req.body_mut() = body;
         // No `Protocol` extension: the request's version says HTTP/1 (see
         // `Protocol::of`), and an insert would cost an allocation per request.
         if let Some(reason) = declined {
