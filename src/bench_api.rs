@@ -14,7 +14,11 @@ pub fn parse_head(buf: &mut BytesMut) -> bool {
         max_headers: DEFAULT_MAX_HEADERS,
         max_request_line: DEFAULT_MAX_REQUEST_LINE,
     };
-    matches!(crate::h1::parse::parse_request(buf, &limits), Ok(Some(_)))
+    let mut req = http::Request::default();
+    matches!(
+        crate::h1::parse::parse_request(buf, &limits, &mut req),
+        Ok(Some(_))
+    )
 }
 
 /// Encodes the response head of the demo's `GET /` (200, content-type,
@@ -54,9 +58,10 @@ pub fn head_to_stream1(input: &[u8]) -> Option<bool> {
         max_headers: DEFAULT_MAX_HEADERS,
         max_request_line: DEFAULT_MAX_REQUEST_LINE,
     };
-    let head = crate::h1::parse::parse_request(&mut buf, &limits).ok()??;
+    let mut req = http::Request::default();
+    crate::h1::parse::parse_request(&mut buf, &limits, &mut req).ok()??;
     let mut dst = BytesMut::new();
-    Some(stream1_headers(&head.parts, &mut dst))
+    Some(stream1_headers(&req.into_parts().0, &mut dst))
 }
 
 /// Feeds `pieces` one after the other to a chunked body decoder (or a

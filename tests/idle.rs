@@ -330,6 +330,22 @@ async fn the_idle_timer_wakes_the_waker_that_polled_last() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_shutdown_wakes_a_warm_connection_polled_again_with_the_same_waker() {
+    // The second poll finds the shutdown and the timer registered with this waker
+    // already and does not poll them again: the shutdown must still wake it.
+    let (mut conn, c) = warm().await;
+    let (a, count) = counting();
+    poll_with(&mut conn, &a);
+    poll_with(&mut conn, &a);
+    conn.graceful_shutdown();
+    assert!(
+        woken(&count) >= 1,
+        "the shutdown did not wake the connection"
+    );
+    assert_eq!(closes(conn, c).await, Duration::ZERO, "closes at once");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_timer_still_due_for_an_earlier_wait_wakes_the_task_again_at_the_new_bound() {
     let (mut conn, mut c) = warm().await;
     tokio::time::advance(Duration::from_millis(50)).await;

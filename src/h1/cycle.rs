@@ -14,6 +14,7 @@ use std::pin::{pin, Pin};
 use std::task::{ready, Poll};
 
 use bytes::{Bytes, BytesMut};
+use http::Request;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tracing::{debug, trace, Span};
@@ -21,6 +22,7 @@ use tracing::{debug, trace, Span};
 use super::dispatch::{flow, Call, Route, Routed};
 use super::parse::{self, error_status, Limits};
 use super::state::{Closing, Flow, Handover, Outcome, Pace, Parked, H1};
+use crate::body::Body;
 use crate::config::Config;
 use crate::error::{Error, Kind};
 use crate::policy::{DeclineReason, RemoteAddr};
@@ -34,7 +36,8 @@ enum Next {
     /// More bytes were read: parse again.
     Read,
     TimedOut,
-    Closed,
+    /// To be closed, ending its read side as said.
+    Closed(Closing),
     /// Idle with nothing buffered since `since`: free the buffers (see
     /// [`Outcome::Park`]).
     Park {
@@ -79,12 +82,17 @@ where
         };
         loop {
             let mut wait = HeadWait::Unarmed;
-            // Parsed here, not inside the future that reads: a parsed head is a few
-            // hundred bytes, and every future output or enum it passed through is
-            // one more copy of it per request.
-            let mut head = loop {
+            // The one request path. The request is parsed into the call that the
+            // service is called with, and its futures are made in place and polled
+            // inside the span through a reference: a request is a few hundred
+            // bytes and the futures about 1 KB, and every return value, enum,
+            // `Instrumented` or `.await` of a returned future they passed through
+            // would be one more copy of them per request.
+            let mut call = Call::default();
+            let req = call.req.insert(Request::new(Body::empty()));
+            let head = loop {
                 if !self.rbuf.is_empty() {
-                    match parse::parse_request(&mut self.rbuf, &limits) {
+                    match parse::parse_request(&mut self.rbuf, &limits, req) {
                         Ok(Some(head)) => break head,
                         Ok(None) => {}
                         Err(refused) => {
@@ -99,8 +107,8 @@ where
                 match self.wait_head(&mut wait).await? {
                     Next::Read => {}
                     Next::Park { since } => return Ok(self.park(since)),
-                    Next::Closed => {
-                        self.close(Closing::MaySendMore).await;
+                    Next::Closed(closing) => {
+                        self.close(closing).await;
                         return Ok(Outcome::Closed);
                     }
                     Next::TimedOut => {
@@ -114,17 +122,13 @@ where
             trace!("request head read");
             let span = tracing::debug_span!(
                 "request",
-                method = %head.parts.method,
-                path = %head.parts.uri.path(),
+                method = %req.method(),
+                path = %req.uri().path(),
             );
             // Before the upgrade policy runs, so it can see the peer.
             if let Some(peer) = self.peer {
-                head.parts.extensions.insert(RemoteAddr(peer));
+                req.extensions_mut().insert(RemoteAddr(peer));
             }
-            // The one request path. Its futures are made in place and polled inside
-            // the span through a reference: `Instrumented` and every `.await` of a
-            // returned future would move them (copies of about 1 KB per request).
-            let mut call = Call::default();
             let routed = match self.route(head, &mut call) {
                 Route::Service(reply) => Routed::Service(reply),
                 Route::Other(mut other) => in_span(&span, other.as_mut()).await?,
@@ -231,22 +235,29 @@ where
             // registered once the read waits (below): a wait that ends with bytes
             // already there would register it twice per request.
             if self.rbuf.is_empty() && self.shutdown.is_triggered() {
-                return Poll::Ready(Ok(Next::Closed));
+                return Poll::Ready(Ok(Next::Closed(Closing::MaySendMore)));
             }
             match poll_read(&mut self.io, cx, &mut self.rbuf) {
                 Poll::Ready(Ok(0)) => {
                     if !self.rbuf.is_empty() {
                         debug!(buffered = self.rbuf.len(), "peer closed mid head");
                     }
-                    Poll::Ready(Ok(Next::Closed))
+                    Poll::Ready(Ok(Next::Closed(Closing::PeerDone)))
                 }
                 Poll::Ready(Ok(_)) => Poll::Ready(Ok(Next::Read)),
                 Poll::Ready(Err(e)) => Poll::Ready(Err(Error::io(e))),
                 Poll::Pending => {
                     // Idle between requests, or slow within one: two bounds.
                     let partial = !self.rbuf.is_empty();
-                    if !partial && self.shutdown.poll(cx).is_ready() {
-                        return Poll::Ready(Ok(Next::Closed));
+                    // Polled again by the same task, with the timer neither fired nor
+                    // reset since, the shutdown and the timer would only register the
+                    // waker they already hold: that costs more than the rest of an
+                    // idle wait, and back-to-back requests would pay it for every one.
+                    let mut registered = !partial
+                        && !self.timer.is_elapsed()
+                        && (self.idle_waker.as_ref()).is_some_and(|w| w.will_wake(cx.waker()));
+                    if !partial && !registered && self.shutdown.poll(cx).is_ready() {
+                        return Poll::Ready(Ok(Next::Closed(Closing::MaySendMore)));
                     }
                     if !partial && self.pace != Pace::BackToBack {
                         // Not used back to back: idle now costs no buffer.
@@ -275,12 +286,20 @@ where
                             // fire, and is moved on then (below).
                             if self.timer.deadline() > until {
                                 self.timer.as_mut().reset(until);
+                                registered = false;
                             }
                             until
                         }
                     };
+                    if registered {
+                        return Poll::Pending;
+                    }
                     loop {
-                        ready!(self.timer.as_mut().poll(cx));
+                        if self.timer.as_mut().poll(cx).is_pending() {
+                            // Only an idle wait polled the shutdown as well.
+                            self.idle_waker = (!partial).then(|| cx.waker().clone());
+                            return Poll::Pending;
+                        }
                         if self.timer.deadline() >= deadline {
                             break;
                         }
@@ -296,7 +315,7 @@ where
                         }
                     }
                     trace!("keep-alive timeout");
-                    Poll::Ready(Ok(Next::Closed))
+                    Poll::Ready(Ok(Next::Closed(Closing::MaySendMore)))
                 }
             }
         })

@@ -21,9 +21,11 @@ use crate::error::{Error, Kind};
 use crate::policy::{DeclineReason, UpgradeDeclined};
 use crate::service::{self, HttpService};
 
-/// The service's request and the feeder of its body, built in place by
-/// [`H1::build_request`] and kept in the connection loop's own state: both are a
-/// few hundred bytes, and every move of them would be one more copy per request.
+/// The service's request and the feeder of its body, kept in the connection
+/// loop's own state: the parser fills the request's head in (see
+/// [`parse_request`](super::parse::parse_request)) and [`H1::build_request`] its
+/// body. Both are a few hundred bytes, and every move of them would be one more
+/// copy per request.
 #[derive(Default)]
 pub(super) struct Call {
     pub(super) req: Option<Request<Body>>,
@@ -82,8 +84,8 @@ where
         BodyReader::new(decoder, self.cfg)
     }
 
-    /// Decides where the request `head` goes; for the service, builds its
-    /// [`Call`] in `call`.
+    /// Decides where the request `head` (its head parsed into `call`) goes; for the
+    /// service, builds the rest of its [`Call`].
     pub(super) fn route<'f>(
         &'f mut self,
         head: RequestHead,
@@ -100,7 +102,9 @@ where
             }));
         }
         if head.other_upgrade == OtherUpgrade::First {
-            if let Some(raw) = self.handover_head(&head) {
+            let req = call.req.as_ref();
+            let raw = req.and_then(|r| self.handover_head(&head, r.version(), r.method()));
+            if let Some(raw) = raw {
                 // The client prefers that protocol to h2c (RFC 9110 §7.8).
                 return Route::Other(Box::pin(async move { self.hand_over(raw, None).await }));
             }
@@ -112,16 +116,21 @@ where
         Route::Service(self.build_request(head, decoder, None, false, None, call))
     }
 
-    /// The head to replay when `head` asks for an upgrade other than h2c that the
-    /// service may take: HTTP/1.1, `Connection: upgrade` (RFC 9110 §7.8), not
-    /// CONNECT, and this build able to hand the connection over (the `upgrades`
-    /// feature). Else the request is served here, where a `101` cannot be honoured
-    /// and is refused (see [`H1::respond_result`]).
-    pub(super) fn handover_head(&self, head: &RequestHead) -> Option<Bytes> {
+    /// The head to replay when `head` (a `version` request with `method`) asks for
+    /// an upgrade other than h2c that the service may take: HTTP/1.1, `Connection:
+    /// upgrade` (RFC 9110 §7.8), not CONNECT, and this build able to hand the
+    /// connection over (the `upgrades` feature). Else the request is served here,
+    /// where a `101` cannot be honoured and is refused (see [`H1::respond_result`]).
+    pub(super) fn handover_head(
+        &self,
+        head: &RequestHead,
+        version: Version,
+        method: &Method,
+    ) -> Option<Bytes> {
         let able = cfg!(feature = "upgrades")
-            && head.parts.version == Version::HTTP_11
+            && version == Version::HTTP_11
             && head.connection_upgrade
-            && head.parts.method != Method::CONNECT;
+            && method != Method::CONNECT;
         head.raw.clone().filter(|_| able)
     }
 
@@ -142,8 +151,9 @@ where
         Ok(Routed::Done(Flow::Handover { head, declined }))
     }
 
-    /// Builds the service's request for `head`, and the feeder of its body if it
-    /// has one, in `call` (see [`Call`]). Returns what the response must honour.
+    /// Completes the service's request for `head` in `call` (see [`Call`]), whose
+    /// head the parser filled in: its body, and the feeder of that body if it has
+    /// one. Returns what the response must honour.
     pub(super) fn build_request(
         &self,
         head: RequestHead,
@@ -154,17 +164,18 @@ where
         call: &mut Call,
     ) -> Reply {
         let RequestHead {
-            mut parts,
             keep_alive,
             expect_continue,
             ..
         } = head;
-        let version = parts.version;
-        let is_head = parts.method == Method::HEAD;
+        // The parser filled it in before the request was routed.
+        let req = call.req.get_or_insert_default();
+        let version = req.version();
+        let is_head = req.method() == Method::HEAD;
 
-        let body = if decoder.is_end() && prefix.is_none() {
-            Body::empty()
-        } else {
+        // The request starts with an empty body: a body is put in only when there
+        // is one, so a request without one does not pay for replacing it.
+        if !decoder.is_end() || prefix.is_some() {
             let prefix_len = prefix.as_ref().map_or(0, |p| p.len() as u64);
             let (tx, rx) = body::channel(decoder.remaining().map(|r| r + prefix_len));
             let expect = if expect_continue && !continue_sent {
@@ -179,15 +190,14 @@ where
                 expect,
                 failure: None,
             });
-            Body::h1(rx)
-        };
+            *req.body_mut() = Body::h1(rx);
+        }
 
         // No `Protocol` extension: the request's version says HTTP/1 (see
         // `Protocol::of`), and an insert would cost an allocation per request.
         if let Some(reason) = declined {
-            parts.extensions.insert(UpgradeDeclined { reason });
+            req.extensions_mut().insert(UpgradeDeclined { reason });
         }
-        call.req = Some(Request::from_parts(parts, body));
         Reply {
             keep_alive,
             version,

@@ -2,7 +2,8 @@
 //!
 //! No IO: the parser reads the connection's buffer and returns either "need more
 //! bytes" or the decisions the connection acts on (body framing, keep-alive,
-//! `Expect: 100-continue`, the upgrade request), with the head as `http` types.
+//! `Expect: 100-continue`, the upgrade request), and fills the head's `http` types
+//! into the request it is given.
 //!
 //! Line endings: every line of the head must end in CRLF. RFC 9112 §2.2 lets a
 //! recipient accept a bare LF, but a server behind a proxy that reads the same bytes
@@ -14,8 +15,9 @@ use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
 use http::header::{self, HeaderName, HeaderValue};
-use http::{Method, StatusCode, Uri, Version};
+use http::{Method, Request, StatusCode, Uri, Version};
 
+use crate::body::Body;
 use crate::error::{Error, Kind};
 use crate::field::list;
 
@@ -61,10 +63,10 @@ pub(crate) enum OtherUpgrade {
     AfterH2c,
 }
 
-/// A parsed request head and the decisions taken from it.
+/// The decisions taken from a parsed request head; the head itself (method,
+/// target, version, fields) is in the request [`parse_request`] filled in.
 #[derive(Debug)]
 pub(crate) struct RequestHead {
-    pub(crate) parts: http::request::Parts,
     pub(crate) body: BodyLength,
     /// Whether the client's message allows the connection to stay open afterwards.
     pub(crate) keep_alive: bool,
@@ -130,13 +132,22 @@ impl std::fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// Parses one request head from the front of `buf`, removing it on success.
-/// `Ok(None)`: the head is not complete yet (and is still within the limits).
+/// Parses one request head from the front of `buf`, removing it on success, into
+/// `req`, a request as `Request::new` makes it. `Ok(None)`: the head is not
+/// complete yet (and is still within the limits), and `req` is untouched.
+///
+/// The head goes into a request the caller holds, not a returned value: the
+/// connection serves that same request, and every move of a request (a few
+/// hundred bytes) on its way to the service is one more copy per request. Of the
+/// connection's own type, not generic over the body: an instance made where it is
+/// called would be compiled apart from the helpers below and not inline them
+/// (about 150 Ir more per request).
 pub(crate) fn parse_request(
     buf: &mut BytesMut,
     limits: &Limits,
+    req: &mut Request<Body>,
 ) -> Result<Option<RequestHead>, ParseError> {
-    parse_with(buf, limits)
+    parse_with(buf, limits, req)
 }
 
 /// Field positions kept on the stack between parsing the head and building its
@@ -148,7 +159,11 @@ const INLINE_FIELDS: usize = 32;
 /// value_start, value_end]`.
 type FieldAt = [u32; 4];
 
-fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>, ParseError> {
+fn parse_with(
+    buf: &mut BytesMut,
+    limits: &Limits,
+    req: &mut Request<Body>,
+) -> Result<Option<RequestHead>, ParseError> {
     // RFC 9112 §2.2: empty lines before the request line are skipped (httparse
     // does), so they are not the line measured for the 414 (see `request_line`).
     let mut start = 0;
@@ -174,13 +189,10 @@ fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>
 
     let head = buf.split_to(raw.len).freeze();
     let uri = parse_target(&raw.method, head.slice(raw.target.0..raw.target.1))?;
-    // `Parts` has private fields: start from an empty request and fill it in place
-    // (going through `request::Builder` would move the whole `Parts` at every step).
-    let (mut parts, ()) = http::Request::new(()).into_parts();
-    parts.method = raw.method;
-    parts.uri = uri;
-    parts.version = raw.version;
-    let headers = &mut parts.headers;
+    *req.method_mut() = raw.method;
+    *req.uri_mut() = uri;
+    *req.version_mut() = raw.version;
+    let headers = req.headers_mut();
     headers.reserve(at.len());
     let mut seen = Seen::new(raw.version == Version::HTTP_11);
     for &[ns, ne, vs, ve] in at {
@@ -193,7 +205,6 @@ fn parse_with(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>
     }
     let body = seen.decide()?;
     Ok(Some(RequestHead {
-        parts,
         body,
         keep_alive: !seen.close && (seen.http11 || seen.keep_alive_10),
         expect_continue: seen.http11 && seen.expect_continue,
@@ -560,12 +571,35 @@ mod tests {
         max_request_line: 64,
     };
 
-    fn parse(s: &str) -> Result<Option<RequestHead>, ParseError> {
+    /// A parsed head with the request parts it filled in.
+    #[derive(Debug)]
+    struct Parsed {
+        head: RequestHead,
+        parts: http::request::Parts,
+    }
+
+    impl std::ops::Deref for Parsed {
+        type Target = RequestHead;
+        fn deref(&self) -> &RequestHead {
+            &self.head
+        }
+    }
+
+    fn parse_request(b: &mut BytesMut, limits: &Limits) -> Result<Option<Parsed>, ParseError> {
+        let mut req = Request::default();
+        let head = super::parse_request(b, limits, &mut req)?;
+        Ok(head.map(|head| Parsed {
+            head,
+            parts: req.into_parts().0,
+        }))
+    }
+
+    fn parse(s: &str) -> Result<Option<Parsed>, ParseError> {
         let mut b = BytesMut::from(s);
         parse_request(&mut b, &LIMITS)
     }
 
-    fn ok(s: &str) -> RequestHead {
+    fn ok(s: &str) -> Parsed {
         match parse(s) {
             Ok(Some(h)) => h,
             other => panic!("{s:?}: {other:?}"),

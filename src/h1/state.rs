@@ -6,6 +6,7 @@
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::task::Waker;
 
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
@@ -77,6 +78,9 @@ pub(crate) struct H1<'a, I, S> {
     /// [`Transport`](crate::Transport)).
     pub(super) over_tls: bool,
     pub(super) timer: Pin<Box<Sleep>>,
+    /// The waker an idle wait for a request head last polled the shutdown and the
+    /// timer with, until a wait that polls them differently (see `H1::wait_head`).
+    pub(super) idle_waker: Option<Waker>,
     pub(super) pace: Pace,
 }
 
@@ -102,6 +106,9 @@ pub(super) enum Closing {
     /// 9112 §9.6 forbids the client to send more, so no lingering read is needed
     /// (see [`H1::close`]).
     ClientDone,
+    /// The client closed its side (a read returned 0): everything it sent has been
+    /// read, and nothing more can arrive, so no lingering read is needed either.
+    PeerDone,
     /// The client may still be sending: read and discard for a bounded while.
     MaySendMore,
 }
@@ -147,6 +154,7 @@ where
             peer,
             over_tls,
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            idle_waker: None,
             pace: Pace::Fresh,
         }
     }
@@ -179,6 +187,7 @@ where
             peer,
             over_tls: parked.over_tls,
             timer: parked.timer,
+            idle_waker: None,
             pace,
         }
     }
@@ -211,8 +220,9 @@ where
     /// (RFC 9112 §9.6).
     ///
     /// The read is skipped for [`Closing::ClientDone`] with nothing read after the
-    /// request: nothing is left unread to cause a reset. That is the common close
-    /// (a client's `connection: close`), where the lingering read would cost a
+    /// request, and for [`Closing::PeerDone`]: nothing is left unread to cause a
+    /// reset. Those are the common closes (a client's `connection: close`, or a
+    /// keep-alive client that leaves), where the lingering read would cost a
     /// wake-up, a timer and a `recvfrom` per connection. As Go's `net/http`, which
     /// lingers only when it left request body unread.
     pub(super) async fn close(&mut self, closing: Closing) {
@@ -224,8 +234,13 @@ where
         if io.shutdown().await.is_err() {
             return;
         }
-        if closing == Closing::ClientDone && rbuf.is_empty() {
-            trace!("client's last request read in full: closing without lingering");
+        let done = match closing {
+            Closing::ClientDone => rbuf.is_empty(),
+            Closing::PeerDone => true,
+            Closing::MaySendMore => false,
+        };
+        if done {
+            trace!("nothing more to read from the client: closing without lingering");
             return;
         }
         // Nothing read now is used: drop the buffer, read through the stack.

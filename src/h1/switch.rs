@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::task::{ready, Poll};
 
 use bytes::{Bytes, BytesMut};
+use http::request::Parts;
 use http::{header, HeaderMap, Method, Request, Response, Version};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::debug;
@@ -35,8 +36,7 @@ enum UpgradeBody {
 /// Validates an upgrade request and, when it can and may be upgraded, returns the
 /// bytes `h2` is to read first: the client preface, the client's SETTINGS (from
 /// `HTTP2-Settings`), and stream 1's HEADERS.
-fn check_upgrade(head: &RequestHead, cfg: &Config) -> Result<Bytes, DeclineReason> {
-    let parts = &head.parts;
+fn check_upgrade(head: &RequestHead, parts: &Parts, cfg: &Config) -> Result<Bytes, DeclineReason> {
     if head.upgrade == UpgradeAsk::H2Tls {
         return Err(DeclineReason::TlsToken);
     }
@@ -104,12 +104,16 @@ where
         let cfg = self.cfg;
         let mut continue_sent = false;
         let mut prefix = None;
+        // The upgrade policy and stream 1 read the head as `Parts`: the parsed
+        // request is taken apart here, and put together again if it is served
+        // over HTTP/1.1.
+        let (parts, _) = call.req.take().unwrap_or_default().into_parts();
         // Before any check of the request: whatever it asks, over TLS HTTP/2 is
         // ALPN's to choose (RFC 9113 §3.1, §3.3), and the `101` is never sent.
         let checked = if self.over_tls {
             Err(DeclineReason::Tls)
         } else {
-            check_upgrade(&head, cfg)
+            check_upgrade(&head, &parts, cfg)
         };
         let reason = match checked {
             Ok(preamble) => {
@@ -120,7 +124,9 @@ where
                     continue_sent = true;
                 }
                 if cfg.stream_upgrade_body && !decoder.is_end() {
-                    return self.streamed_upgrade(head, decoder, preamble, call).await;
+                    return self
+                        .streamed_upgrade(head, parts, decoder, preamble, call)
+                        .await;
                 }
                 match self.read_upgrade_body(&mut decoder).await {
                     Ok(UpgradeBody::Complete(body, trailers)) => {
@@ -161,7 +167,7 @@ where
             }
             Err(reason) => {
                 if head.other_upgrade == OtherUpgrade::AfterH2c {
-                    if let Some(raw) = self.handover_head(&head) {
+                    if let Some(raw) = self.handover_head(&head, parts.version, &parts.method) {
                         // The client's next choice (RFC 9110 §7.8).
                         debug!(%reason, "h2c upgrade declined; offering the next protocol");
                         return self.hand_over(raw, Some(reason)).await;
@@ -171,6 +177,7 @@ where
             }
         };
         debug!(%reason, "h2c upgrade declined");
+        call.req = Some(Request::from_parts(parts, Body::empty()));
         let reply = self.build_request(head, decoder, Some(reason), continue_sent, prefix, call);
         Ok(Routed::Service(reply))
     }
@@ -185,23 +192,25 @@ where
     /// ```
     async fn streamed_upgrade(
         &mut self,
-        mut head: RequestHead,
+        head: RequestHead,
+        mut parts: Parts,
         reader: BodyReader,
         preamble: Bytes,
         call: &mut Call,
     ) -> Result<Routed<S::ResBody>, Error> {
-        let mut view = match stream1::request_view(&head.parts) {
+        let mut view = match stream1::request_view(&parts) {
             Ok(v) => v,
             Err(e) => {
                 // check_upgrade() encoded the same head, so this is not expected; stay on
                 // HTTP/1.1 rather than guess.
                 let reason = DeclineReason::InvalidRequest(e.to_string());
+                call.req = Some(Request::from_parts(parts, Body::empty()));
                 let reply = self.build_request(head, reader, Some(reason), true, None, call);
                 return Ok(Routed::Service(reply));
             }
         };
-        let is_head = head.parts.method == Method::HEAD;
-        view.extensions = std::mem::take(&mut head.parts.extensions);
+        let is_head = parts.method == Method::HEAD;
+        view.extensions = std::mem::take(&mut parts.extensions);
         view.extensions.insert(Protocol::H2cUpgrade);
         let answered = AnsweredOver::default();
         view.extensions.insert(answered.clone());
@@ -323,14 +332,17 @@ mod tests {
     use super::*;
     use crate::h1::parse::{parse_request, Limits};
 
-    fn head(s: &str) -> RequestHead {
+    /// Parses `s` and checks it as an upgrade request under `cfg`.
+    fn check(s: &str, cfg: &Config) -> Result<Bytes, DeclineReason> {
         let mut b = BytesMut::from(s);
         let limits = Limits {
             max_head_size: 65536,
             max_headers: 100,
             max_request_line: 8192,
         };
-        parse_request(&mut b, &limits).unwrap().unwrap()
+        let mut req = Request::default();
+        let head = parse_request(&mut b, &limits, &mut req).unwrap().unwrap();
+        check_upgrade(&head, &req.into_parts().0, cfg)
     }
 
     fn cfg() -> Config {
@@ -341,7 +353,7 @@ mod tests {
 
     #[test]
     fn accepts_a_valid_request() {
-        let pre = check_upgrade(&head(&format!("{GOOD}\r\n")), &cfg()).unwrap();
+        let pre = check(&format!("{GOOD}\r\n"), &cfg()).unwrap();
         assert!(pre.starts_with(PREFACE));
         // SETTINGS frame: 18-byte payload (three settings).
         assert_eq!(&pre[24..33], &[0, 0, 18, 4, 0, 0, 0, 0, 0]);
@@ -386,39 +398,32 @@ mod tests {
             ..cfg()
         };
         for (req, want) in cases {
-            assert_eq!(
-                check_upgrade(&head(&req), &buffered).unwrap_err(),
-                want,
-                "{req:?}"
-            );
+            assert_eq!(check(&req, &buffered).unwrap_err(), want, "{req:?}");
         }
         // Streamed bodies have no size cap.
         let big = format!("{GOOD}Content-Length: 300000\r\n\r\n");
-        assert!(check_upgrade(&head(&big), &cfg()).is_ok());
+        assert!(check(&big, &cfg()).is_ok());
         let bad = GOOD.replace("AAMAAABkAAQCAAAAAAIAAAAA", "AAMAAAB+") + "\r\n";
         assert!(matches!(
-            check_upgrade(&head(&bad), &cfg()),
+            check(&bad, &cfg()),
             Err(DeclineReason::InvalidSettings(_))
         ));
         // ENABLE_PUSH = 2 is out of range.
         let bad = GOOD.replace("AAMAAABkAAQCAAAAAAIAAAAA", "AAIAAAAC") + "\r\n";
         assert!(matches!(
-            check_upgrade(&head(&bad), &cfg()),
+            check(&bad, &cfg()),
             Err(DeclineReason::InvalidSettings(_))
         ));
     }
 
     #[test]
     fn disabled_and_policy() {
-        let h = head(&format!("{GOOD}\r\n"));
+        let h = format!("{GOOD}\r\n");
         let disabled = Config {
             h2c_upgrade: false,
             ..cfg()
         };
-        assert_eq!(
-            check_upgrade(&h, &disabled).unwrap_err(),
-            DeclineReason::Disabled
-        );
+        assert_eq!(check(&h, &disabled).unwrap_err(), DeclineReason::Disabled);
         let policy: crate::config::Policy = std::sync::Arc::new(|p: &http::request::Parts| {
             if p.uri.path() == "/" {
                 UpgradeDecision::decline("not here")
@@ -431,7 +436,7 @@ mod tests {
             ..cfg()
         };
         assert_eq!(
-            check_upgrade(&h, &declining).unwrap_err(),
+            check(&h, &declining).unwrap_err(),
             DeclineReason::Policy("not here".into())
         );
     }
