@@ -484,7 +484,7 @@ mod tests {
             io: server,
             peer: None,
             transport: Transport::Cleartext,
-            service: std::future::ready(Ok(tower_service_fn(answer))),
+            service: std::future::ready(Ok(tower_service_fn(move |_| answer()))),
         };
         let limit = Arc::new(Semaphore::new(1));
         let permit = limit.clone().acquire_owned().await.expect("permit");
@@ -501,17 +501,21 @@ mod tests {
         left
     }
 
-    fn tower_service_fn(
-        answer: fn() -> Response<String>,
+    /// A service answering every request with `answer(request)`.
+    fn tower_service_fn<F>(
+        answer: F,
     ) -> impl tower_service::Service<
         Request<Body>,
         Response = Response<String>,
         Error = Infallible,
         Future = std::future::Ready<Result<Response<String>, Infallible>>,
-    > + Clone {
+    > + Clone
+    where
+        F: Fn(Request<Body>) -> Response<String> + Clone,
+    {
         #[derive(Clone)]
-        struct Svc(fn() -> Response<String>);
-        impl tower_service::Service<Request<Body>> for Svc {
+        struct Svc<F>(F);
+        impl<F: Fn(Request<Body>) -> Response<String>> tower_service::Service<Request<Body>> for Svc<F> {
             type Response = Response<String>;
             type Error = Infallible;
             type Future = std::future::Ready<Result<Response<String>, Infallible>>;
@@ -521,8 +525,8 @@ mod tests {
             ) -> std::task::Poll<Result<(), Infallible>> {
                 std::task::Poll::Ready(Ok(()))
             }
-            fn call(&mut self, _: Request<Body>) -> Self::Future {
-                std::future::ready(Ok((self.0)()))
+            fn call(&mut self, req: Request<Body>) -> Self::Future {
+                std::future::ready(Ok((self.0)(req)))
             }
         }
         Svc(answer)
@@ -578,7 +582,7 @@ mod tests {
     async fn a_cancelled_connection_leaves_no_registry_entry() {
         let (_client, server) = tokio::io::duplex(4096);
         let started = Arc::new(tokio::sync::Notify::new());
-        let svc = tower_service_fn(|| Response::new("ok".into()));
+        let svc = tower_service_fn(|_| Response::new("ok".into()));
         let accepted = Accepted {
             io: server,
             peer: None,
@@ -671,23 +675,19 @@ mod tests {
     /// A service that switches every request to `websocket` and holds the
     /// upgraded transport until `release` is notified (at once if `None`).
     #[cfg(feature = "upgrades")]
-    #[derive(Clone)]
-    struct Switcher(Option<Arc<tokio::sync::Notify>>);
-
-    #[cfg(feature = "upgrades")]
-    impl tower_service::Service<Request<Body>> for Switcher {
-        type Response = Response<String>;
-        type Error = Infallible;
-        type Future = std::future::Ready<Result<Response<String>, Infallible>>;
-        fn poll_ready(
-            &mut self,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Result<(), Infallible>> {
-            std::task::Poll::Ready(Ok(()))
-        }
-        fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+    fn switcher(
+        release: Option<Arc<tokio::sync::Notify>>,
+    ) -> impl tower_service::Service<
+        Request<Body>,
+        Response = Response<String>,
+        Error = Infallible,
+        Future = std::future::Ready<Result<Response<String>, Infallible>>,
+    > + Clone
+           + Send
+           + 'static {
+        tower_service_fn(move |mut req| {
             let on = hyper::upgrade::on(&mut req);
-            let release = self.0.clone();
+            let release = release.clone();
             tokio::spawn(async move {
                 let io = on.await.expect("upgraded");
                 if let Some(release) = release {
@@ -695,26 +695,27 @@ mod tests {
                 }
                 drop(io);
             });
-            let res = Response::builder()
+            Response::builder()
                 .status(101)
                 .header("upgrade", "websocket")
                 .body(String::new())
-                .expect("response");
-            std::future::ready(Ok(res))
-        }
+                .expect("response")
+        })
     }
 
-    /// Spawns a connection served by `svc`, asks it to switch to `websocket`
+    /// Spawns a connection served by `switcher(release)`, asks it to switch to `websocket`
     /// and reads the `101`.
     #[cfg(feature = "upgrades")]
-    async fn switched(svc: Switcher) -> (tokio::io::DuplexStream, Arc<Semaphore>, Arc<Registry>) {
+    async fn switched(
+        release: Option<Arc<tokio::sync::Notify>>,
+    ) -> (tokio::io::DuplexStream, Arc<Semaphore>, Arc<Registry>) {
         use tokio::io::AsyncReadExt;
         let (mut client, server) = tokio::io::duplex(4096);
         let accepted = Accepted {
             io: server,
             peer: None,
             transport: Transport::Cleartext,
-            service: std::future::ready(Ok(svc)),
+            service: std::future::ready(Ok(switcher(release))),
         };
         let limit = Arc::new(Semaphore::new(1));
         let permit = limit.clone().acquire_owned().await.expect("permit");
@@ -744,7 +745,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_switched_connection_keeps_its_permit_and_entry_until_its_transport_goes() {
         let release = Arc::new(tokio::sync::Notify::new());
-        let (_client, limit, registry) = switched(Switcher(Some(release.clone()))).await;
+        let (_client, limit, registry) = switched(Some(release.clone())).await;
         // The service holds the transport: the connection still counts...
         assert_eq!(limit.available_permits(), 0);
         assert!(matches!(
@@ -760,7 +761,7 @@ mod tests {
     #[cfg(feature = "upgrades")]
     #[tokio::test(start_paused = true)]
     async fn a_switched_transport_dropped_at_once_leaves_no_entry() {
-        let (_client, limit, registry) = switched(Switcher(None)).await;
+        let (_client, limit, registry) = switched(None).await;
         let _ = limit.acquire().await.expect("permit back");
         assert_eq!(registry.lock().len(), 0);
     }
@@ -769,7 +770,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn abort_all_gives_back_the_permit_of_a_switched_connection_at_once() {
         let release = Arc::new(tokio::sync::Notify::new());
-        let (_client, limit, registry) = switched(Switcher(Some(release.clone()))).await;
+        let (_client, limit, registry) = switched(Some(release.clone())).await;
         registry.abort_all();
         // Back before the service lets the transport go.
         assert_eq!(limit.available_permits(), 1);
