@@ -26,10 +26,10 @@ use crate::h1::state::{Outcome, Parked, H1};
 #[cfg(feature = "upgrades")]
 use crate::handover::Upgraded;
 use crate::policy::{Alpn, Protocol, Transport};
+use crate::read::{poll_read_stack, Rewind};
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
 use crate::sniff::{sniff, Sniffed};
-use crate::transport::{poll_read_stack, Rewind};
 use crate::upgrade::adapter::{StartGate, UpgradeIo};
 use crate::upgrade::handoff::{Stream1, SWITCHING_PROTOCOLS};
 

@@ -47,9 +47,9 @@ use crate::body::Body;
 use crate::error::{BoxError, Error};
 use crate::field::list;
 use crate::policy::{DeclineReason, RemoteAddr, UpgradeDeclined};
+use crate::read::Rewind;
 use crate::service::{self, HttpService};
 use crate::shutdown::Shutdown;
-use crate::transport::Rewind;
 
 /// Serves the request at the front of `replay` through hyper. Resolves to the
 /// connection's upgraded transport, to wait on, if the service switched it.

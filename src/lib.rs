@@ -150,7 +150,7 @@
 //! body.rs, config.rs   the request body; the resolved configuration and defaults
 //! tunnel.rs            an extended CONNECT stream as a byte tunnel (public:
 //!                      `tunnel`), made by h2/
-//! error.rs, policy.rs, shutdown.rs, transport.rs (reads, Rewind), linger.rs
+//! error.rs, policy.rs, shutdown.rs, read.rs (reads, Rewind), linger.rs
 //! (a close that keeps what was written), sniff.rs, date.rs, decimal.rs,
 //! field.rs (list-valued fields)
 //!                      what every layer needs
@@ -186,11 +186,11 @@ mod linger;
 mod listener;
 mod make;
 mod policy;
+mod read;
 mod server;
 mod service;
 mod shutdown;
 mod sniff;
-mod transport;
 pub mod tunnel;
 mod upgrade;
 

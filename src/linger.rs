@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 use tracing::trace;
 
-use crate::transport::poll_read_stack;
+use crate::read::poll_read_stack;
 
 /// Bytes read and discarded after the write side is shut: enough for the frames
 /// or the end of an upload a client has in flight, small enough that a client
@@ -149,7 +149,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::recorder::{poll_now, Reads, Recorder};
+    use crate::read::recorder::{poll_now, Reads, Recorder};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A client as the draining side sees it: `chunk` bytes per read until

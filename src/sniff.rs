@@ -1,6 +1,6 @@
 //! Recognising HTTP/2 with prior knowledge (RFC 9113 §3.3) from a connection's
 //! first bytes. The bytes read while looking are replayed through
-//! [`Rewind`](crate::transport::Rewind).
+//! [`Rewind`](crate::read::Rewind).
 
 /// The HTTP/2 client connection preface (RFC 9113 §3.4).
 pub(crate) const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

@@ -26,9 +26,9 @@ use crate::body::Body;
 use crate::config::Config;
 use crate::error::{Error, Kind};
 use crate::policy::{DeclineReason, RemoteAddr};
+use crate::read::poll_read;
 use crate::service::HttpService;
 use crate::shutdown::Shutdown;
-use crate::transport::poll_read;
 use crate::upgrade::handoff::{Handoff, Stream1};
 
 /// What waiting for (the rest of) a request head led to.

@@ -22,8 +22,8 @@ use super::state::H1;
 use crate::body::Sender;
 use crate::config::Config;
 use crate::error::{Error, Kind};
+use crate::read::{poll_read_at_most, READ_CHUNK};
 use crate::service::HttpService;
-use crate::transport::{poll_read_at_most, READ_CHUNK};
 
 /// The largest read of a request body: 256 KiB. A body whose reads come back full
 /// has them doubled from [`READ_CHUNK`] up to this, so a fast upload is read in
@@ -333,7 +333,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::recorder::poll_now;
+    use crate::read::recorder::poll_now;
     use tokio::io::ReadBuf;
 
     /// A client sending `data`, at most `per_read` bytes a read (as a slow one

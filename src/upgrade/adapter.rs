@@ -37,8 +37,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 use super::frame;
+use crate::read::{poll_read_stack, Rewind};
 use crate::sniff::PREFACE;
-use crate::transport::{poll_read_stack, Rewind};
 
 /// Output let through before the client's preface arrives: small responses on
 /// stream 1 go out at once, and `101` + SETTINGS + this stays well under the 32 KiB
@@ -507,7 +507,7 @@ impl AckFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::recorder::{Reads, Recorder};
+    use crate::read::recorder::{Reads, Recorder};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn frame(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
