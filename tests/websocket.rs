@@ -124,6 +124,55 @@ async fn fifty_axum_websockets_at_once() {
     server.stop().await.expect("serve");
 }
 
+/// Every way a WebSocket can end gives its connection slot back, whichever thread
+/// the switch, the close and the drop race on: with room for 8 connections, 160
+/// WebSockets, 8 at a time, end by the close handshake, by the client dropping
+/// the socket after an echo, or by dropping it straight after the `101` (racing
+/// the server's hand-over of the slot). A slot kept would stall a later wave
+/// for good; at the end all 8 are open at once, and `serve` returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_way_a_websocket_ends_gives_its_slot_back() {
+    const SLOTS: usize = 8;
+    let mut builder = Builder::new();
+    builder.max_connections(SLOTS);
+    let server = Server::start(&builder, echo_app()).await;
+    let addr = server.addr;
+    for wave in 0..20 {
+        let clients: Vec<_> = (0..SLOTS)
+            .map(|i| {
+                tokio::spawn(async move {
+                    let mut ws = ws_connect(addr, "/ws").await;
+                    match (wave + i) % 3 {
+                        0 => drop(ws),
+                        1 => {
+                            echoes(&mut ws, WsMessage::text(format!("{wave}/{i}"))).await;
+                            drop(ws);
+                        }
+                        _ => {
+                            echoes(&mut ws, WsMessage::text(format!("{wave}/{i}"))).await;
+                            close_handshake(ws).await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            within("a wave of websockets", c).await.expect("client");
+        }
+    }
+    let mut all: Vec<Client> = Vec::new();
+    for _ in 0..SLOTS {
+        all.push(ws_connect(addr, "/ws").await);
+    }
+    for (i, ws) in all.iter_mut().enumerate() {
+        echoes(ws, WsMessage::text(format!("slot {i}"))).await;
+    }
+    for ws in all {
+        close_handshake(ws).await;
+    }
+    server.stop().await.expect("serve");
+}
+
 /// The demo's `/ws` switches through `hyper::upgrade::on`, the documented way for
 /// a service that is not axum, and echoes through tokio-tungstenite on both ends.
 #[tokio::test]
